@@ -1,0 +1,520 @@
+"""`AsyncClient`: the one place that talks to the API.
+
+Everything that does not depend on the request (the URL, the merged headers,
+the timeout, the retry policy) is settled once in the constructor; a call only
+checks its arguments, encodes a body and sends it.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import os
+import platform
+import warnings
+from collections.abc import AsyncGenerator, Mapping
+from types import TracebackType
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+
+from ._constants import (
+    API_KEY_ENV,
+    API_KEY_HEADER,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_LIMIT,
+    DEFAULT_OFFSET,
+    DEFAULT_TIMEOUT,
+    MAX_LIMIT,
+    REQUEST_ID_HEADERS,
+    SEARCH_PATH,
+)
+from ._decode import decode_search_response
+from ._exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AudioScapeError,
+    InvalidParameterError,
+    RateLimitError,
+    status_error_class,
+)
+from ._models import SearchFilters, SearchResponse, Track, coerce_filters
+from ._pagination import FetchPage, walk_pages, walk_tracks
+from ._retry import RetryPolicy, parse_retry_after, retrying
+from ._validation import check_limit, check_max_items, check_offset, check_query
+from ._version import __version__
+
+__all__ = ["AsyncClient", "InsecureURLWarning"]
+
+#: What a `timeout` argument may be.
+TimeoutTypes = float | httpx.Timeout | None
+
+_USER_AGENT = (
+    f"audioscape-async/{__version__} httpx/{httpx.__version__} "
+    f"{platform.python_implementation()}/{platform.python_version()}"
+)
+
+
+class InsecureURLWarning(UserWarning):
+    """The base URL is plain http to a host off this machine: the key would travel in clear."""
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+def _resolve_base_url(base_url: str | httpx.URL | None) -> httpx.URL:
+    raw = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    try:
+        url = httpx.URL(raw)
+    except (httpx.InvalidURL, TypeError) as error:
+        raise InvalidParameterError("base_url", f"is not a URL: {raw!r} ({error})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidParameterError(
+            "base_url", f"must be an absolute http(s) URL, got {str(raw)!r}"
+        )
+    if url.query or url.fragment:
+        raise InvalidParameterError("base_url", "must not have a query string or a fragment")
+    if url.scheme == "http" and not _is_loopback(url.host):
+        warnings.warn(
+            f"base_url {str(url)!r} is plain http to a host off this machine: "
+            "the API key would cross the network unencrypted; use https",
+            InsecureURLWarning,
+            stacklevel=4,
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _resolve_timeout(timeout: object) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if timeout is None:
+        return httpx.Timeout(None)
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+        return httpx.Timeout(float(timeout))
+    raise InvalidParameterError(
+        "timeout", f"must be a number of seconds > 0, an httpx.Timeout or None, got {timeout!r}"
+    )
+
+
+def _resolve_retry(max_retries: int | None, retry: RetryPolicy | None) -> RetryPolicy:
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise InvalidParameterError("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
+    policy = retry if retry is not None else RetryPolicy()
+    if max_retries is not None and max_retries != policy.max_retries:
+        policy = RetryPolicy(
+            max_retries=max_retries,
+            initial_backoff=policy.initial_backoff,
+            max_backoff=policy.max_backoff,
+            retry_statuses=policy.retry_statuses,
+            max_retry_after=policy.max_retry_after,
+            retry_connection_errors=policy.retry_connection_errors,
+        )
+    return policy
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    headers = response.headers
+    for name in REQUEST_ID_HEADERS:
+        value: str | None = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def _error_message(response: httpx.Response, body: object) -> str:
+    """A readable message from any error body: the API's JSON, or a proxy's HTML page."""
+    if isinstance(body, dict):
+        for key in ("error", "message"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    phrase = response.reason_phrase or "error"
+    text = response.content[:2048].decode("utf-8", "replace").strip()
+    if not text or body is not None:
+        return phrase
+    lowered = text.lower()
+    start = lowered.find("<title>")
+    if start != -1:
+        end = lowered.find("</title>", start)
+        title = text[start + len("<title>") : end if end != -1 else None].strip()
+        if title:
+            return f"{phrase}: {title[:200]}"
+    if lowered.startswith("<"):
+        return phrase
+    first_line = text.splitlines()[0]
+    return f"{phrase}: {first_line[:200]}"
+
+
+def _status_error(response: httpx.Response) -> APIStatusError:
+    status = response.status_code
+    try:
+        body: object = orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        body = None
+    message = _error_message(response, body)
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "body": body if body is not None else response.text[:2048],
+        "response": response,
+        "request_id": _request_id(response),
+    }
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return RateLimitError(message, retry_after=retry_after, **kwargs)
+    if 300 <= status < 400:
+        location = response.headers.get("location", "nowhere")
+        message = (
+            f"the API redirected to {location}; redirects are not followed, since that would "
+            "send the API key to another address: check base_url"
+        )
+    return status_error_class(status)(message, **kwargs)
+
+
+class AsyncClient:
+    """The async client for the AudioScape search API.
+
+    Open it once and share it: it keeps a pool of connections, and it is safe
+    to use from many tasks at once.
+
+    ```python
+    async with AsyncClient() as client:
+        page = await client.search("dark cinematic boss tension", limit=1)
+        print(page.tracks[0].asset_id)
+    ```
+
+    Args:
+        api_key: The API key; default: the ``AUDIOSCAPE_API_KEY`` environment variable.
+        base_url: Default: ``AUDIOSCAPE_BASE_URL``, else the public API.
+        timeout: Seconds for one attempt (an `httpx.Timeout` for finer control,
+            None for no limit). It applies to every request, even through your
+            own `http_client`.
+        max_retries: Retries after the first attempt; shorthand for
+            ``retry=RetryPolicy(max_retries=...)`` (default 3).
+        retry: The full `RetryPolicy`.
+        http_client: Your own `httpx.AsyncClient` (proxies, transports,
+            limits). You keep ownership: closing this client leaves it open.
+        default_headers: Extra headers for every request.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | httpx.URL | None = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if not key:
+            raise AudioScapeError(
+                f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
+            )
+        if not isinstance(key, str) or not key.isprintable() or key != key.strip():
+            # Say what is wrong without echoing the secret back.
+            raise InvalidParameterError(
+                "api_key", "must be a string of printable characters without surrounding spaces"
+            )
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise InvalidParameterError(
+                "http_client", f"must be an httpx.AsyncClient, got {type(http_client).__name__}"
+            )
+        self._base_url = _resolve_base_url(base_url)
+        self._search_url = self._base_url.copy_with(
+            path=self._base_url.path.rstrip("/") + SEARCH_PATH
+        )
+        self._timeout = _resolve_timeout(timeout)
+        # A number bounds the whole attempt too: httpx's own timeouts are per
+        # read, so a server that trickles bytes could otherwise hold a call forever.
+        self._deadline = (
+            float(timeout)
+            if isinstance(self._timeout, httpx.Timeout) and isinstance(timeout, (int, float))
+            else None
+        )
+        self._retry = _resolve_retry(max_retries, retry)
+        self._owns_http = http_client is None
+        self._http = (
+            http_client
+            if http_client is not None
+            else httpx.AsyncClient(follow_redirects=False, timeout=self._timeout)
+        )
+        headers = httpx.Headers(self._http.headers)
+        for name, value in (default_headers or {}).items():
+            if name.lower() == API_KEY_HEADER:
+                raise InvalidParameterError(
+                    "default_headers", f"must not set {API_KEY_HEADER}; pass api_key instead"
+                )
+            headers[name] = value
+        headers["user-agent"] = _USER_AGENT
+        headers["content-type"] = "application/json"
+        headers["accept"] = "application/json"
+        headers[API_KEY_HEADER] = key
+        self._headers = headers
+        self._extensions = {"timeout": self._timeout.as_dict()}
+        self._state = _State.UNOPENED
+
+    # -- configuration, read-only ------------------------------------------
+
+    @property
+    def base_url(self) -> httpx.URL:
+        """The base URL every request goes to."""
+        return self._base_url
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self._retry
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """The timeout of one attempt."""
+        return self._timeout
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether `aclose()` has been called."""
+        return self._state is _State.CLOSED
+
+    def __repr__(self) -> str:
+        # Never the key, nor the headers that carry it.
+        return (
+            f"<AsyncClient base_url={str(self._base_url)!r} "
+            f"max_retries={self._retry.max_retries} state={self._state.value}>"
+        )
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncClient:
+        if self._state is _State.CLOSED:
+            raise AudioScapeError("this AsyncClient is closed; create a new one")
+        if self._state is _State.OPENED:
+            raise AudioScapeError("this AsyncClient is already open; enter it only once")
+        self._state = _State.OPENED
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it is your own `http_client`). Idempotent."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        if self._owns_http:
+            with anyio.CancelScope(shield=True):
+                await self._http.aclose()
+
+    # -- the API ------------------------------------------------------------
+
+    async def search(
+        self,
+        query: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = DEFAULT_OFFSET,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+    ) -> SearchResponse:
+        """Search the catalog; return one page of results.
+
+        ```python
+        page = await client.search("chill lo-fi beats", limit=5,
+                                   filters={"genres": ["electronic"]})
+        for track in page.tracks:
+            print(track.asset_id, track.name, track.score)
+        ```
+
+        Raises:
+            InvalidParameterError: before sending, if an argument breaks a rule.
+            APIStatusError: a subclass per status, once retries are spent.
+            APIConnectionError: no answer, once retries are spent.
+            APIResponseValidationError: the answer is not the documented shape.
+        """
+        body = _encode(query, limit=limit, offset=offset, filters=filters)
+        return await self._search(body)
+
+    def iter_pages(
+        self,
+        query: str,
+        *,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+        page_size: int = MAX_LIMIT,
+        max_items: int | None = None,
+        offset: int = DEFAULT_OFFSET,
+    ) -> AsyncGenerator[SearchResponse, None]:
+        """Walk every page of a search up to `meta.total`.
+
+        ```python
+        async for page in client.iter_pages("upbeat summer vibes", page_size=100):
+            print(page.meta.offset, len(page.tracks))
+        ```
+
+        `max_items` caps the tracks fetched in all; the last request asks only
+        for what is left. Arguments are checked now, before anything is sent.
+        """
+        fetch = self._prepare_walk(query, filters, page_size, max_items, offset)
+        received = 0
+
+        def budget() -> int | None:
+            return None if max_items is None else max_items - received
+
+        async def pages() -> AsyncGenerator[SearchResponse, None]:
+            nonlocal received
+            async for page in walk_pages(fetch, start=offset, page_size=page_size, budget=budget):
+                received += len(page.tracks)
+                yield page
+
+        return pages()
+
+    def iter_tracks(
+        self,
+        query: str,
+        *,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+        page_size: int = MAX_LIMIT,
+        max_items: int | None = None,
+        offset: int = DEFAULT_OFFSET,
+    ) -> AsyncGenerator[Track, None]:
+        """Walk every track of a search, each `asset_id` once, fetching pages as needed.
+
+        ```python
+        async for track in client.iter_tracks("chill lo-fi beats", max_items=250):
+            print(track.name)
+        ```
+        """
+
+        batches = self._iter_track_batches(
+            query, filters=filters, page_size=page_size, max_items=max_items, offset=offset
+        )
+
+        async def tracks() -> AsyncGenerator[Track, None]:
+            async for batch in batches:
+                for track in batch:
+                    yield track
+
+        return tracks()
+
+    # -- internals shared with the sync facade -------------------------------
+
+    def _iter_track_batches(
+        self,
+        query: str,
+        *,
+        filters: SearchFilters | Mapping[str, Any] | None,
+        page_size: int,
+        max_items: int | None,
+        offset: int,
+    ) -> AsyncGenerator[list[Track], None]:
+        fetch = self._prepare_walk(query, filters, page_size, max_items, offset)
+        return walk_tracks(fetch, start=offset, page_size=page_size, max_items=max_items)
+
+    def _prepare_walk(
+        self,
+        query: str,
+        filters: SearchFilters | Mapping[str, Any] | None,
+        page_size: int,
+        max_items: int | None,
+        offset: int,
+    ) -> FetchPage:
+        """Check a walk's arguments now and return its page fetcher."""
+        check_query(query)
+        check_limit("page_size", page_size)
+        check_offset(offset)
+        check_max_items(max_items)
+        filters_json = _filters_json(filters)
+
+        async def fetch(offset: int, limit: int) -> SearchResponse:
+            return await self._search(_payload(query, limit, offset, filters_json))
+
+        return fetch
+
+    async def _search(self, body: bytes) -> SearchResponse:
+        if self._state is _State.CLOSED:
+            raise AudioScapeError("this AsyncClient is closed; create a new one")
+        async for attempt in retrying(self._retry):
+            with attempt:
+                return await self._attempt(body)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _attempt(self, body: bytes) -> SearchResponse:
+        request = httpx.Request(
+            "POST",
+            self._search_url,
+            headers=self._headers,
+            content=body,
+            extensions=self._extensions,
+        )
+        try:
+            with anyio.fail_after(self._deadline):
+                response = await self._http.send(request, follow_redirects=False)
+        except TimeoutError as error:
+            raise APITimeoutError(
+                f"no complete answer from {self._search_url.host} within {self._deadline} s",
+                request=request,
+            ) from error
+        except httpx.TimeoutException as error:
+            raise APITimeoutError(
+                f"no answer from {self._search_url.host} in time ({type(error).__name__})",
+                request=request,
+            ) from error
+        except (httpx.HTTPError, OSError) as error:
+            raise APIConnectionError(
+                f"could not reach {self._search_url.host}: {type(error).__name__}: {error}",
+                request=request,
+            ) from error
+        if response.status_code >= 300 or response.status_code < 200:
+            raise _status_error(response)
+        try:
+            return decode_search_response(response.content, _request_id(response))
+        except APIResponseValidationError as error:
+            error.response = response
+            raise
+
+
+def _filters_json(filters: SearchFilters | Mapping[str, Any] | None) -> dict[str, object] | None:
+    checked = coerce_filters(filters)
+    return checked.to_json() if checked is not None else None
+
+
+def _payload(query: str, limit: int, offset: int, filters_json: dict[str, object] | None) -> bytes:
+    payload: dict[str, object] = {"query": query, "limit": limit, "offset": offset}
+    if filters_json:
+        payload["filters"] = filters_json
+    return orjson.dumps(payload)
+
+
+def _encode(
+    query: str,
+    *,
+    limit: int,
+    offset: int,
+    filters: SearchFilters | Mapping[str, Any] | None,
+) -> bytes:
+    """Check the arguments of one search and return its JSON body."""
+    check_query(query)
+    check_limit("limit", limit)
+    check_offset(offset)
+    return _payload(query, limit, offset, _filters_json(filters))

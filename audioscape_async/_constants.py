@@ -1,0 +1,36 @@
+"""Every fixed fact of the AudioScape API, in one place.
+
+The client, the validation, the emulator and the command line import these;
+none of them spells a URL, a header name or a limit of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Where the real API lives.
+DEFAULT_BASE_URL: Final = "https://api.audioscape.ai/developer/v1"
+#: The one endpoint, relative to the base URL.
+SEARCH_PATH: Final = "/search"
+
+#: Environment variables the clients read when an argument is not given.
+API_KEY_ENV: Final = "AUDIOSCAPE_API_KEY"
+BASE_URL_ENV: Final = "AUDIOSCAPE_BASE_URL"
+
+#: Request headers.
+API_KEY_HEADER: Final = "x-api-key"
+#: Response headers that may carry a request id, most specific first.
+REQUEST_ID_HEADERS: Final = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
+
+#: Paging limits, as documented.
+DEFAULT_LIMIT: Final = 20
+MAX_LIMIT: Final = 100
+DEFAULT_OFFSET: Final = 0
+
+#: The values `meta.search_method` takes.
+SEARCH_METHODS: Final = ("semantic", "text")
+
+#: The default timeout, in seconds, for the whole of one HTTP attempt.
+DEFAULT_TIMEOUT: Final = 30.0
+#: The default number of retries after the first attempt.
+DEFAULT_MAX_RETRIES: Final = 3

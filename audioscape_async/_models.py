@@ -1,0 +1,218 @@
+"""The typed shapes of a search: what goes in (filters) and what comes back.
+
+Response models are frozen, slotted attrs classes, one field per documented
+JSON field. Request models validate on construction, so a bad filter fails
+where it is written, with an `InvalidParameterError` that names it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from ._exceptions import InvalidParameterError
+from ._validation import (
+    check_count,
+    check_date,
+    check_duration_bound,
+    check_genres,
+    reject_unknown_keys,
+)
+
+__all__ = [
+    "AlbumSummary",
+    "ArtistSummary",
+    "DurationRange",
+    "SearchFilters",
+    "SearchMeta",
+    "SearchResponse",
+    "Track",
+]
+
+
+@attrs.frozen
+class Track:
+    """One track of the catalog, as the search returns it.
+
+    `asset_id` is the Roblox asset id (a string of digits): play it with
+    ``"rbxassetid://" + track.asset_id``. `duration` is in seconds, `score` is
+    the relevance of the track to the query (higher is better).
+    """
+
+    asset_id: str
+    name: str
+    artist: str
+    album: str
+    duration: float
+    genre: str
+    bpm: float
+    score: float
+
+
+@attrs.frozen
+class ArtistSummary:
+    """An artist of the whole result set, with how many of its tracks matched."""
+
+    name: str
+    track_count: int
+
+
+@attrs.frozen
+class AlbumSummary:
+    """An album of the whole result set, with how many of its tracks matched."""
+
+    name: str
+    artist: str
+    track_count: int
+
+
+@attrs.frozen
+class SearchMeta:
+    """Paging and ranking facts about one answer.
+
+    `total` counts every match (not just this page). `search_method` is
+    ``"semantic"`` or, when the API fell back to keyword matching, ``"text"``.
+    `matched_artist` names the artist a query was resolved to, if any.
+    """
+
+    total: int
+    limit: int
+    offset: int
+    search_method: str
+    matched_artist: str | None
+
+
+@attrs.frozen
+class SearchResponse:
+    """One page of search results.
+
+    `artists` and `albums` group the whole result set. `request_id` is the
+    server's id for the HTTP exchange, if it sent one: quote it to support.
+
+    >>> page.tracks[0].asset_id  # doctest: +SKIP
+    '1837070127'
+    """
+
+    tracks: tuple[Track, ...]
+    artists: tuple[ArtistSummary, ...]
+    albums: tuple[AlbumSummary, ...]
+    meta: SearchMeta
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)
+
+
+def _to_duration(value: object) -> DurationRange | None:
+    if value is None or isinstance(value, DurationRange):
+        return value
+    if isinstance(value, Mapping):
+        reject_unknown_keys("filters.duration", value, ("min", "max"))
+        return DurationRange(min=value.get("min"), max=value.get("max"))
+    raise _invalid("filters.duration", f"must be a DurationRange or a mapping, got {value!r}")
+
+
+def _to_genres(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise _invalid("filters.genres", f"must be a list of genre slugs, got {value!r}")
+    genres = tuple(value)
+    check_genres(genres)
+    return genres
+
+
+def _to_date(value: object) -> _dt.date | None:
+    if value is None:
+        return None
+    return check_date("filters.created_after", value)
+
+
+def _invalid(parameter: str, rule: str) -> InvalidParameterError:
+    return InvalidParameterError(parameter, rule)
+
+
+@attrs.frozen
+class DurationRange:
+    """A track length range in seconds; either end may be left open.
+
+    >>> DurationRange(min=60, max=180)
+    DurationRange(min=60, max=180)
+    """
+
+    min: float | None = None
+    max: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        check_duration_bound("filters.duration.min", self.min)
+        check_duration_bound("filters.duration.max", self.max)
+        if self.min is None and self.max is None:
+            raise _invalid("filters.duration", "give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise _invalid("filters.duration", f"min ({self.min}) must be <= max ({self.max})")
+
+    def to_json(self) -> dict[str, float]:
+        """Return the range as the API's JSON object."""
+        out: dict[str, float] = {}
+        if self.min is not None:
+            out["min"] = self.min
+        if self.max is not None:
+            out["max"] = self.max
+        return out
+
+
+@attrs.frozen
+class SearchFilters:
+    """Narrows a search; every field is optional and checked when set.
+
+    >>> SearchFilters(genres=["electronic"], duration=DurationRange(max=180))
+    SearchFilters(genres=('electronic',), duration=DurationRange(min=None, max=180), \
+min_play_count=None, min_likes=None, created_after=None)
+
+    `genres` are free-text slugs such as ``"electronic"`` or ``"pop"``: the API
+    publishes no fixed list, so none is enforced here. `created_after` takes a
+    `datetime.date` or a ``"YYYY-MM-DD"`` string.
+    """
+
+    genres: tuple[str, ...] | None = attrs.field(default=None, converter=_to_genres)
+    duration: DurationRange | None = attrs.field(default=None, converter=_to_duration)
+    min_play_count: int | None = None
+    min_likes: int | None = None
+    created_after: _dt.date | None = attrs.field(default=None, converter=_to_date)
+
+    def __attrs_post_init__(self) -> None:
+        check_count("filters.min_play_count", self.min_play_count)
+        check_count("filters.min_likes", self.min_likes)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> SearchFilters:
+        """Build filters from a mapping shaped like the API's JSON ``filters`` object."""
+        reject_unknown_keys("filters", mapping, _FILTER_KEYS)
+        return cls(**mapping)
+
+    def to_json(self) -> dict[str, object]:
+        """Return the filters as the API's JSON object, leaving out unset fields."""
+        out: dict[str, object] = {}
+        if self.genres is not None:
+            out["genres"] = list(self.genres)
+        if self.duration is not None:
+            out["duration"] = self.duration.to_json()
+        if self.min_play_count is not None:
+            out["min_play_count"] = self.min_play_count
+        if self.min_likes is not None:
+            out["min_likes"] = self.min_likes
+        if self.created_after is not None:
+            out["created_after"] = self.created_after.isoformat()
+        return out
+
+
+_FILTER_KEYS = tuple(a.name for a in attrs.fields(SearchFilters))
+
+
+def coerce_filters(filters: SearchFilters | Mapping[str, Any] | None) -> SearchFilters | None:
+    """Accept filters as `SearchFilters`, an API-shaped mapping, or None."""
+    if filters is None or isinstance(filters, SearchFilters):
+        return filters
+    if isinstance(filters, Mapping):
+        return SearchFilters.from_mapping(filters)
+    raise _invalid("filters", f"must be a SearchFilters or a mapping, got {type(filters).__name__}")

@@ -1,0 +1,193 @@
+"""When and how long to retry; the only module that knows tenacity is underneath.
+
+A search is read-only, so a retry is always safe. `RetryPolicy` is the user's
+knob; `retrying()` turns it into a fresh tenacity controller for each call
+(one shared controller would mix up the attempts of concurrent calls).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import attrs
+import tenacity as _t
+
+from ._constants import DEFAULT_MAX_RETRIES
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidParameterError,
+    RateLimitError,
+)
+
+__all__ = ["RetryPolicy"]
+
+logger = logging.getLogger("audioscape_async")
+# A library does not print on its own: the app decides where the log goes.
+logger.addHandler(logging.NullHandler())
+
+#: What sleeps between attempts. A module global looked up at call time, so a
+#: test can record the delays instead of waiting them out.
+sleep: Callable[[float], Awaitable[Any]] = anyio.sleep
+
+
+def _non_negative(name: str) -> Callable[[Any, Any, float], None]:
+    def check(_instance: Any, _attribute: Any, value: float) -> None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or not (value >= 0 and math.isfinite(value)):
+            raise InvalidParameterError(f"retry.{name}", f"must be a number >= 0, got {value!r}")
+
+    return check
+
+
+def _check_max_retries(_instance: Any, _attribute: Any, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidParameterError("max_retries", f"must be an integer >= 0, got {value!r}")
+
+
+def _to_statuses(value: Any) -> frozenset[int]:
+    return frozenset(value)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How the client retries a failed search.
+
+    Retried: the statuses in `retry_statuses` (429 and 5xx by default),
+    connection errors and timeouts. Backoff before retry *n* (from 1) is drawn
+    from ``[b/2, b]`` where ``b = min(max_backoff, initial_backoff * 2 ** (n - 1))``.
+    A 429 with a ``Retry-After`` header waits that long instead; one longer than
+    `max_retry_after` is not slept through: the `RateLimitError` is raised at
+    once, with `retry_after` set.
+
+    >>> RetryPolicy(max_retries=5, max_backoff=4.0)
+    RetryPolicy(max_retries=5, initial_backoff=0.5, max_backoff=4.0, ...)
+    """
+
+    max_retries: int = attrs.field(default=DEFAULT_MAX_RETRIES, validator=_check_max_retries)
+    initial_backoff: float = attrs.field(default=0.5, validator=_non_negative("initial_backoff"))
+    max_backoff: float = attrs.field(default=8.0, validator=_non_negative("max_backoff"))
+    retry_statuses: frozenset[int] = attrs.field(
+        default=frozenset({429, 500, 502, 503, 504}), converter=_to_statuses
+    )
+    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative("max_retry_after"))
+    retry_connection_errors: bool = True
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryPolicy(max_retries={self.max_retries}, initial_backoff={self.initial_backoff}, "
+            f"max_backoff={self.max_backoff}, retry_statuses={sorted(self.retry_statuses)}, "
+            f"max_retry_after={self.max_retry_after}, "
+            f"retry_connection_errors={self.retry_connection_errors})"
+        )
+
+    def backoff(self, retry_number: int) -> float:
+        """The delay before retry `retry_number` (1 for the first retry), with jitter."""
+        ceiling = min(self.max_backoff, self.initial_backoff * 2.0 ** (retry_number - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """Whether this error may be retried at all (ignoring how many tries are left)."""
+        if isinstance(error, RateLimitError):
+            if error.status_code not in self.retry_statuses:
+                return False
+            return error.retry_after is None or error.retry_after <= self.max_retry_after
+        if isinstance(error, APIStatusError):
+            return error.status_code in self.retry_statuses
+        if isinstance(error, APIConnectionError):
+            return self.retry_connection_errors
+        return False
+
+    def delay_for(self, error: BaseException | None, retry_number: int) -> float:
+        """How long to wait after `error` before retry `retry_number`."""
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            return error.retry_after
+        return self.backoff(retry_number)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
+
+    Anything unreadable, negative or not finite is None: better to fall back on
+    our own backoff than to trust garbage.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # an HTTP-date is always GMT
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+        return max(0.0, seconds)
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, APITimeoutError):
+        return "timeout"
+    if isinstance(error, APIStatusError):
+        return f"HTTP {error.status_code}"
+    if isinstance(error, APIConnectionError):
+        return "connection error"
+    return type(error).__name__
+
+
+def retrying(
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[BaseException, float], Awaitable[None] | None] | None = None,
+) -> _t.AsyncRetrying:
+    """A fresh tenacity controller for one call under `policy`.
+
+    `on_retry(error, delay)` is told of each retry before its sleep (the crawl
+    statistics and the shared rate gate hang off it).
+    """
+
+    def wait(state: _t.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return policy.delay_for(error, state.attempt_number)
+
+    async def before_sleep(state: _t.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.upcoming_sleep
+        assert error is not None
+        logger.warning(
+            "retrying search (retry %d of %d) in %.2f s after %s: %s",
+            state.attempt_number,
+            policy.max_retries,
+            delay,
+            _reason(error),
+            error,
+        )
+        if on_retry is not None:
+            result = on_retry(error, delay)
+            if result is not None:
+                await result
+
+    async def do_sleep(seconds: float) -> None:
+        await sleep(seconds)
+
+    return _t.AsyncRetrying(
+        stop=_t.stop_after_attempt(policy.max_retries + 1),
+        retry=_t.retry_if_exception(policy.is_retryable),
+        wait=wait,
+        sleep=do_sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )

@@ -1,0 +1,252 @@
+"""`Client`: the async core, driven from blocking code.
+
+The facade has no logic of its own. It owns one anyio blocking portal (one
+event-loop thread) for its whole life, builds its `AsyncClient` inside that
+loop, and forwards every call. Iterators run the async walk in one task and
+hand pages over a stream that holds nothing: the walk is at most one page ahead
+of the loop that reads it, and it stops when that loop stops.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
+from contextlib import aclosing
+from types import TracebackType
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+from anyio.from_thread import BlockingPortal
+
+from ._client import AsyncClient, TimeoutTypes
+from ._constants import DEFAULT_LIMIT, DEFAULT_OFFSET, DEFAULT_TIMEOUT, MAX_LIMIT
+from ._exceptions import AudioScapeError
+from ._models import SearchFilters, SearchResponse, Track
+from ._retry import RetryPolicy
+
+__all__ = ["Client"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+class Client:
+    """The blocking client: the same constructor and methods as `AsyncClient`, no async.
+
+    ```python
+    with Client() as client:
+        page = client.search("chill lo-fi beats", limit=5)
+        for track in client.iter_tracks("chill lo-fi beats", max_items=50):
+            print(track.name)
+    ```
+
+    It runs an event loop in a thread of its own, so it also works where a
+    loop already runs (a notebook). `http_client`, if given, must be an
+    `httpx.AsyncClient`: that is what the core runs on. Close the client (or
+    leave its ``with`` block) to stop the thread.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | httpx.URL | None = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._loop: _LoopThread | None = None
+        loop = _LoopThread()
+        try:
+            self._async = loop.portal.call(
+                _build,
+                lambda: AsyncClient(
+                    api_key,
+                    base_url=base_url,
+                    timeout=timeout,
+                    max_retries=max_retries,
+                    retry=retry,
+                    http_client=http_client,
+                    default_headers=default_headers,
+                ),
+            )
+        except BaseException:
+            loop.stop()
+            raise
+        self._loop = loop
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("<AsyncClient", "<Client", 1)
+
+    @property
+    def base_url(self) -> httpx.URL:
+        """The base URL every request goes to."""
+        return self._async.base_url
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self._async.retry_policy
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether `close()` has been called."""
+        return self._loop is None
+
+    def __enter__(self) -> Client:
+        self._require_portal().call(self._async.__aenter__)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool and stop the event-loop thread. Idempotent."""
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        try:
+            loop.portal.call(self._async.aclose)
+        finally:
+            loop.stop()
+
+    def __del__(self) -> None:
+        # A client dropped without close() must not leave its thread behind.
+        loop = getattr(self, "_loop", None)
+        if loop is not None and not loop.is_current():
+            self.close()
+
+    def _require_portal(self) -> BlockingPortal:
+        loop = self._loop
+        if loop is None:
+            raise AudioScapeError("this Client is closed; create a new one")
+        return loop.portal
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = DEFAULT_OFFSET,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+    ) -> SearchResponse:
+        """Search the catalog; return one page. See `AsyncClient.search`."""
+        portal = self._require_portal()
+        return portal.call(
+            lambda: self._async.search(query, limit=limit, offset=offset, filters=filters)
+        )
+
+    def iter_pages(
+        self,
+        query: str,
+        *,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+        page_size: int = MAX_LIMIT,
+        max_items: int | None = None,
+        offset: int = DEFAULT_OFFSET,
+    ) -> Iterator[SearchResponse]:
+        """Walk every page of a search. See `AsyncClient.iter_pages`."""
+        pages = self._async.iter_pages(
+            query, filters=filters, page_size=page_size, max_items=max_items, offset=offset
+        )
+        return self._drain(pages, lambda page: (page,))
+
+    def iter_tracks(
+        self,
+        query: str,
+        *,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+        page_size: int = MAX_LIMIT,
+        max_items: int | None = None,
+        offset: int = DEFAULT_OFFSET,
+    ) -> Iterator[Track]:
+        """Walk every track of a search, each once. See `AsyncClient.iter_tracks`."""
+        batches = self._async._iter_track_batches(
+            query, filters=filters, page_size=page_size, max_items=max_items, offset=offset
+        )
+        return self._drain(batches, lambda batch: batch)
+
+    def _drain(
+        self, source: AsyncGenerator[T, None], explode: Callable[[T], Iterable[U]]
+    ) -> Iterator[U]:
+        """Run `source` in the loop thread; yield what `explode` makes of each item."""
+        portal = self._require_portal()
+
+        def items() -> Iterator[U]:
+            send, receive = anyio.create_memory_object_stream[T](0)
+
+            async def pump() -> None:
+                async with send, aclosing(source):
+                    async for item in source:
+                        await send.send(item)
+
+            future = portal.start_task_soon(pump)
+            try:
+                while True:
+                    try:
+                        item = portal.call(receive.receive)
+                    except anyio.EndOfStream:
+                        break
+                    yield from explode(item)
+                # The stream ended: either the walk is done or it failed; say which.
+                future.result()
+            finally:
+                # Cancelling the pump closes its end of the stream, which also
+                # releases a receive left waiting by a KeyboardInterrupt.
+                if not future.done():
+                    future.cancel()
+                if self._loop is not None:
+                    portal.call(receive.aclose)
+
+        return items()
+
+
+class _LoopThread:
+    """One event loop in a daemon thread, reachable through a blocking portal.
+
+    A daemon thread, unlike anyio's `start_blocking_portal`, never keeps a
+    script from exiting when its client was not closed.
+    """
+
+    def __init__(self) -> None:
+        ready: Future[BlockingPortal] = Future()
+
+        async def serve() -> None:
+            async with BlockingPortal() as portal:
+                ready.set_result(portal)
+                await portal.sleep_until_stopped()
+
+        def run() -> None:
+            try:
+                anyio.run(serve, backend="asyncio")
+            except BaseException as error:
+                if not ready.done():
+                    ready.set_exception(error)
+
+        self._thread = threading.Thread(target=run, name="audioscape-client-loop", daemon=True)
+        self._thread.start()
+        self.portal = ready.result()
+
+    def is_current(self) -> bool:
+        """Whether the caller runs in this loop's own thread."""
+        return threading.current_thread() is self._thread
+
+    def stop(self) -> None:
+        """Cancel what still runs in the loop, stop it, and wait for the thread to end."""
+        self.portal.call(self.portal.stop, True)
+        self._thread.join()
+
+
+async def _build(factory: Callable[[], T]) -> T:
+    return factory()
