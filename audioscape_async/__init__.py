@@ -13,6 +13,7 @@ every other module is private.
 
 from ._client import AsyncClient, InsecureURLWarning
 from ._constants import DEFAULT_BASE_URL
+from ._crawl import Crawl, CrawlStats
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -36,8 +37,9 @@ from ._models import (
     SearchResponse,
     Track,
 )
+from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
-from ._sync import Client
+from ._sync import Client, SyncCrawl
 from ._version import __version__
 
 __all__ = [
@@ -53,17 +55,21 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Client",
+    "Crawl",
+    "CrawlStats",
     "DurationRange",
     "InsecureURLWarning",
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
     "RetryPolicy",
     "SearchFilters",
     "SearchMeta",
     "SearchResponse",
+    "SyncCrawl",
     "Track",
     "__version__",
 ]

@@ -13,6 +13,8 @@ import os
 import platform
 import warnings
 from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -28,9 +30,21 @@ from ._constants import (
     DEFAULT_LIMIT,
     DEFAULT_OFFSET,
     DEFAULT_TIMEOUT,
+    JSON_CONTENT_TYPE,
+    MAX_CONCURRENCY,
     MAX_LIMIT,
     REQUEST_ID_HEADERS,
+    RETRY_AFTER_HEADER,
     SEARCH_PATH,
+)
+from ._crawl import (
+    Crawl,
+    CrawlStats,
+    FileCrawlPlan,
+    FileWriter,
+    ProgressHook,
+    prepare_file_crawl,
+    run_file_crawl,
 )
 from ._decode import decode_search_response
 from ._exceptions import (
@@ -45,8 +59,15 @@ from ._exceptions import (
 )
 from ._models import SearchFilters, SearchResponse, Track, coerce_filters
 from ._pagination import FetchPage, walk_pages, walk_tracks
+from ._ratelimit import Gate, RateLimit
 from ._retry import RetryPolicy, parse_retry_after, retrying
-from ._validation import check_limit, check_max_items, check_offset, check_query
+from ._validation import (
+    check_int_range,
+    check_limit,
+    check_max_items,
+    check_offset,
+    check_query,
+)
 from ._version import __version__
 
 __all__ = ["AsyncClient", "InsecureURLWarning"]
@@ -176,7 +197,7 @@ def _status_error(response: httpx.Response) -> APIStatusError:
         "request_id": _request_id(response),
     }
     if status == 429:
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        retry_after = parse_retry_after(response.headers.get(RETRY_AFTER_HEADER))
         return RateLimitError(message, retry_after=retry_after, **kwargs)
     if 300 <= status < 400:
         location = response.headers.get("location", "nowhere")
@@ -211,6 +232,9 @@ class AsyncClient:
         http_client: Your own `httpx.AsyncClient` (proxies, transports,
             limits). You keep ownership: closing this client leaves it open.
         default_headers: Extra headers for every request.
+        rate_limit: A client-side `RateLimit` that every call of this client
+            obeys. Whether or not it is set, a 429 with ``Retry-After`` pauses
+            every task of the client until that time has passed.
     """
 
     def __init__(
@@ -223,6 +247,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key:
@@ -265,11 +290,16 @@ class AsyncClient:
                 )
             headers[name] = value
         headers["user-agent"] = _USER_AGENT
-        headers["content-type"] = "application/json"
-        headers["accept"] = "application/json"
+        headers["content-type"] = JSON_CONTENT_TYPE
+        headers["accept"] = JSON_CONTENT_TYPE
         headers[API_KEY_HEADER] = key
         self._headers = headers
         self._extensions = {"timeout": self._timeout.as_dict()}
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise InvalidParameterError(
+                "rate_limit", f"must be a RateLimit, got {type(rate_limit).__name__}"
+            )
+        self._gate = Gate(rate_limit)
         self._state = _State.UNOPENED
 
     # -- configuration, read-only ------------------------------------------
@@ -364,6 +394,7 @@ class AsyncClient:
         page_size: int = MAX_LIMIT,
         max_items: int | None = None,
         offset: int = DEFAULT_OFFSET,
+        concurrency: int = 1,
     ) -> AsyncGenerator[SearchResponse, None]:
         """Walk every page of a search up to `meta.total`.
 
@@ -373,9 +404,12 @@ class AsyncClient:
         ```
 
         `max_items` caps the tracks fetched in all; the last request asks only
-        for what is left. Arguments are checked now, before anything is sent.
+        for what is left. With `concurrency` N > 1, once the first page has
+        told `meta.total`, up to N pages are fetched at once; pages still come
+        in offset order, the same as a sequential walk. Arguments are checked
+        now, before anything is sent.
         """
-        fetch = self._prepare_walk(query, filters, page_size, max_items, offset)
+        fetch = self._prepare_walk(query, filters, page_size, max_items, offset, concurrency)
         received = 0
 
         def budget() -> int | None:
@@ -383,9 +417,13 @@ class AsyncClient:
 
         async def pages() -> AsyncGenerator[SearchResponse, None]:
             nonlocal received
-            async for page in walk_pages(fetch, start=offset, page_size=page_size, budget=budget):
-                received += len(page.tracks)
-                yield page
+            walk = walk_pages(
+                fetch, start=offset, page_size=page_size, budget=budget, concurrency=concurrency
+            )
+            async with aclosing(walk):
+                async for _, page in walk:
+                    received += len(page.tracks)
+                    yield page
 
         return pages()
 
@@ -397,6 +435,7 @@ class AsyncClient:
         page_size: int = MAX_LIMIT,
         max_items: int | None = None,
         offset: int = DEFAULT_OFFSET,
+        concurrency: int = 1,
     ) -> AsyncGenerator[Track, None]:
         """Walk every track of a search, each `asset_id` once, fetching pages as needed.
 
@@ -404,22 +443,120 @@ class AsyncClient:
         async for track in client.iter_tracks("chill lo-fi beats", max_items=250):
             print(track.name)
         ```
-        """
 
-        batches = self._iter_track_batches(
-            query, filters=filters, page_size=page_size, max_items=max_items, offset=offset
+        `concurrency` works as in `iter_pages`; the order of the tracks does
+        not depend on it.
+        """
+        batches = self._track_batches(
+            query,
+            filters=filters,
+            page_size=page_size,
+            max_items=max_items,
+            offset=offset,
+            concurrency=concurrency,
         )
 
         async def tracks() -> AsyncGenerator[Track, None]:
-            async for batch in batches:
-                for track in batch:
-                    yield track
+            async with aclosing(batches):
+                async for batch, _ in batches:
+                    for track in batch:
+                        yield track
 
         return tracks()
 
+    def crawl(
+        self,
+        query: str,
+        *,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+        page_size: int = MAX_LIMIT,
+        max_items: int | None = None,
+        offset: int = DEFAULT_OFFSET,
+        concurrency: int = 1,
+        on_progress: ProgressHook | None = None,
+    ) -> Crawl:
+        """Walk every track like `iter_tracks`, keeping statistics as it goes.
+
+        ```python
+        crawl = client.crawl("chill lo-fi beats", concurrency=8)
+        async for track in crawl:
+            ...
+        print(crawl.stats.to_dict())
+        ```
+
+        `on_progress(stats)` is called after every page (keep it quick: the
+        crawl waits for it).
+        """
+        stats = CrawlStats()
+        batches = self._track_batches(
+            query,
+            filters=filters,
+            page_size=page_size,
+            max_items=max_items,
+            offset=offset,
+            concurrency=concurrency,
+            stats=stats,
+        )
+        return Crawl(batches, stats, on_progress)
+
+    async def crawl_to_file(
+        self,
+        query: str,
+        out: str | os.PathLike[str],
+        *,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+        page_size: int = MAX_LIMIT,
+        max_items: int | None = None,
+        concurrency: int = 1,
+        resume: bool = False,
+        overwrite: bool = False,
+        on_progress: ProgressHook | None = None,
+    ) -> CrawlStats:
+        """Write every track of a search to `out` as JSON lines; resumable after a crash.
+
+        ```python
+        stats = await client.crawl_to_file("chill lo-fi beats", "tracks.jsonl",
+                                           concurrency=8, resume=True)
+        ```
+
+        While it runs the lines go to ``OUT.part``, with a checkpoint in
+        ``OUT.checkpoint`` after every page; `out` itself appears, whole, only
+        when the crawl is complete. With `resume`, an interrupted crawl of the
+        same query, filters and page size goes on where it stopped, and every
+        track is written once. Without it, an existing `out` is an error
+        unless `overwrite`.
+        """
+        path = Path(out)
+        plan = FileCrawlPlan(
+            query=check_query(query),
+            filters=_filters_json(filters),
+            page_size=check_limit("page_size", page_size),
+            max_items=check_max_items(max_items),
+        )
+        point = prepare_file_crawl(
+            path, plan, start=DEFAULT_OFFSET, resume=resume, overwrite=overwrite
+        )
+        stats = CrawlStats(resumed_at=point.offset if point.output_bytes else None)
+        if point.complete:
+            stats.finished = stats.started
+            return stats
+        writer = FileWriter(path, plan, point)
+        batches = self._track_batches(
+            query,
+            filters=filters,
+            page_size=page_size,
+            max_items=max_items,
+            offset=point.offset,
+            concurrency=concurrency,
+            stats=stats,
+            seen=point.seen,
+            delivered=point.delivered,
+        )
+        return await run_file_crawl(batches, writer, stats, on_progress)
+
     # -- internals shared with the sync facade -------------------------------
 
-    def _iter_track_batches(
+    def _track_batches(
         self,
         query: str,
         *,
@@ -427,9 +564,22 @@ class AsyncClient:
         page_size: int,
         max_items: int | None,
         offset: int,
-    ) -> AsyncGenerator[list[Track], None]:
-        fetch = self._prepare_walk(query, filters, page_size, max_items, offset)
-        return walk_tracks(fetch, start=offset, page_size=page_size, max_items=max_items)
+        concurrency: int,
+        stats: CrawlStats | None = None,
+        seen: set[str] | None = None,
+        delivered: int = 0,
+    ) -> AsyncGenerator[tuple[list[Track], int], None]:
+        fetch = self._prepare_walk(query, filters, page_size, max_items, offset, concurrency, stats)
+        return walk_tracks(
+            fetch,
+            start=offset,
+            page_size=page_size,
+            max_items=max_items,
+            concurrency=concurrency,
+            stats=stats,
+            seen=seen,
+            delivered=delivered,
+        )
 
     def _prepare_walk(
         self,
@@ -438,26 +588,53 @@ class AsyncClient:
         page_size: int,
         max_items: int | None,
         offset: int,
+        concurrency: int,
+        stats: CrawlStats | None = None,
     ) -> FetchPage:
         """Check a walk's arguments now and return its page fetcher."""
         check_query(query)
         check_limit("page_size", page_size)
         check_offset(offset)
         check_max_items(max_items)
+        check_int_range("concurrency", concurrency, 1, MAX_CONCURRENCY)
         filters_json = _filters_json(filters)
 
         async def fetch(offset: int, limit: int) -> SearchResponse:
-            return await self._search(_payload(query, limit, offset, filters_json))
+            return await self._search(_payload(query, limit, offset, filters_json), stats)
 
         return fetch
 
-    async def _search(self, body: bytes) -> SearchResponse:
+    async def _search(self, body: bytes, stats: CrawlStats | None = None) -> SearchResponse:
         if self._state is _State.CLOSED:
             raise AudioScapeError("this AsyncClient is closed; create a new one")
-        async for attempt in retrying(self._retry):
-            with attempt:
-                return await self._attempt(body)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        gate = self._gate
+
+        def on_retry(error: BaseException, delay: float) -> None:
+            if isinstance(error, RateLimitError):
+                # One 429 holds every task of this client, not just this one.
+                gate.pause(delay)
+                if stats is not None:
+                    stats.rate_limited += 1
+            if stats is not None:
+                stats.record_retry(error, delay)
+
+        try:
+            async for attempt in retrying(self._retry, on_retry=on_retry):
+                with attempt:
+                    waited = await gate.wait()
+                    if stats is not None:
+                        stats.rate_wait_seconds += waited
+                    page = await self._attempt(body)
+        except RateLimitError as error:
+            # Not retried (spent, or Retry-After past the policy's limit): the
+            # server's word still holds for the client's other tasks.
+            if error.retry_after is not None:
+                gate.pause(error.retry_after)
+            if stats is not None:
+                stats.rate_limited += 1
+            raise
+        gate.succeeded()
+        return page
 
     async def _attempt(self, body: bytes) -> SearchResponse:
         request = httpx.Request(

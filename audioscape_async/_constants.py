@@ -34,3 +34,11 @@ SEARCH_METHODS: Final = ("semantic", "text")
 DEFAULT_TIMEOUT: Final = 30.0
 #: The default number of retries after the first attempt.
 DEFAULT_MAX_RETRIES: Final = 3
+
+#: Response header that says when to retry: whole seconds or an HTTP-date.
+RETRY_AFTER_HEADER: Final = "retry-after"
+#: The media type of request bodies and of the API's answers.
+JSON_CONTENT_TYPE: Final = "application/json"
+
+#: The most pages one walk may fetch at once.
+MAX_CONCURRENCY: Final = 64

@@ -51,6 +51,19 @@ class Track:
     bpm: float
     score: float
 
+    def to_dict(self) -> dict[str, str | float]:
+        """The track as the API's JSON object."""
+        return {
+            "asset_id": self.asset_id,
+            "name": self.name,
+            "artist": self.artist,
+            "album": self.album,
+            "duration": self.duration,
+            "genre": self.genre,
+            "bpm": self.bpm,
+            "score": self.score,
+        }
+
 
 @attrs.frozen
 class ArtistSummary:

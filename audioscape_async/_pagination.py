@@ -1,23 +1,58 @@
-"""Walking offset/limit pages up to `meta.total`.
+"""Walking offset/limit pages up to `meta.total`, one page or several at a time.
 
-The walk asks ``offset=start, limit=min(page_size, what is left)``, moves the
-offset by the number of tracks it received (not by the page size: a short page
-must not skip anything), and stops at `meta.total`, at an empty page, or when
-the caller's budget is spent. Nothing runs between two pages, so a consumer
-that stops early leaves nothing behind.
+The walk keeps a *frontier*: every track before it has been delivered, in
+order. Each step plans up to `concurrency` pages from the frontier on
+(``limit = min(page_size, what is left)``), fetches them at once, and then
+delivers them strictly in offset order, so a concurrent walk yields exactly
+what a sequential one would. The task group that fetches a step is closed
+before anything is yielded: nothing runs while the consumer holds a page, and a
+consumer that stops early leaves nothing behind.
+
+The frontier moves by the tracks received, not by the page size. A page that
+comes back short before `meta.total` leaves a gap, which is fetched before the
+pages after it are delivered; a changed `meta.total` moves the end; an empty
+page stops the walk. Each of these is drift: logged, and counted in the
+statistics, never silent.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import TYPE_CHECKING, cast
+
+import anyio
 
 from ._models import SearchResponse, Track
+
+if TYPE_CHECKING:
+    from ._crawl import CrawlStats
 
 logger = logging.getLogger("audioscape_async")
 
 #: Fetch one page: ``(offset, limit) -> page``.
 FetchPage = Callable[[int, int], Awaitable[SearchResponse]]
+
+
+def _drift(stats: CrawlStats | None, kind: str, message: str, *args: object) -> None:
+    logger.warning(message, *args)
+    if stats is not None:
+        stats.drift[kind] = stats.drift.get(kind, 0) + 1
+
+
+async def _fetch_many(fetch: FetchPage, plan: list[tuple[int, int]]) -> list[SearchResponse]:
+    if len(plan) == 1:
+        return [await fetch(*plan[0])]
+    results: list[SearchResponse | None] = [None] * len(plan)
+
+    async def one(index: int, offset: int, limit: int) -> None:
+        results[index] = await fetch(offset, limit)
+
+    async with anyio.create_task_group() as tg:
+        for index, (offset, limit) in enumerate(plan):
+            tg.start_soon(one, index, offset, limit)
+    # Every slot is filled: a failed fetch ended the task group with its error.
+    return cast("list[SearchResponse]", results)
 
 
 async def walk_pages(
@@ -26,27 +61,67 @@ async def walk_pages(
     start: int,
     page_size: int,
     budget: Callable[[], int | None],
-) -> AsyncGenerator[SearchResponse, None]:
-    """Yield pages from `start` on; `budget()` says how many tracks are still wanted."""
-    offset = start
+    concurrency: int = 1,
+    stats: CrawlStats | None = None,
+) -> AsyncGenerator[tuple[int, SearchResponse], None]:
+    """Yield ``(offset, page)`` from `start` on; `budget()` says how many tracks are still wanted.
+
+    `offset` is where the walk asked the page to start (the server's
+    `meta.offset` is not trusted for bookkeeping).
+    """
+    frontier = start
+    total: int | None = None  # unknown until the first page answers
     while True:
         left = budget()
         if left is not None and left <= 0:
             return
-        limit = page_size if left is None else min(page_size, left)
-        page = await fetch(offset, limit)
-        received = len(page.tracks)
-        yield page
-        offset += received
-        total = page.meta.total
-        if received == 0:
-            if offset < total:
-                logger.warning(
-                    "empty page at offset %d although meta.total is %d; stopping", offset, total
-                )
+        if total is not None and frontier >= total:
             return
-        if offset >= total:
-            return
+        # Before the total is known, one page; then up to `concurrency` pages.
+        plan: list[tuple[int, int]] = []
+        planned_to = frontier
+        width = 1 if total is None else concurrency
+        while len(plan) < width and (total is None or planned_to < total):
+            limit = page_size if left is None else min(page_size, left - (planned_to - frontier))
+            if limit <= 0:
+                break
+            plan.append((planned_to, limit))
+            planned_to += limit
+        pages = await _fetch_many(fetch, plan)
+        for (offset, limit), page in zip(plan, pages, strict=True):
+            received = len(page.tracks)
+            new_total = page.meta.total
+            if total is not None and new_total != total:
+                _drift(
+                    stats, "total_changed", "meta.total changed from %d to %d at offset %d",
+                    total, new_total, offset,
+                )  # fmt: skip
+            total = new_total
+            if stats is not None:
+                stats.total = total
+            if received == 0:
+                if offset < total:
+                    _drift(
+                        stats, "empty_page", "empty page at offset %d although meta.total is %d;"
+                        " stopping", offset, total,
+                    )  # fmt: skip
+                if stats is not None:
+                    stats.pages += 1
+                yield offset, page
+                return
+            if stats is not None:
+                stats.pages += 1
+            yield offset, page
+            frontier = offset + received
+            if received != limit and frontier < total:
+                # A page of another size than asked, inside the result set: the
+                # pages planned after it no longer line up. Re-plan from the
+                # frontier (which fetches a short page's gap first).
+                _drift(
+                    stats, "short_page", "page at offset %d had %d of %d tracks before the end"
+                    " (%d); re-planning from offset %d", offset, received, limit, total, frontier,
+                )  # fmt: skip
+                break
 
 
 async def walk_tracks(
@@ -55,29 +130,45 @@ async def walk_tracks(
     start: int,
     page_size: int,
     max_items: int | None,
-) -> AsyncGenerator[list[Track], None]:
-    """Yield, page by page, the tracks not seen before, up to `max_items` in all."""
-    seen: set[str] = set()
-    yielded = 0
+    concurrency: int = 1,
+    stats: CrawlStats | None = None,
+    seen: set[str] | None = None,
+    delivered: int = 0,
+) -> AsyncGenerator[tuple[list[Track], int], None]:
+    """Yield, for each page, the tracks not seen before and the offset after the page.
+
+    At most `max_items` tracks in all. A page whose tracks were all seen before
+    still yields (an empty list), so a checkpoint can record the progress.
+    `seen` and `delivered` carry what an earlier run delivered (a resumed crawl).
+    """
+    seen = set() if seen is None else seen
+    yielded = delivered
 
     def budget() -> int | None:
         return None if max_items is None else max_items - yielded
 
-    async for page in walk_pages(fetch, start=start, page_size=page_size, budget=budget):
+    async for offset, page in walk_pages(
+        fetch,
+        start=start,
+        page_size=page_size,
+        budget=budget,
+        concurrency=concurrency,
+        stats=stats,
+    ):
         fresh = []
         for track in page.tracks:
-            if track.asset_id in seen:
-                continue
-            seen.add(track.asset_id)
-            fresh.append(track)
-        if len(fresh) < len(page.tracks):
-            logger.warning(
-                "page at offset %d repeated %d track(s) already seen; skipped them",
-                page.meta.offset,
-                len(page.tracks) - len(fresh),
-            )
+            if track.asset_id not in seen:
+                seen.add(track.asset_id)
+                fresh.append(track)
+        repeated = len(page.tracks) - len(fresh)
+        if repeated:
+            _drift(
+                stats, "duplicate_ids", "page at offset %d repeated %d track(s) already seen;"
+                " skipped them", offset, repeated,
+            )  # fmt: skip
         if max_items is not None:
             del fresh[max_items - yielded :]
         yielded += len(fresh)
-        if fresh:
-            yield fresh
+        if stats is not None:
+            stats.tracks += len(fresh)
+        yield fresh, offset + len(page.tracks)

@@ -9,6 +9,7 @@ of the loop that reads it, and it stops when that loop stops.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
@@ -22,8 +23,10 @@ from anyio.from_thread import BlockingPortal
 
 from ._client import AsyncClient, TimeoutTypes
 from ._constants import DEFAULT_LIMIT, DEFAULT_OFFSET, DEFAULT_TIMEOUT, MAX_LIMIT
+from ._crawl import CrawlStats, ProgressHook
 from ._exceptions import AudioScapeError
 from ._models import SearchFilters, SearchResponse, Track
+from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
 
 __all__ = ["Client"]
@@ -58,6 +61,7 @@ class Client:
         retry: RetryPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._loop: _LoopThread | None = None
@@ -73,6 +77,7 @@ class Client:
                     retry=retry,
                     http_client=http_client,
                     default_headers=default_headers,
+                    rate_limit=rate_limit,
                 ),
             )
         except BaseException:
@@ -155,10 +160,16 @@ class Client:
         page_size: int = MAX_LIMIT,
         max_items: int | None = None,
         offset: int = DEFAULT_OFFSET,
+        concurrency: int = 1,
     ) -> Iterator[SearchResponse]:
         """Walk every page of a search. See `AsyncClient.iter_pages`."""
         pages = self._async.iter_pages(
-            query, filters=filters, page_size=page_size, max_items=max_items, offset=offset
+            query,
+            filters=filters,
+            page_size=page_size,
+            max_items=max_items,
+            offset=offset,
+            concurrency=concurrency,
         )
         return self._drain(pages, lambda page: (page,))
 
@@ -170,12 +181,72 @@ class Client:
         page_size: int = MAX_LIMIT,
         max_items: int | None = None,
         offset: int = DEFAULT_OFFSET,
+        concurrency: int = 1,
     ) -> Iterator[Track]:
         """Walk every track of a search, each once. See `AsyncClient.iter_tracks`."""
-        batches = self._async._iter_track_batches(
-            query, filters=filters, page_size=page_size, max_items=max_items, offset=offset
+        batches = self._async._track_batches(
+            query,
+            filters=filters,
+            page_size=page_size,
+            max_items=max_items,
+            offset=offset,
+            concurrency=concurrency,
         )
-        return self._drain(batches, lambda batch: batch)
+        return self._drain(batches, _tracks_of)
+
+    def crawl(
+        self,
+        query: str,
+        *,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+        page_size: int = MAX_LIMIT,
+        max_items: int | None = None,
+        offset: int = DEFAULT_OFFSET,
+        concurrency: int = 1,
+        on_progress: ProgressHook | None = None,
+    ) -> SyncCrawl:
+        """Walk every track with live statistics. See `AsyncClient.crawl`.
+
+        `on_progress` runs in the client's event-loop thread.
+        """
+        crawl = self._async.crawl(
+            query,
+            filters=filters,
+            page_size=page_size,
+            max_items=max_items,
+            offset=offset,
+            concurrency=concurrency,
+            on_progress=on_progress,
+        )
+        return SyncCrawl(self._drain(crawl.batches(), lambda batch: batch), crawl.stats)
+
+    def crawl_to_file(
+        self,
+        query: str,
+        out: str | os.PathLike[str],
+        *,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+        page_size: int = MAX_LIMIT,
+        max_items: int | None = None,
+        concurrency: int = 1,
+        resume: bool = False,
+        overwrite: bool = False,
+        on_progress: ProgressHook | None = None,
+    ) -> CrawlStats:
+        """Write every track to `out` as JSON lines, resumably. See `AsyncClient.crawl_to_file`."""
+        return self._require_portal().call(
+            lambda: self._async.crawl_to_file(
+                query,
+                out,
+                filters=filters,
+                page_size=page_size,
+                max_items=max_items,
+                concurrency=concurrency,
+                resume=resume,
+                overwrite=overwrite,
+                on_progress=on_progress,
+            )
+        )
 
     def _drain(
         self, source: AsyncGenerator[T, None], explode: Callable[[T], Iterable[U]]
@@ -246,6 +317,27 @@ class _LoopThread:
         """Cancel what still runs in the loop, stop it, and wait for the thread to end."""
         self.portal.call(self.portal.stop, True)
         self._thread.join()
+
+
+class SyncCrawl:
+    """A blocking iterator over every track of a crawl, with live `stats`."""
+
+    def __init__(self, tracks: Iterator[Track], stats: CrawlStats) -> None:
+        self._tracks = tracks
+        self.stats = stats
+
+    def __iter__(self) -> Iterator[Track]:
+        return self._tracks
+
+    def close(self) -> None:
+        """Stop the crawl early; nothing keeps running."""
+        close = getattr(self._tracks, "close", None)
+        if close is not None:
+            close()
+
+
+def _tracks_of(batch: tuple[list[Track], int]) -> list[Track]:
+    return batch[0]
 
 
 async def _build(factory: Callable[[], T]) -> T:

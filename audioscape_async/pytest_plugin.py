@@ -1,0 +1,1 @@
+"""The pytest plugin for testing apps against the AudioScape emulator (fixtures land with it)."""

@@ -1,0 +1,59 @@
+"""One session per concern. `nox -l` lists them; `nox -s tests` runs one.
+
+Python versions come from the classifiers in pyproject.toml; a version that is
+not installed is skipped, not failed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nox
+
+nox.options.error_on_missing_interpreters = False
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.default_venv_backend = "venv"
+
+ROOT = Path(__file__).parent
+PYTHONS = re.findall(
+    r'"Programming Language :: Python :: (3\.\d+)"', (ROOT / "pyproject.toml").read_text()
+)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite, every async test on asyncio and trio."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "not soak", *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1:] or None)
+def soak(session: nox.Session) -> None:
+    """The long soak, load and fuzz variants (marked `soak`), with thorough Hypothesis."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "-m", "soak", *session.posargs, env={"HYPOTHESIS_PROFILE": "thorough"}
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package and on the typing pins."""
+    session.install("-e", ".[test]")
+    session.run("mypy", "--strict", "audioscape_async", "tests/typing")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks: writes benchmarks/results.md, results.json and results.png."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "benchmarks", *session.posargs)
