@@ -115,6 +115,25 @@ class SearchResponse:
     meta: SearchMeta
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)
 
+    def to_dict(self) -> dict[str, object]:
+        """The page as the API's JSON object (without the request id)."""
+        meta = self.meta
+        return {
+            "tracks": [track.to_dict() for track in self.tracks],
+            "artists": [{"name": a.name, "track_count": a.track_count} for a in self.artists],
+            "albums": [
+                {"name": a.name, "artist": a.artist, "track_count": a.track_count}
+                for a in self.albums
+            ],
+            "meta": {
+                "total": meta.total,
+                "limit": meta.limit,
+                "offset": meta.offset,
+                "search_method": meta.search_method,
+                "matched_artist": meta.matched_artist,
+            },
+        }
+
 
 def _to_duration(value: object) -> DurationRange | None:
     if value is None or isinstance(value, DurationRange):
