@@ -1,7 +1,9 @@
 """The typed shapes of a search: what goes in (filters) and what comes back.
 
-Response models are frozen, slotted attrs classes, one field per documented
-JSON field. Request models validate on construction, so a bad filter fails
+Response models are slotted attrs classes, one field per documented JSON field.
+They are not frozen: a frozen attrs ``__init__`` writes each field through
+``object.__setattr__`` and made decoding a page twice as slow (see
+benchmarks/); compare tracks by `asset_id`, not by hashing them. Request models validate on construction, so a bad filter fails
 where it is written, with an `InvalidParameterError` that names it.
 """
 
@@ -33,7 +35,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen
+@attrs.define
 class Track:
     """One track of the catalog, as the search returns it.
 
@@ -65,7 +67,7 @@ class Track:
         }
 
 
-@attrs.frozen
+@attrs.define
 class ArtistSummary:
     """An artist of the whole result set, with how many of its tracks matched."""
 
@@ -73,7 +75,7 @@ class ArtistSummary:
     track_count: int
 
 
-@attrs.frozen
+@attrs.define
 class AlbumSummary:
     """An album of the whole result set, with how many of its tracks matched."""
 
@@ -82,7 +84,7 @@ class AlbumSummary:
     track_count: int
 
 
-@attrs.frozen
+@attrs.define
 class SearchMeta:
     """Paging and ranking facts about one answer.
 
@@ -98,7 +100,7 @@ class SearchMeta:
     matched_artist: str | None
 
 
-@attrs.frozen
+@attrs.define
 class SearchResponse:
     """One page of search results.
 
