@@ -11,9 +11,11 @@ async with AsyncClient() as client:
 every other module is private.
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from ._client import AsyncClient, InsecureURLWarning
 from ._constants import DEFAULT_BASE_URL
-from ._crawl import Crawl, CrawlStats
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -37,10 +39,38 @@ from ._models import (
     SearchResponse,
     Track,
 )
-from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
-from ._sync import Client, SyncCrawl
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._crawl import Crawl, CrawlStats
+    from ._ratelimit import RateLimit
+    from ._sync import Client, SyncCrawl
+
+# Imported on first use, so that `import audioscape_async` costs little more
+# than `import httpx` (see benchmarks/): the sync facade needs anyio's thread
+# portal and the crawl machinery needs more than a plain search does.
+_LAZY = {
+    "Client": "._sync",
+    "SyncCrawl": "._sync",
+    "Crawl": "._crawl",
+    "CrawlStats": "._crawl",
+    "RateLimit": "._ratelimit",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "DEFAULT_BASE_URL",

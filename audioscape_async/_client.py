@@ -10,15 +10,14 @@ from __future__ import annotations
 import enum
 import ipaddress
 import os
-import platform
+import sys
 import warnings
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import httpx
 import orjson
 
@@ -37,15 +36,6 @@ from ._constants import (
     RETRY_AFTER_HEADER,
     SEARCH_PATH,
 )
-from ._crawl import (
-    Crawl,
-    CrawlStats,
-    FileCrawlPlan,
-    FileWriter,
-    ProgressHook,
-    prepare_file_crawl,
-    run_file_crawl,
-)
 from ._decode import decode_search_response
 from ._exceptions import (
     APIConnectionError,
@@ -57,9 +47,8 @@ from ._exceptions import (
     RateLimitError,
     status_error_class,
 )
+from ._gate import Gate
 from ._models import SearchFilters, SearchResponse, Track, coerce_filters
-from ._pagination import FetchPage, walk_pages, walk_tracks
-from ._ratelimit import Gate, RateLimit
 from ._retry import RetryPolicy, parse_retry_after, retrying
 from ._validation import (
     check_int_range,
@@ -70,6 +59,11 @@ from ._validation import (
 )
 from ._version import __version__
 
+if TYPE_CHECKING:
+    from ._crawl import Crawl, CrawlStats, ProgressHook
+    from ._pagination import FetchPage
+    from ._ratelimit import RateLimit
+
 __all__ = ["AsyncClient", "InsecureURLWarning"]
 
 #: What a `timeout` argument may be.
@@ -77,7 +71,7 @@ TimeoutTypes = float | httpx.Timeout | None
 
 _USER_AGENT = (
     f"audioscape-async/{__version__} httpx/{httpx.__version__} "
-    f"{platform.python_implementation()}/{platform.python_version()}"
+    f"{sys.implementation.name}/{'.'.join(map(str, sys.version_info[:3]))}"
 )
 
 
@@ -295,10 +289,13 @@ class AsyncClient:
         headers[API_KEY_HEADER] = key
         self._headers = headers
         self._extensions = {"timeout": self._timeout.as_dict()}
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise InvalidParameterError(
-                "rate_limit", f"must be a RateLimit, got {type(rate_limit).__name__}"
-            )
+        if rate_limit is not None:
+            from ._ratelimit import RateLimit
+
+            if not isinstance(rate_limit, RateLimit):
+                raise InvalidParameterError(
+                    "rate_limit", f"must be a RateLimit, got {type(rate_limit).__name__}"
+                )
         self._gate = Gate(rate_limit)
         self._state = _State.UNOPENED
 
@@ -355,6 +352,8 @@ class AsyncClient:
             return
         self._state = _State.CLOSED
         if self._owns_http:
+            import anyio  # imported where used: `import audioscape_async` stays light
+
             with anyio.CancelScope(shield=True):
                 await self._http.aclose()
 
@@ -416,6 +415,8 @@ class AsyncClient:
             return None if max_items is None else max_items - received
 
         async def pages() -> AsyncGenerator[SearchResponse, None]:
+            from ._pagination import walk_pages
+
             nonlocal received
             walk = walk_pages(
                 fetch, start=offset, page_size=page_size, budget=budget, concurrency=concurrency
@@ -487,6 +488,8 @@ class AsyncClient:
         `on_progress(stats)` is called after every page (keep it quick: the
         crawl waits for it).
         """
+        from ._crawl import Crawl, CrawlStats
+
         stats = CrawlStats()
         batches = self._track_batches(
             query,
@@ -526,6 +529,14 @@ class AsyncClient:
         track is written once. Without it, an existing `out` is an error
         unless `overwrite`.
         """
+        from ._crawl import (
+            CrawlStats,
+            FileCrawlPlan,
+            FileWriter,
+            prepare_file_crawl,
+            run_file_crawl,
+        )
+
         path = Path(out)
         plan = FileCrawlPlan(
             query=check_query(query),
@@ -569,6 +580,8 @@ class AsyncClient:
         seen: set[str] | None = None,
         delivered: int = 0,
     ) -> AsyncGenerator[tuple[list[Track], int], None]:
+        from ._pagination import walk_tracks
+
         fetch = self._prepare_walk(query, filters, page_size, max_items, offset, concurrency, stats)
         return walk_tracks(
             fetch,
@@ -608,11 +621,14 @@ class AsyncClient:
         if self._state is _State.CLOSED:
             raise AudioScapeError("this AsyncClient is closed; create a new one")
         gate = self._gate
+        slept_until = 0.0
 
         def on_retry(error: BaseException, delay: float) -> None:
+            nonlocal slept_until
             if isinstance(error, RateLimitError):
-                # One 429 holds every task of this client, not just this one.
-                gate.pause(delay)
+                # One 429 holds every task of this client, not just this one;
+                # this task's own retry sleep already waits it out.
+                slept_until = gate.pause(delay)
                 if stats is not None:
                     stats.rate_limited += 1
             if stats is not None:
@@ -621,7 +637,7 @@ class AsyncClient:
         try:
             async for attempt in retrying(self._retry, on_retry=on_retry):
                 with attempt:
-                    waited = await gate.wait()
+                    waited = await gate.wait(slept_until=slept_until)
                     if stats is not None:
                         stats.rate_wait_seconds += waited
                     page = await self._attempt(body)
@@ -644,6 +660,8 @@ class AsyncClient:
             content=body,
             extensions=self._extensions,
         )
+        import anyio  # see aclose(); after the first call, a dictionary lookup
+
         try:
             with anyio.fail_after(self._deadline):
                 response = await self._http.send(request, follow_redirects=False)

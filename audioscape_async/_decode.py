@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import attrs
-import cattrs
 import orjson
-from cattrs.gen import make_dict_structure_fn, override
 
 from ._exceptions import APIResponseValidationError
 from ._models import AlbumSummary, ArtistSummary, SearchMeta, SearchResponse, Track
+
+if TYPE_CHECKING:
+    import cattrs
 
 T = TypeVar("T")
 
@@ -107,8 +109,12 @@ def _structure_fast(data: Any, request_id: str | None) -> SearchResponse:
     )
 
 
-def _make_detailed_converter() -> cattrs.Converter:
-    """The slow, exact twin of the fast path, used only to explain a failure."""
+@cache
+def _detailed_converter() -> cattrs.Converter:
+    """The slow, exact twin of the fast path, built on the first failure it explains."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, override
+
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
     converter.register_structure_hook(str, lambda value, _: _string(value))
     converter.register_structure_hook(float, lambda value, _: _number(value))
@@ -120,15 +126,14 @@ def _make_detailed_converter() -> cattrs.Converter:
     return converter
 
 
-_detailed = _make_detailed_converter()
-
-
 def _explain(data: object) -> str:
     """Say what is wrong with `data`, once the fast path has found it wrong."""
+    import cattrs
+
     if not isinstance(data, dict):
         return f"expected a JSON object, got {type(data).__name__}"
     try:
-        _detailed.structure(data, SearchResponse)
+        _detailed_converter().structure(data, SearchResponse)
     except cattrs.BaseValidationError as error:
         return "; ".join(cattrs.transform_error(error, path="response")[:5])
     except Exception as error:  # any failure is explained here, not raised

@@ -3,7 +3,9 @@
 Response models are slotted attrs classes, one field per documented JSON field.
 They are not frozen: a frozen attrs ``__init__`` writes each field through
 ``object.__setattr__`` and made decoding a page twice as slow (see
-benchmarks/); compare tracks by `asset_id`, not by hashing them. Request models validate on construction, so a bad filter fails
+benchmarks/); compare tracks by `asset_id`, not by hashing them.
+
+Request models are frozen and validate on construction, so a bad filter fails
 where it is written, with an `InvalidParameterError` that names it.
 """
 

@@ -21,8 +21,6 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, cast
 
-import anyio
-
 from ._models import SearchResponse, Track
 
 if TYPE_CHECKING:
@@ -43,6 +41,8 @@ def _drift(stats: CrawlStats | None, kind: str, message: str, *args: object) -> 
 async def _fetch_many(fetch: FetchPage, plan: list[tuple[int, int]]) -> list[SearchResponse]:
     if len(plan) == 1:
         return [await fetch(*plan[0])]
+    import anyio  # imported where used: `import audioscape_async` stays light
+
     results: list[SearchResponse | None] = [None] * len(plan)
 
     async def one(index: int, offset: int, limit: int) -> None:

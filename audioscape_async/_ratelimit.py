@@ -1,21 +1,10 @@
-"""Client-wide rate awareness: one gate that every request of a client passes.
-
-The gate does two things. It holds every task while the server has asked the
-client to back off (a 429's ``Retry-After``), so that one 429 pauses the whole
-client instead of each task finding out on its own. And, when the user asks for
-it, it spaces requests to a rate with a burst (GCRA, the token bucket's
-arithmetic twin: one number, the theoretical arrival time, and no lock, because
-nothing awaits between reading and writing it). In adaptive mode the rate halves
-after a 429 and creeps back up after successes.
-"""
+"""`RateLimit`: how fast one client may send; the gate in `_gate` enforces it."""
 
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
-import anyio
 import attrs
 
 from ._exceptions import InvalidParameterError
@@ -58,63 +47,3 @@ class RateLimit:
     min_requests_per_second: float = attrs.field(
         default=0.5, validator=_positive("min_requests_per_second")
     )
-
-
-class Gate:
-    """The per-client gate; see the module docstring."""
-
-    __slots__ = ("_interval", "_limit", "_paused_until", "_rate", "_tat")
-
-    def __init__(self, limit: RateLimit | None) -> None:
-        self._limit = limit
-        self._rate = limit.requests_per_second if limit is not None else math.inf
-        self._interval = 1.0 / self._rate
-        self._tat = 0.0  # the theoretical arrival time of the next request
-        self._paused_until = 0.0
-
-    @property
-    def rate(self) -> float:
-        """The rate in force now (requests per second; inf when unlimited)."""
-        return self._rate
-
-    async def wait(self) -> float:
-        """Wait for this request's turn; return the seconds waited."""
-        waited = 0.0
-        while True:
-            now = time.monotonic()
-            pause = self._paused_until - now
-            if pause > 0:
-                # Sleep out a pause first; a new 429 may extend it meanwhile.
-                await anyio.sleep(pause)
-                waited += pause
-                continue
-            if self._limit is None:
-                return waited
-            tat = max(self._tat, now)
-            delay = tat - (self._limit.burst - 1) * self._interval - now
-            self._tat = tat + self._interval
-            if delay <= 0:
-                return waited
-            await anyio.sleep(delay)
-            waited += delay
-            if self._paused_until <= time.monotonic():
-                return waited
-
-    def pause(self, seconds: float) -> None:
-        """Hold every request of this client for `seconds` from now (a 429 said so)."""
-        until = time.monotonic() + seconds
-        if until > self._paused_until:
-            self._paused_until = until
-        if self._limit is not None and self._limit.adaptive:
-            self._set_rate(max(self._limit.min_requests_per_second, self._rate / 2))
-
-    def succeeded(self) -> None:
-        """Note a successful request: the adaptive rate grows back a little."""
-        limit = self._limit
-        if limit is not None and limit.adaptive and self._rate < limit.requests_per_second:
-            step = limit.requests_per_second * 0.05
-            self._set_rate(min(limit.requests_per_second, self._rate + step))
-
-    def _set_rate(self, rate: float) -> None:
-        self._rate = rate
-        self._interval = 1.0 / rate

@@ -13,11 +13,9 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import attrs
-import tenacity as _t
 
 from ._constants import DEFAULT_MAX_RETRIES
 from ._exceptions import (
@@ -28,15 +26,25 @@ from ._exceptions import (
     RateLimitError,
 )
 
+if TYPE_CHECKING:
+    import tenacity as _t
+
 __all__ = ["RetryPolicy"]
 
 logger = logging.getLogger("audioscape_async")
 # A library does not print on its own: the app decides where the log goes.
 logger.addHandler(logging.NullHandler())
 
+
+async def _anyio_sleep(seconds: float) -> None:
+    import anyio  # imported where used: `import audioscape_async` stays light
+
+    await anyio.sleep(seconds)
+
+
 #: What sleeps between attempts. A module global looked up at call time, so a
 #: test can record the delays instead of waiting them out.
-sleep: Callable[[float], Awaitable[Any]] = anyio.sleep
+sleep: Callable[[float], Awaitable[Any]] = _anyio_sleep
 
 
 def _non_negative(name: str) -> Callable[[Any, Any, float], None]:
@@ -158,6 +166,9 @@ def retrying(
     `on_retry(error, delay)` is told of each retry before its sleep (the crawl
     statistics and the shared rate gate hang off it).
     """
+
+    # tenacity costs a tenth of a second to import; only a call needs it.
+    import tenacity as _t
 
     def wait(state: _t.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

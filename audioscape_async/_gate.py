@@ -1,0 +1,95 @@
+"""The per-client gate that every request passes; see `RateLimit` for the knobs.
+
+The gate does two things. It holds every task while the server has asked the
+client to back off (a 429's ``Retry-After``), so that one 429 pauses the whole
+client instead of each task finding out on its own. And, when the user asks for
+it, it spaces requests to a rate with a burst (GCRA, the token bucket's
+arithmetic twin: one number, the theoretical arrival time, and no lock, because
+nothing awaits between reading and writing it). In adaptive mode the rate halves
+after a 429 and creeps back up after successes.
+
+Kept apart from `RateLimit` (an attrs class) because every client has a gate,
+and `import audioscape_async` should not pay for what only some clients use.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._ratelimit import RateLimit
+
+
+class Gate:
+    """The per-client gate; see the module docstring."""
+
+    __slots__ = ("_interval", "_limit", "_paused_until", "_rate", "_tat")
+
+    def __init__(self, limit: RateLimit | None) -> None:
+        self._limit = limit
+        self._rate = limit.requests_per_second if limit is not None else math.inf
+        self._interval = 1.0 / self._rate
+        self._tat = 0.0  # the theoretical arrival time of the next request
+        self._paused_until = 0.0
+
+    @property
+    def rate(self) -> float:
+        """The rate in force now (requests per second; inf when unlimited)."""
+        return self._rate
+
+    async def wait(self, *, slept_until: float = 0.0) -> float:
+        """Wait for this request's turn; return the seconds waited.
+
+        `slept_until` ends a pause the caller has already slept through (its own
+        retry sleep after the 429 that set it): that pause does not hold it twice.
+        """
+        from . import _retry  # imported where used; it holds the SDK's one sleep
+
+        waited = 0.0
+        while True:
+            now = time.monotonic()
+            until = self._paused_until
+            pause = until - now
+            if pause > 0 and until > slept_until:
+                # Sleep out a pause first; a new 429 may extend it meanwhile.
+                # The SDK's one injectable sleep, so tests never wait for real.
+                await _retry.sleep(pause)
+                waited += pause
+                slept_until = until
+                continue
+            if self._limit is None:
+                return waited
+            tat = max(self._tat, now)
+            delay = tat - (self._limit.burst - 1) * self._interval - now
+            self._tat = tat + self._interval
+            if delay <= 0:
+                return waited
+            await _retry.sleep(delay)
+            waited += delay
+            if self._paused_until <= max(time.monotonic(), slept_until):
+                return waited
+
+    def pause(self, seconds: float) -> float:
+        """Hold every request of this client for `seconds` from now (a 429 said so).
+
+        Return when this pause ends (the `slept_until` of the task that sleeps it out).
+        """
+        until = time.monotonic() + seconds
+        if until > self._paused_until:
+            self._paused_until = until
+        if self._limit is not None and self._limit.adaptive:
+            self._set_rate(max(self._limit.min_requests_per_second, self._rate / 2))
+        return until
+
+    def succeeded(self) -> None:
+        """Note a successful request: the adaptive rate grows back a little."""
+        limit = self._limit
+        if limit is not None and limit.adaptive and self._rate < limit.requests_per_second:
+            step = limit.requests_per_second * 0.05
+            self._set_rate(min(limit.requests_per_second, self._rate + step))
+
+    def _set_rate(self, rate: float) -> None:
+        self._rate = rate
+        self._interval = 1.0 / rate
