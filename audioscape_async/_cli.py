@@ -198,7 +198,7 @@ async def _open_client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[
         try:
             import httpx
 
-            from .emulator import DEMO_API_KEY, create_app
+            from .emulator import BASE_PATH, DEMO_API_KEY, create_app
         except ImportError as error:
             raise _UsageError(f"{EMULATOR_HINT} ({error})") from None
         app = create_app()
@@ -206,7 +206,10 @@ async def _open_client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[
         async with (
             httpx.AsyncClient(transport=transport) as http,
             AsyncClient(
-                DEMO_API_KEY, base_url="http://emulator.localhost", http_client=http, **options
+                DEMO_API_KEY,
+                base_url=f"http://emulator.localhost{BASE_PATH}",
+                http_client=http,
+                **options,
             ) as client,
         ):
             yield client
