@@ -50,6 +50,7 @@ from ._exceptions import (
 from ._gate import Gate
 from ._models import SearchFilters, SearchResponse, Track, coerce_filters
 from ._retry import RetryPolicy, parse_retry_after, retrying
+from ._transport import TransportChoice, default_transport
 from ._validation import (
     check_int_range,
     check_limit,
@@ -229,6 +230,10 @@ class AsyncClient:
         rate_limit: A client-side `RateLimit` that every call of this client
             obeys. Whether or not it is set, a 429 with ``Retry-After`` pauses
             every task of the client until that time has passed.
+        transport: What carries the requests of the client's own connection
+            pool: ``"httpx"`` (httpx's own), ``"aiohttp"`` (faster on asyncio;
+            needs the ``aiohttp`` extra), or ``"auto"``: aiohttp when the extra
+            is installed and the call runs on asyncio, else httpx's own.
     """
 
     def __init__(
@@ -242,6 +247,7 @@ class AsyncClient:
         http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
         rate_limit: RateLimit | None = None,
+        transport: TransportChoice = "auto",
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key:
@@ -271,10 +277,11 @@ class AsyncClient:
         )
         self._retry = _resolve_retry(max_retries, retry)
         self._owns_http = http_client is None
+        chosen = default_transport(transport, own_http_client=not self._owns_http)
         self._http = (
             http_client
             if http_client is not None
-            else httpx.AsyncClient(follow_redirects=False, timeout=self._timeout)
+            else httpx.AsyncClient(follow_redirects=False, timeout=self._timeout, transport=chosen)
         )
         headers = httpx.Headers(self._http.headers)
         for name, value in (default_headers or {}).items():

@@ -109,6 +109,17 @@ def _structure_fast(data: Any, request_id: str | None) -> SearchResponse:
     )
 
 
+def _is(expected: object) -> Callable[[Any], bool]:
+    return lambda kind: bool(kind == expected)
+
+
+def _array_of(items: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def structure(value: Any, kind: Any) -> Any:
+        return items(_list(value), kind)
+
+    return structure
+
+
 @cache
 def _detailed_converter() -> cattrs.Converter:
     """The slow, exact twin of the fast path, built on the first failure it explains."""
@@ -119,6 +130,11 @@ def _detailed_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, lambda value, _: _string(value))
     converter.register_structure_hook(float, lambda value, _: _number(value))
     converter.register_structure_hook(int, lambda value, _: _integer(value))
+    # cattrs turns any iterable into a tuple ("" and {} into ()); the fast path
+    # wants a JSON array, so the explanation must too, or it names no field.
+    for many in (tuple[Track, ...], tuple[ArtistSummary, ...], tuple[AlbumSummary, ...]):
+        items = converter.get_structure_hook(many)
+        converter.register_structure_hook_func(_is(many), _array_of(items))
     converter.register_structure_hook(
         SearchResponse,
         make_dict_structure_fn(SearchResponse, converter, request_id=override(omit=True)),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from typing import TYPE_CHECKING, cast
 
 from ._models import SearchResponse, Track
@@ -147,28 +148,31 @@ async def walk_tracks(
     def budget() -> int | None:
         return None if max_items is None else max_items - yielded
 
-    async for offset, page in walk_pages(
+    pages = walk_pages(
         fetch,
         start=start,
         page_size=page_size,
         budget=budget,
         concurrency=concurrency,
         stats=stats,
-    ):
-        fresh = []
-        for track in page.tracks:
-            if track.asset_id not in seen:
-                seen.add(track.asset_id)
-                fresh.append(track)
-        repeated = len(page.tracks) - len(fresh)
-        if repeated:
-            _drift(
-                stats, "duplicate_ids", "page at offset %d repeated %d track(s) already seen;"
-                " skipped them", offset, repeated,
-            )  # fmt: skip
-        if max_items is not None:
-            del fresh[max_items - yielded :]
-        yielded += len(fresh)
-        if stats is not None:
-            stats.tracks += len(fresh)
-        yield fresh, offset + len(page.tracks)
+    )
+    # Closing this walk must close the one inside it, not leave it to the collector.
+    async with aclosing(pages):
+        async for offset, page in pages:
+            fresh = []
+            for track in page.tracks:
+                if track.asset_id not in seen:
+                    seen.add(track.asset_id)
+                    fresh.append(track)
+            repeated = len(page.tracks) - len(fresh)
+            if repeated:
+                _drift(
+                    stats, "duplicate_ids", "page at offset %d repeated %d track(s) already seen;"
+                    " skipped them", offset, repeated,
+                )  # fmt: skip
+            if max_items is not None:
+                del fresh[max_items - yielded :]
+            yielded += len(fresh)
+            if stats is not None:
+                stats.tracks += len(fresh)
+            yield fresh, offset + len(page.tracks)

@@ -28,6 +28,7 @@ from ._exceptions import AudioScapeError
 from ._models import SearchFilters, SearchResponse, Track
 from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
+from ._transport import TransportChoice
 
 __all__ = ["Client"]
 
@@ -62,6 +63,7 @@ class Client:
         http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
         rate_limit: RateLimit | None = None,
+        transport: TransportChoice = "auto",
     ) -> None:
         self._lock = threading.Lock()
         self._loop: _LoopThread | None = None
@@ -78,6 +80,7 @@ class Client:
                     http_client=http_client,
                     default_headers=default_headers,
                     rate_limit=rate_limit,
+                    transport=transport,
                 ),
             )
         except BaseException:
@@ -262,13 +265,22 @@ class Client:
                     async for item in source:
                         await send.send(item)
 
-            future = portal.start_task_soon(pump)
+            try:
+                future = portal.start_task_soon(pump)
+            except RuntimeError:
+                send.close()
+                receive.close()
+                self._require_portal()  # closed before the first item: say so
+                raise
             try:
                 while True:
                     try:
                         item = portal.call(receive.receive)
                     except anyio.EndOfStream:
                         break
+                    except RuntimeError:
+                        self._require_portal()  # closed in the middle: say so
+                        raise
                     yield from explode(item)
                 # The stream ended: either the walk is done or it failed; say which.
                 future.result()
@@ -279,6 +291,11 @@ class Client:
                     future.cancel()
                 if self._loop is not None:
                     portal.call(receive.aclose)
+                else:
+                    # The client was closed first and its loop has stopped, so
+                    # nothing else can touch the streams: close them here.
+                    send.close()
+                    receive.close()
 
         return items()
 

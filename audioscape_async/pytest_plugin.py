@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from . import AsyncClient, Client
     from .emulator import EmulatorServer
 
-#: Retry quickly in tests: the emulator's faults are meant to be retried, not waited for.
-_TEST_RETRY = {"initial_backoff": 0.01, "max_backoff": 0.05, "max_retry_after": 5.0}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -115,7 +113,8 @@ def _client_options(server: EmulatorServer) -> dict[str, Any]:
         "api_key": server.api_key,
         "base_url": server.url,
         "timeout": 10.0,
-        "retry": RetryPolicy(**_TEST_RETRY),
+        # Retry quickly: the emulator's faults are meant to be retried, not waited for.
+        "retry": RetryPolicy(initial_backoff=0.01, max_backoff=0.05, max_retry_after=5.0),
     }
 
 
