@@ -1,0 +1,79 @@
+"""The programs in examples/ run against the emulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audioscape_async.emulator import EmulatorServer
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def _env(server: EmulatorServer) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AUDIOSCAPE_BASE_URL": server.url,
+        "AUDIOSCAPE_API_KEY": server.api_key,
+        "PYTHONPATH": str(EXAMPLES.parent),
+    }
+
+
+def test_top_tracks_script(audioscape_server: EmulatorServer) -> None:
+    """The sync script prints five ranked tracks and the meta line."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "top_tracks.py"), "upbeat summer vibes"],
+        capture_output=True,
+        text=True,
+        env=_env(audioscape_server),
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(".")[0] for line in lines[:5]] == ["1", "2", "3", "4", "5"]
+    assert "tracks matched (semantic search)" in lines[-1]
+
+
+@pytest.mark.anyio
+async def test_game_zone_music_app(
+    audioscape_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web app's lifespan opens one client; the boss arena gets a dark cinematic track."""
+    import httpx
+
+    monkeypatch.syspath_prepend(str(EXAMPLES.parent))
+    from examples.game_zone_music import app
+
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://game") as http,
+    ):
+        boss = await http.get("/zones/boss-arena/music")
+        assert boss.status_code == 200
+        assert boss.json()["sound_id"].startswith("rbxassetid://")
+        assert boss.json()["genre"] in {"cinematic", "orchestral", "metal", "ambient"}
+        assert (await http.get("/zones/nowhere/music")).status_code == 404
+        audioscape_env.emulator.set_faults({"500": 1.0})
+        assert (await http.get("/zones/beach/music")).status_code == 503
+        client = app.state.audioscape
+    assert client.is_closed
+
+
+def test_plugin_example_suite(audioscape_server: EmulatorServer) -> None:
+    """The example test suite for users passes with the plugin's fixtures, in its own pytest."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "testing_your_app"],
+        capture_output=True,
+        text=True,
+        cwd=EXAMPLES,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout
