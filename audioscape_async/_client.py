@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import httpx
 import orjson
 
@@ -134,14 +135,7 @@ def _resolve_retry(max_retries: int | None, retry: RetryPolicy | None) -> RetryP
         raise InvalidParameterError("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
     policy = retry if retry is not None else RetryPolicy()
     if max_retries is not None and max_retries != policy.max_retries:
-        policy = RetryPolicy(
-            max_retries=max_retries,
-            initial_backoff=policy.initial_backoff,
-            max_backoff=policy.max_backoff,
-            retry_statuses=policy.retry_statuses,
-            max_retry_after=policy.max_retry_after,
-            retry_connection_errors=policy.retry_connection_errors,
-        )
+        policy = attrs.evolve(policy, max_retries=max_retries)
     return policy
 
 
@@ -644,17 +638,20 @@ class AsyncClient:
         try:
             async for attempt in retrying(self._retry, on_retry=on_retry):
                 with attempt:
-                    waited = await gate.wait(slept_until=slept_until)
+                    waited = await gate.wait(
+                        slept_until=slept_until, max_pause=self._retry.max_retry_after
+                    )
                     if stats is not None:
                         stats.rate_wait_seconds += waited
                     page = await self._attempt(body)
         except RateLimitError as error:
-            # Not retried (spent, or Retry-After past the policy's limit): the
-            # server's word still holds for the client's other tasks.
-            if error.retry_after is not None:
-                gate.pause(error.retry_after)
-            if stats is not None:
-                stats.rate_limited += 1
+            if error.response is not None:
+                # A 429 not retried (spent, or Retry-After past the policy's
+                # limit): the server's word still holds for the client's other tasks.
+                if error.retry_after is not None:
+                    gate.pause(error.retry_after)
+                if stats is not None:
+                    stats.rate_limited += 1
             raise
         gate.succeeded()
         return page

@@ -5,10 +5,10 @@ JSON or cattrs error, no raw httpx exception. The tree::
 
     AudioScapeError
     ├── InvalidParameterError        (also a ValueError; raised before any request)
-    ├── APIConnectionError           (no answer: DNS, refused, reset, closed, TLS, redirect)
+    ├── APIConnectionError           (no answer: DNS, refused, reset, closed, TLS)
     │   └── APITimeoutError          (no answer in time)
     ├── APIResponseValidationError   (a 2xx answer that is not JSON or not the documented shape)
-    └── APIStatusError               (the server answered with an error status)
+    └── APIStatusError               (an error status, or a redirect: never followed)
         ├── BadRequestError          400
         ├── AuthenticationError      401
         ├── PermissionDeniedError    403
@@ -65,7 +65,7 @@ class InvalidParameterError(AudioScapeError, ValueError):
 
 
 class APIConnectionError(AudioScapeError):
-    """No usable HTTP answer: the connection failed, broke, or was redirected."""
+    """No usable HTTP answer: the connection failed or broke."""
 
     request: httpx.Request | None
 
@@ -100,7 +100,7 @@ class APIResponseValidationError(AudioScapeError):
 
 
 class APIStatusError(AudioScapeError):
-    """The server answered with a 4xx or 5xx status."""
+    """The server answered with a 4xx or 5xx status, or a 3xx redirect (never followed)."""
 
     status_code: int
     body: object

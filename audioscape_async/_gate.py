@@ -18,6 +18,8 @@ import math
 import time
 from typing import TYPE_CHECKING
 
+from ._exceptions import RateLimitError
+
 if TYPE_CHECKING:
     from ._ratelimit import RateLimit
 
@@ -39,11 +41,13 @@ class Gate:
         """The rate in force now (requests per second; inf when unlimited)."""
         return self._rate
 
-    async def wait(self, *, slept_until: float = 0.0) -> float:
+    async def wait(self, *, slept_until: float = 0.0, max_pause: float = math.inf) -> float:
         """Wait for this request's turn; return the seconds waited.
 
         `slept_until` ends a pause the caller has already slept through (its own
         retry sleep after the 429 that set it): that pause does not hold it twice.
+        A pause longer than `max_pause` (the retry policy's `max_retry_after`) is
+        not slept through: `RateLimitError` at once, as for the 429 that set it.
         """
         from . import _retry  # imported where used; it holds the SDK's one sleep
 
@@ -53,6 +57,13 @@ class Gate:
             until = self._paused_until
             pause = until - now
             if pause > 0 and until > slept_until:
+                if pause > max_pause:
+                    raise RateLimitError(
+                        f"an earlier 429 paused this client for {pause:.1f} s more, longer "
+                        f"than the retry policy waits ({max_pause:g} s)",
+                        status_code=429,
+                        retry_after=pause,
+                    )
                 # Sleep out a pause first; a new 429 may extend it meanwhile.
                 # The SDK's one injectable sleep, so tests never wait for real.
                 await _retry.sleep(pause)

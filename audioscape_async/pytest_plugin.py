@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from .emulator import EmulatorServer
 
 
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Add the options that shape the emulator's catalog."""
     group = parser.getgroup("audioscape", "AudioScape emulator")

@@ -125,6 +125,24 @@ async def test_one_429_pauses_every_task_of_the_client(server: EmulatorServer) -
 
 
 @pytest.mark.anyio
+async def test_a_long_retry_after_fails_fast_for_every_call(server: EmulatorServer) -> None:
+    """A Retry-After past the policy's limit raises at once, and so do later calls meanwhile."""
+    from audioscape_async import RateLimitError
+
+    server.emulator.set_faults(Faults(retry_after=300))
+    server.emulator.force_fault("429")
+    async with _client(server) as client:
+        with pytest.raises(RateLimitError) as first:
+            await client.search(QUERY)
+        with pytest.raises(RateLimitError, match="an earlier 429 paused this client") as second:
+            await client.search(QUERY)
+    assert first.value.retry_after == 300
+    assert second.value.retry_after is not None
+    assert 299 < second.value.retry_after <= 300
+    assert len(server.emulator.requests) == 1
+
+
+@pytest.mark.anyio
 async def test_adaptive_rate_halves_after_a_429(server: EmulatorServer) -> None:
     """An adaptive limit slows down after a 429 and climbs back with successes."""
     server.emulator.set_faults(Faults(retry_after=0))

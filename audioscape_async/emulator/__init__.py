@@ -1,0 +1,61 @@
+"""A local emulator of the AudioScape API, for tests and benchmarks.
+
+What stripe-mock is to Stripe: the documented contract (headers, body
+validation, error bodies, the answer's shape), a deterministic generated
+catalog with natural-language ranking, per-key rate limits, and injectable
+faults down to dropped and hanging connections. Needs the `emulator` extra
+(Starlette and uvicorn).
+
+In-process, with httpx's ASGI transport::
+
+    app = create_app(tracks=1_000, faults={"503": 0.1})
+    transport = httpx.ASGITransport(app=app)
+
+Over a real socket, in a thread or in a child process::
+
+    with EmulatorServer(tracks=1_000) as server:
+        ...  # server.url, server.api_key, server.emulator
+
+    with EmulatorProcess(tracks=100_000) as proc:
+        ...  # proc.url, proc.api_key, proc.requests()
+
+From a shell: `audioscape serve` or `python -m audioscape_async.emulator`.
+"""
+
+from __future__ import annotations
+
+from ._app import create_app
+from ._catalog import CATALOG_COLUMNS, Catalog, Track, generate_catalog, load_catalog
+from ._cli import add_serve_arguments, run_serve
+from ._defaults import ADMIN_PREFIX, BASE_PATH, DEMO_API_KEY, FAULT_HEADER, NO_FAULT
+from ._emulator import Emulator, RequestRecord
+from ._exceptions import CatalogError, EmulatorError, EmulatorStartupError
+from ._faults import FAULT_NAMES, Faults
+from ._ratelimit import RateLimit
+from ._server import EmulatorProcess, EmulatorServer
+
+__all__ = [
+    "ADMIN_PREFIX",
+    "BASE_PATH",
+    "CATALOG_COLUMNS",
+    "DEMO_API_KEY",
+    "FAULT_HEADER",
+    "FAULT_NAMES",
+    "NO_FAULT",
+    "Catalog",
+    "CatalogError",
+    "Emulator",
+    "EmulatorError",
+    "EmulatorProcess",
+    "EmulatorServer",
+    "EmulatorStartupError",
+    "Faults",
+    "RateLimit",
+    "RequestRecord",
+    "Track",
+    "add_serve_arguments",
+    "create_app",
+    "generate_catalog",
+    "load_catalog",
+    "run_serve",
+]

@@ -1,0 +1,83 @@
+"""Per-key rate limiting: a token bucket for each API key.
+
+Each key starts with `burst` tokens; a request spends one; tokens refill at
+`rate` per second up to `burst`. A request that finds less than one token is
+answered 429 with `Retry-After`: the whole seconds until a token is back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{attribute.name} must be a number, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
+
+
+def _default_burst(self: RateLimit) -> int:
+    return max(1, math.ceil(self.rate))
+
+
+@attrs.frozen
+class RateLimit:
+    """Allow `rate` requests a second per API key, with bursts of up to `burst`.
+
+    >>> RateLimit(rate=5).burst
+    5
+    >>> RateLimit(rate=0.5, burst=3).burst
+    3
+    """
+
+    rate: float = attrs.field(validator=_positive)
+    burst: int = attrs.field(
+        default=attrs.Factory(_default_burst, takes_self=True), validator=_positive
+    )
+
+    @burst.validator
+    def _whole(self, attribute: attrs.Attribute[Any], value: int) -> None:
+        if value != int(value):
+            raise ValueError(f"burst must be a whole number, got {value}")
+
+    @classmethod
+    def parse(cls, spec: str) -> RateLimit:
+        """A limit from "R" or "R/BURST" (requests per second, burst size)."""
+        rate_text, _, burst_text = spec.partition("/")
+        try:
+            rate = float(rate_text)
+            burst = int(burst_text) if burst_text else None
+        except ValueError:
+            raise ValueError(
+                f"expected RATE or RATE/BURST, like 10 or 10/20, got {spec!r}"
+            ) from None
+        return cls(rate) if burst is None else cls(rate, burst)
+
+    def to_json(self) -> dict[str, float]:
+        """The admin endpoint's view of this limit."""
+        return {"rate": self.rate, "burst": self.burst}
+
+
+class TokenBuckets:
+    """The buckets of every key under one `RateLimit`, on an injectable clock."""
+
+    def __init__(self, limit: RateLimit, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> int | None:
+        """Spend a token for `key`: None if allowed, else the seconds to wait."""
+        now = self._clock()
+        tokens, then = self._buckets.get(key, (float(self.limit.burst), now))
+        tokens = min(float(self.limit.burst), tokens + (now - then) * self.limit.rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            return None
+        self._buckets[key] = (tokens, now)
+        return max(1, math.ceil((1.0 - tokens) / self.limit.rate))

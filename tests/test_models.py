@@ -1,0 +1,544 @@
+"""Models: client-side validation (nothing sent when it fails) and strict decoding of answers."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from audioscape_async import (
+    APIResponseValidationError,
+    AsyncClient,
+    DurationRange,
+    InvalidParameterError,
+    SearchFilters,
+    SearchResponse,
+)
+from audioscape_async._decode import decode_search_response
+from tests.helpers import MockAPI, ok, open_client, page_json, record_sleeps, track_json
+
+
+@pytest.fixture(autouse=True)
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """No test here waits out a retry backoff."""
+    return record_sleeps(monkeypatch)
+
+
+# -- validation: every rule, nothing sent ---------------------------------------
+
+Call = Callable[[AsyncClient], object]
+
+BAD_CALLS: list[tuple[str, Call, str]] = [
+    # query
+    ("empty query", lambda c: c.search(""), "query"),
+    ("blank query", lambda c: c.search("  \t"), "query"),
+    ("None query", lambda c: c.search(None), "query"),  # type: ignore[arg-type]
+    ("number query", lambda c: c.search(42), "query"),  # type: ignore[arg-type]
+    ("empty walk query", lambda c: c.iter_pages(""), "query"),
+    ("empty tracks query", lambda c: c.iter_tracks(" "), "query"),
+    # limit 1..100
+    ("limit 0", lambda c: c.search("q", limit=0), "limit"),
+    ("limit 101", lambda c: c.search("q", limit=101), "limit"),
+    ("limit -1", lambda c: c.search("q", limit=-1), "limit"),
+    ("limit True", lambda c: c.search("q", limit=True), "limit"),
+    ("limit float", lambda c: c.search("q", limit=10.0), "limit"),  # type: ignore[arg-type]
+    ("limit str", lambda c: c.search("q", limit="10"), "limit"),  # type: ignore[arg-type]
+    # offset >= 0
+    ("offset -1", lambda c: c.search("q", offset=-1), "offset"),
+    ("offset True", lambda c: c.search("q", offset=True), "offset"),
+    ("offset float", lambda c: c.search("q", offset=1.0), "offset"),  # type: ignore[arg-type]
+    ("walk offset -1", lambda c: c.iter_pages("q", offset=-1), "offset"),
+    ("tracks offset -1", lambda c: c.iter_tracks("q", offset=-1), "offset"),
+    # page_size 1..100
+    ("page_size 0", lambda c: c.iter_pages("q", page_size=0), "page_size"),
+    ("page_size 101", lambda c: c.iter_tracks("q", page_size=101), "page_size"),
+    ("page_size False", lambda c: c.iter_pages("q", page_size=False), "page_size"),
+    # max_items >= 1 or None
+    ("max_items 0", lambda c: c.iter_pages("q", max_items=0), "max_items"),
+    ("max_items -3", lambda c: c.iter_tracks("q", max_items=-3), "max_items"),
+    ("max_items True", lambda c: c.iter_tracks("q", max_items=True), "max_items"),
+    ("max_items float", lambda c: c.iter_tracks("q", max_items=2.0), "max_items"),  # type: ignore[arg-type]
+]
+
+
+async def _invoke(call: Call, client: AsyncClient) -> None:
+    """Make the call; await it if it is a coroutine (search), not if it is a walk."""
+    result = call(client)
+    if inspect.isawaitable(result):
+        await result
+
+
+def _filters_call(filters: object) -> Call:
+    return lambda c: c.search("q", filters=filters)  # type: ignore[arg-type]
+
+
+BAD_FILTERS: list[tuple[object, str]] = [
+    # the filters object itself
+    (["electronic"], "filters"),
+    ("genres=electronic", "filters"),
+    ({"genre": ["electronic"]}, "filters"),
+    ({"min_plays": 3}, "filters"),
+    # genres: non-empty strings
+    ({"genres": []}, "filters.genres"),
+    ({"genres": "electronic"}, "filters.genres"),
+    ({"genres": [""]}, "filters.genres[0]"),
+    ({"genres": ["pop", "   "]}, "filters.genres[1]"),
+    ({"genres": ["pop", 7]}, "filters.genres[1]"),
+    ({"genres": [None]}, "filters.genres[0]"),
+    # duration: min/max >= 0, min <= max, numbers
+    ({"duration": {"min": -1}}, "filters.duration.min"),
+    ({"duration": {"max": -0.5}}, "filters.duration.max"),
+    ({"duration": {"min": 200, "max": 100}}, "filters.duration"),
+    ({"duration": {"min": True}}, "filters.duration.min"),
+    ({"duration": {"max": False}}, "filters.duration.max"),
+    ({"duration": {"min": "60"}}, "filters.duration.min"),
+    ({"duration": {"min": math.nan}}, "filters.duration.min"),
+    ({"duration": {"max": math.inf}}, "filters.duration.max"),
+    ({"duration": {}}, "filters.duration"),
+    ({"duration": {"minimum": 60}}, "filters.duration"),
+    ({"duration": "60-180"}, "filters.duration"),
+    # counts >= 0, integers
+    ({"min_play_count": -1}, "filters.min_play_count"),
+    ({"min_play_count": True}, "filters.min_play_count"),
+    ({"min_play_count": 1.5}, "filters.min_play_count"),
+    ({"min_play_count": "100"}, "filters.min_play_count"),
+    ({"min_likes": -1}, "filters.min_likes"),
+    ({"min_likes": False}, "filters.min_likes"),
+    # created_after: a real date as YYYY-MM-DD, or a datetime.date
+    ({"created_after": "2024-02-30"}, "filters.created_after"),
+    ({"created_after": "2023-02-29"}, "filters.created_after"),
+    ({"created_after": "2024-13-01"}, "filters.created_after"),
+    ({"created_after": "2024-1-01"}, "filters.created_after"),
+    ({"created_after": "20240101"}, "filters.created_after"),
+    ({"created_after": "2024-W01-1"}, "filters.created_after"),
+    ({"created_after": "2024-01-01T00:00:00"}, "filters.created_after"),
+    ({"created_after": "yesterday"}, "filters.created_after"),
+    ({"created_after": ""}, "filters.created_after"),
+    ({"created_after": 20240101}, "filters.created_after"),
+    ({"created_after": True}, "filters.created_after"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("call", "parameter"),
+    [pytest.param(call, parameter, id=name) for name, call, parameter in BAD_CALLS]
+    + [
+        pytest.param(_filters_call(filters), parameter, id=f"filters={filters!r}")
+        for filters, parameter in BAD_FILTERS
+    ],
+)
+async def test_invalid_argument_sends_nothing(call: Call, parameter: str) -> None:
+    """Each broken rule raises InvalidParameterError naming the parameter; nothing is sent."""
+    api = MockAPI()
+    async with open_client(api) as client:
+        with pytest.raises(InvalidParameterError) as caught:
+            await _invoke(call, client)
+    assert caught.value.parameter == parameter
+    assert isinstance(caught.value, ValueError)
+    assert parameter in str(caught.value)
+    assert api.calls == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("filters", "parameter"),
+    [pytest.param(f, p, id=f"filters={f!r}") for f, p in BAD_FILTERS if isinstance(f, dict)],
+)
+async def test_invalid_filters_fail_in_walks_before_sending(
+    filters: dict[str, Any], parameter: str
+) -> None:
+    """iter_pages and iter_tracks check filters when called, before anything is sent."""
+    api = MockAPI()
+    async with open_client(api) as client:
+        with pytest.raises(InvalidParameterError) as caught:
+            client.iter_tracks("q", filters=filters)
+        assert caught.value.parameter == parameter
+        with pytest.raises(InvalidParameterError):
+            client.iter_pages("q", filters=filters)
+    assert api.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("make", "parameter"),
+    [
+        (lambda: SearchFilters(genres=[]), "filters.genres"),
+        (lambda: SearchFilters(min_likes=-1), "filters.min_likes"),
+        (lambda: SearchFilters(min_play_count=True), "filters.min_play_count"),
+        (lambda: SearchFilters(created_after="2024-02-30"), "filters.created_after"),
+        (lambda: DurationRange(min=-1), "filters.duration.min"),
+        (lambda: DurationRange(min=10, max=5), "filters.duration"),
+        (lambda: DurationRange(), "filters.duration"),
+        (lambda: SearchFilters.from_mapping({"typo": 1}), "filters"),
+    ],
+)
+def test_filter_models_validate_where_written(make: Callable[[], object], parameter: str) -> None:
+    """SearchFilters and DurationRange reject a broken rule at construction."""
+    with pytest.raises(InvalidParameterError) as caught:
+        make()
+    assert caught.value.parameter == parameter
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"limit": 1},
+        {"limit": 100},
+        {"offset": 0},
+        {"offset": 10_000},
+        {"filters": {"duration": {"min": 0}}},
+        {"filters": {"duration": {"min": 90, "max": 90}}},
+        {"filters": {"duration": {"min": 30.5, "max": 90.25}}},
+        {"filters": {"min_play_count": 0, "min_likes": 0}},
+        {"filters": {"created_after": "2024-02-29"}},
+        {"filters": {"created_after": dt.date(2024, 2, 29)}},
+        {"filters": {"genres": ["any-free-text-slug"]}},
+        {"filters": {}},
+        {"filters": None},
+    ],
+    ids=repr,
+)
+async def test_edge_values_are_accepted(kwargs: dict[str, Any]) -> None:
+    """Values on the edge of each rule are valid and sent."""
+    api = MockAPI()
+    async with open_client(api) as client:
+        await client.search("q", **kwargs)
+    assert api.calls == 1
+
+
+# -- filters: model or mapping, same JSON -----------------------------------------
+
+
+@pytest.mark.anyio
+async def test_filters_model_and_mapping_send_the_same_body() -> None:
+    """SearchFilters and an API-shaped mapping produce byte-identical request bodies."""
+    model = SearchFilters(
+        genres=["electronic", "pop"],
+        duration=DurationRange(min=60, max=180),
+        min_play_count=1000,
+        min_likes=50,
+        created_after=dt.date(2024, 1, 1),
+    )
+    mapping = {
+        "genres": ["electronic", "pop"],
+        "duration": {"min": 60, "max": 180},
+        "min_play_count": 1000,
+        "min_likes": 50,
+        "created_after": "2024-01-01",
+    }
+    api = MockAPI()
+    async with open_client(api) as client:
+        await client.search("q", filters=model)
+        await client.search("q", filters=mapping)
+        await client.search("q", filters=SearchFilters.from_mapping(mapping))
+    first, second, third = (request.content for request in api.requests)
+    assert first == second == third
+    assert orjson.loads(first)["filters"] == mapping
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "filters",
+    [
+        SearchFilters(duration=DurationRange(max=180)),
+        {"duration": {"max": 180}},
+        SearchFilters(duration={"max": 180}),
+    ],
+    ids=["model", "mapping", "model-with-mapping"],
+)
+async def test_open_ended_duration_sends_only_the_given_end(filters: object) -> None:
+    """A duration with only max set sends only max."""
+    api = MockAPI()
+    async with open_client(api) as client:
+        await client.search("q", filters=filters)  # type: ignore[arg-type]
+    assert api.bodies[0]["filters"] == {"duration": {"max": 180}}
+
+
+@pytest.mark.anyio
+async def test_empty_filters_send_no_filters_key() -> None:
+    """Filters with nothing set leave `filters` out of the body."""
+    api = MockAPI()
+    async with open_client(api) as client:
+        await client.search("q", filters=SearchFilters())
+        await client.search("q", filters={})
+    assert all("filters" not in body for body in api.bodies)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [dt.date(2024, 3, 5), dt.datetime(2024, 3, 5, 23, 59), "2024-03-05"],
+    ids=["date", "datetime", "string"],
+)
+def test_created_after_forms_encode_as_iso_date(value: object) -> None:
+    """created_after as a date, a datetime or a YYYY-MM-DD string encodes as YYYY-MM-DD."""
+    filters = SearchFilters(created_after=value)
+    assert filters.created_after == dt.date(2024, 3, 5)
+    assert filters.to_json() == {"created_after": "2024-03-05"}
+
+
+def test_genres_are_free_text() -> None:
+    """Any non-empty genre slug is accepted: there is no fixed list."""
+    filters = SearchFilters(genres=["vaporwave-ish", "Épica", "lo-fi hip hop"])
+    assert filters.genres == ("vaporwave-ish", "Épica", "lo-fi hip hop")
+
+
+# -- decoding ------------------------------------------------------------------------
+
+
+async def _decode(body: object, **headers: str) -> SearchResponse:
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    api = MockAPI(httpx.Response(200, content=content, headers=headers))
+    async with open_client(api, max_retries=0) as client:
+        return await client.search("q")
+
+
+async def _decode_error(body: object, **headers: str) -> APIResponseValidationError:
+    with pytest.raises(APIResponseValidationError) as caught:
+        await _decode(body, **headers)
+    return caught.value
+
+
+@pytest.mark.anyio
+async def test_decodes_every_documented_field() -> None:
+    """Every documented field lands in the typed model with its JSON value."""
+    body = page_json(["7"], total=1, limit=20, search_method="text", matched_artist="X")
+    body["tracks"][0] = track_json(
+        "7",
+        name="Boss",
+        artist="X",
+        album="Y",
+        duration=95,
+        genre="orchestral",
+        bpm=140.5,
+        score=1,
+    )
+    page = await _decode(body)
+    track = page.tracks[0]
+    assert (track.asset_id, track.name, track.artist, track.album) == ("7", "Boss", "X", "Y")
+    assert (track.duration, track.genre, track.bpm, track.score) == (95.0, "orchestral", 140.5, 1.0)
+    assert isinstance(track.duration, float)
+    assert isinstance(track.score, float)
+    assert page.meta.search_method == "text"
+    assert page.meta.matched_artist == "X"
+    assert page.artists[0].name == "Some Artist"
+    assert page.albums[0].track_count == 1
+
+
+@pytest.mark.anyio
+async def test_unknown_fields_are_ignored_at_every_level() -> None:
+    """Fields the docs do not list (top level, tracks, summaries, meta) are ignored."""
+    body = page_json(["1"])
+    body["new_top_level"] = {"anything": [1, 2]}
+    body["tracks"][0]["mood"] = "dark"
+    body["artists"][0]["image"] = "https://example.com/a.png"
+    body["albums"][0]["year"] = 2024
+    body["meta"]["took_ms"] = 12
+    page = await _decode(body)
+    assert page.tracks[0].asset_id == "1"
+    assert page.meta.total == 1
+
+
+@pytest.mark.anyio
+async def test_whole_numbers_written_as_floats_are_integers() -> None:
+    """An integer field written as 20.0 decodes as the integer 20."""
+    body = page_json(["1"])
+    body["meta"].update(total=20.0, limit=20.0, offset=0.0)
+    page = await _decode(body)
+    assert (page.meta.total, page.meta.limit, page.meta.offset) == (20, 20, 0)
+    assert isinstance(page.meta.total, int)
+
+
+def _without(path: tuple[str | int, ...]) -> dict[str, Any]:
+    body = page_json(["1"])
+    parent: Any = body
+    for key in path[:-1]:
+        parent = parent[key]
+    del parent[path[-1]]
+    return body
+
+
+def _with(path: tuple[str | int, ...], value: object) -> dict[str, Any]:
+    body = copy.deepcopy(page_json(["1"]))
+    parent: Any = body
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return body
+
+
+DOCUMENTED_FIELDS: list[tuple[str | int, ...]] = [
+    ("tracks",),
+    ("artists",),
+    ("albums",),
+    ("meta",),
+    *[("tracks", 0, name) for name in track_json()],
+    ("artists", 0, "name"),
+    ("artists", 0, "track_count"),
+    ("albums", 0, "name"),
+    ("albums", 0, "artist"),
+    ("albums", 0, "track_count"),
+    *[("meta", name) for name in page_json()["meta"]],
+]
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for key in path:
+        text += f"[{key}]" if isinstance(key, int) else f".{key}"
+    return text.lstrip(".")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", DOCUMENTED_FIELDS, ids=_dotted)
+async def test_missing_documented_field_is_named(path: tuple[str | int, ...]) -> None:
+    """A documented field missing from the answer raises APIResponseValidationError naming it."""
+    raised = await _decode_error(_without(path))
+    assert _dotted(path) in str(raised)
+
+
+WRONG_TYPES: list[tuple[tuple[str | int, ...], object]] = [
+    (("tracks",), {}),
+    (("tracks",), ""),
+    (("tracks",), "abc"),
+    (("tracks",), None),
+    (("artists",), {"name": "x"}),
+    (("albums",), 3),
+    (("meta",), []),
+    (("meta",), None),
+    (("tracks", 0), "1837070127"),
+    (("tracks", 0, "asset_id"), 1837070127),
+    (("tracks", 0, "name"), None),
+    (("tracks", 0, "artist"), ["a"]),
+    (("tracks", 0, "duration"), "3:00"),
+    (("tracks", 0, "duration"), True),
+    (("tracks", 0, "genre"), 5),
+    (("tracks", 0, "bpm"), "120"),
+    (("tracks", 0, "bpm"), None),
+    (("tracks", 0, "score"), False),
+    (("artists", 0, "track_count"), 1.5),
+    (("artists", 0, "track_count"), "2"),
+    (("albums", 0, "track_count"), True),
+    (("meta", "total"), "10"),
+    (("meta", "total"), True),
+    (("meta", "limit"), None),
+    (("meta", "offset"), 0.5),
+    (("meta", "search_method"), 1),
+    (("meta", "matched_artist"), 5),
+    (("meta", "matched_artist"), False),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "value"),
+    WRONG_TYPES,
+    ids=[f"{_dotted(path)}={value!r}" for path, value in WRONG_TYPES],
+)
+async def test_wrong_type_is_named(path: tuple[str | int, ...], value: object) -> None:
+    """A documented field of the wrong type raises APIResponseValidationError naming it."""
+    raised = await _decode_error(_with(path, value))
+    assert _dotted(path) in str(raised)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("content", [b"[]", b'"ok"', b"null", b"42", b"true"])
+async def test_json_that_is_not_an_object_is_rejected(content: bytes) -> None:
+    """A 2xx body that is JSON but not an object raises APIResponseValidationError."""
+    raised = await _decode_error(content)
+    assert "object" in str(raised)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "content",
+    [b"<html><body>Service Temporarily Unavailable</body></html>", b"", b'{"tracks": [', b"\xff"],
+    ids=["html", "empty", "truncated", "not-utf8"],
+)
+async def test_non_json_2xx_is_a_validation_error(content: bytes) -> None:
+    """A 2xx body that is not JSON raises APIResponseValidationError, with the response kept."""
+    raised = await _decode_error(content, **{"x-request-id": "req-77"})
+    assert "not valid JSON" in str(raised)
+    assert raised.response is not None
+    assert raised.response.status_code == 200
+    assert raised.request_id == "req-77"
+
+
+@pytest.mark.anyio
+async def test_validation_error_keeps_body_and_response() -> None:
+    """A wrongly shaped answer's error carries the decoded body and the HTTP response."""
+    body = _with(("meta", "total"), "many")
+    raised = await _decode_error(body)
+    assert raised.body == body
+    assert raised.response is not None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("header", ["x-request-id", "request-id"])
+async def test_request_id_is_kept_on_the_page_but_not_in_its_repr(header: str) -> None:
+    """The response's request id header is kept on the page, left out of repr and equality."""
+    page = await _decode(page_json(["1"]), **{header: "req-0042"})
+    assert page.request_id == "req-0042"
+    assert "req-0042" not in repr(page)
+    plain = await _decode(page_json(["1"]))
+    assert plain.request_id is None
+    assert page == plain
+
+
+@pytest.mark.anyio
+async def test_matched_artist_may_be_null() -> None:
+    """meta.matched_artist is a string or null, as documented."""
+    assert (await _decode(page_json(["1"], matched_artist=None))).meta.matched_artist is None
+    assert (await _decode(page_json(["1"], matched_artist="Y"))).meta.matched_artist == "Y"
+
+
+@pytest.mark.anyio
+async def test_decoded_page_through_ok_helper() -> None:
+    """The default test page decodes (a guard for the helpers the other tests rely on)."""
+    api = MockAPI(ok())
+    async with open_client(api) as client:
+        page = await client.search("q")
+    assert [track.asset_id for track in page.tracks] == ["1837070127"]
+
+
+# -- decoding never lets anything else escape ------------------------------------------
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    st.one_of(
+        _json.map(orjson.dumps),
+        st.builds(_with, st.sampled_from(DOCUMENTED_FIELDS), _json).map(orjson.dumps),
+        st.binary(max_size=64),
+    )
+)
+def test_decoding_raises_nothing_but_validation_errors(content: bytes) -> None:
+    """Any body, JSON or not, decodes or raises APIResponseValidationError: nothing else."""
+    raised: APIResponseValidationError | None = None
+    try:
+        decode_search_response(content, "req-1")
+    except APIResponseValidationError as caught:
+        raised = caught
+    if raised is not None:
+        assert raised.request_id == "req-1"
+        assert str(raised)
