@@ -39,21 +39,33 @@ def _drift(stats: CrawlStats | None, kind: str, message: str, *args: object) -> 
         stats.drift[kind] = stats.drift.get(kind, 0) + 1
 
 
-async def _fetch_many(fetch: FetchPage, plan: list[tuple[int, int]]) -> list[SearchResponse]:
+async def _fetch_many(
+    fetch: FetchPage, plan: list[tuple[int, int]]
+) -> list[SearchResponse | Exception]:
+    """Fetch the planned pages at once; each slot holds its page or the error that ended it.
+
+    Errors are kept, not raised from inside the task group: a task group would
+    wrap them in an ExceptionGroup, and the walk must raise the SDK's own error
+    for the first failed page, after delivering the pages before it, exactly
+    as a sequential walk would.
+    """
     if len(plan) == 1:
         return [await fetch(*plan[0])]
     import anyio  # imported where used: `import audioscape_async` stays light
 
-    results: list[SearchResponse | None] = [None] * len(plan)
+    results: list[SearchResponse | Exception | None] = [None] * len(plan)
 
     async def one(index: int, offset: int, limit: int) -> None:
-        results[index] = await fetch(offset, limit)
+        try:
+            results[index] = await fetch(offset, limit)
+        except Exception as error:  # re-raised in offset order by the walk
+            results[index] = error
 
     async with anyio.create_task_group() as tg:
         for index, (offset, limit) in enumerate(plan):
             tg.start_soon(one, index, offset, limit)
-    # Every slot is filled: a failed fetch ended the task group with its error.
-    return cast("list[SearchResponse]", results)
+    # Every slot is filled: each task stores its page or its error.
+    return cast("list[SearchResponse | Exception]", results)
 
 
 async def walk_pages(
@@ -90,6 +102,8 @@ async def walk_pages(
             planned_to += limit
         pages = await _fetch_many(fetch, plan)
         for (offset, limit), page in zip(plan, pages, strict=True):
+            if isinstance(page, Exception):
+                raise page
             received = len(page.tracks)
             new_total = page.meta.total
             if total is not None and new_total != total:
