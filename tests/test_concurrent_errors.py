@@ -47,9 +47,13 @@ async def test_failed_page_raises_its_own_error_after_the_pages_before_it(
 ) -> None:
     """Pages before the failed one arrive, then its BadRequestError: never an ExceptionGroup."""
     http = httpx.AsyncClient(transport=httpx.MockTransport(_handler))
-    offsets = []
+    offsets: list[int] = []
+
+    async def walk() -> None:
+        async for page in client.iter_pages("q", page_size=100, concurrency=concurrency):
+            offsets.append(page.meta.offset)
+
     async with http, AsyncClient("key", base_url="http://127.0.0.1/v1", http_client=http) as client:
         with pytest.raises(BadRequestError, match="offset 300 is cursed"):
-            async for page in client.iter_pages("q", page_size=100, concurrency=concurrency):
-                offsets.append(page.meta.offset)
+            await walk()
     assert offsets == [0, 100, 200]
