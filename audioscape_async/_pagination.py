@@ -39,33 +39,50 @@ def _drift(stats: CrawlStats | None, kind: str, message: str, *args: object) -> 
         stats.drift[kind] = stats.drift.get(kind, 0) + 1
 
 
-async def _fetch_many(
-    fetch: FetchPage, plan: list[tuple[int, int]]
-) -> list[SearchResponse | Exception]:
-    """Fetch the planned pages at once; each slot holds its page or the error that ended it.
+#: Pages planned per step, for each request allowed in flight. A step waits for
+#: its slowest page before its pages are delivered; a deeper step wastes less
+#: of that wait (measured on a crawl with 10 ms latency per answer: SDK at
+#: concurrency 8 over raw httpx at 8, 1.26 with one page per slot), and it
+#: bounds what a walk holds to `concurrency * STEP_DEPTH` pages.
+STEP_DEPTH = 4
 
+
+async def _fetch_many(
+    fetch: FetchPage, plan: list[tuple[int, int]], concurrency: int
+) -> list[SearchResponse | Exception]:
+    """Fetch the planned pages, `concurrency` at a time; each slot holds its page or its error.
+
+    `concurrency` workers take the next planned page as soon as they are free,
+    so the requests in flight stay at `concurrency` until the plan runs out.
     Errors are kept, not raised from inside the task group: a task group would
     wrap them in an ExceptionGroup, and the walk must raise the SDK's own error
     for the first failed page, after delivering the pages before it, exactly
-    as a sequential walk would.
+    as a sequential walk would. Pages after a failed one are not started.
     """
     if len(plan) == 1:
         return [await fetch(*plan[0])]
     import anyio  # imported where used: `import audioscape_async` stays light
 
     results: list[SearchResponse | Exception | None] = [None] * len(plan)
+    todo = iter(enumerate(plan))
+    first_failure = len(plan)
 
-    async def one(index: int, offset: int, limit: int) -> None:
-        try:
-            results[index] = await fetch(offset, limit)
-        except Exception as error:  # re-raised in offset order by the walk
-            results[index] = error
+    async def worker() -> None:
+        nonlocal first_failure
+        for index, (offset, limit) in todo:
+            if index > first_failure:
+                return
+            try:
+                results[index] = await fetch(offset, limit)
+            except Exception as error:  # re-raised in offset order by the walk
+                results[index] = error
+                first_failure = min(first_failure, index)
 
     async with anyio.create_task_group() as tg:
-        for index, (offset, limit) in enumerate(plan):
-            tg.start_soon(one, index, offset, limit)
-    # Every slot is filled: each task stores its page or its error.
-    return cast("list[SearchResponse | Exception]", results)
+        for _ in range(min(concurrency, len(plan))):
+            tg.start_soon(worker)
+    # Every slot up to the first failure is filled; the walk stops there.
+    return cast("list[SearchResponse | Exception]", results[: first_failure + 1])
 
 
 async def walk_pages(
@@ -90,18 +107,19 @@ async def walk_pages(
             return
         if total is not None and frontier >= total:
             return
-        # Before the total is known, one page; then up to `concurrency` pages.
+        # Before the total is known, one page; then a step of pages fetched
+        # `concurrency` at a time (one page at a time: a sequential walk).
         plan: list[tuple[int, int]] = []
         planned_to = frontier
-        width = 1 if total is None else concurrency
+        width = 1 if total is None or concurrency == 1 else concurrency * STEP_DEPTH
         while len(plan) < width and (total is None or planned_to < total):
             limit = page_size if left is None else min(page_size, left - (planned_to - frontier))
             if limit <= 0:
                 break
             plan.append((planned_to, limit))
             planned_to += limit
-        pages = await _fetch_many(fetch, plan)
-        for (offset, limit), page in zip(plan, pages, strict=True):
+        pages = await _fetch_many(fetch, plan, concurrency)
+        for (offset, limit), page in zip(plan, pages, strict=False):
             if isinstance(page, Exception):
                 raise page
             received = len(page.tracks)

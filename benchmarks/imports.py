@@ -1,0 +1,88 @@
+"""(4) Import time: `python -c "import audioscape_async"` vs `python -c "import httpx"`.
+
+Whole processes (interpreter start-up included, as a user's script pays it),
+many runs, interleaved, medians. `-X importtime` of the SDK's own modules is
+printed for the curious: what is not needed for a search is imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ._common import Result, Settings, medians
+
+NAME = "imports"
+
+ROOT = Path(__file__).resolve().parents[1]
+STATEMENTS = {
+    "import audioscape_async": "import audioscape_async",
+    "import httpx": "import httpx",
+    "python -c pass": "pass",
+}
+
+
+def _env(pycache: str) -> dict[str, str]:
+    # Installed packages import from bytecode (pip compiles on install); a shell with
+    # PYTHONDONTWRITEBYTECODE set would make the SDK, run from its source tree, compile
+    # itself on every start. A private bytecode cache puts both sides on bytecode.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": pycache}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def run(settings: Settings) -> list[Result]:
+    with tempfile.TemporaryDirectory(prefix="audioscape-bench-pycache-") as pycache:
+        return _run(settings, _env(pycache))
+
+
+def _run(settings: Settings, env: dict[str, str]) -> list[Result]:
+    for statement in STATEMENTS.values():  # warm the OS file cache and the bytecode
+        subprocess.run([sys.executable, "-c", statement], env=env, check=True)
+    samples: dict[str, list[float]] = {name: [] for name in STATEMENTS}
+    names = list(STATEMENTS)
+    for _ in range(settings.pick(40, 3)):
+        random.shuffle(names)
+        for name in names:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", STATEMENTS[name]], env=env, check=True)
+            samples[name].append(time.perf_counter() - start)
+    ms = {name: value * 1e3 for name, value in medians(samples).items()}
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, audioscape_async; "
+            "print(' '.join(m for m in ('anyio', 'tenacity', 'cattrs', 'aiohttp', 'starlette', "
+            "'uvicorn', 'audioscape_async.emulator', 'audioscape_async._cli') "
+            "if m in sys.modules))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return [
+        Result(
+            benchmark="4. import time (whole process)",
+            variants=ms,
+            unit="ms",
+            ratio_label="audioscape_async / httpx",
+            ratio=ms["import audioscape_async"] / ms["import httpx"],
+            target="<= 1.3",
+            notes=[
+                "bytecode cached for both (PYTHONPYCACHEPREFIX), as for installed packages",
+                "heavy modules loaded by `import audioscape_async`: "
+                + (
+                    loaded
+                    or "none of "
+                    "anyio, tenacity, cattrs, aiohttp, starlette, uvicorn, the emulator, the CLI"
+                ),
+            ],
+        )
+    ]
