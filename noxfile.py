@@ -32,9 +32,7 @@ def tests(session: nox.Session) -> None:
 def soak(session: nox.Session) -> None:
     """The long soak, load and fuzz variants (marked `soak`), with thorough Hypothesis."""
     session.install("-e", ".[test]")
-    session.run(
-        "pytest", "-m", "soak", *session.posargs, env={"HYPOTHESIS_PROFILE": "thorough"}
-    )
+    session.run("pytest", "-m", "soak", *session.posargs, env={"HYPOTHESIS_PROFILE": "thorough"})
 
 
 @nox.session

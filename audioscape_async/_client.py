@@ -7,12 +7,15 @@ checks its arguments, encodes a body and sends it.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import ipaddress
+import math
 import os
 import sys
 import warnings
-from collections.abc import AsyncGenerator, Mapping
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 from pathlib import Path
 from types import TracebackType
@@ -50,9 +53,11 @@ from ._exceptions import (
 )
 from ._gate import Gate
 from ._models import SearchFilters, SearchResponse, Track, coerce_filters
-from ._retry import RetryPolicy, parse_retry_after, retrying
+from ._retry import RetryPolicy, call_with_retries, parse_retry_after
+from ._transport import _LIMITS as POOL_LIMITS
 from ._transport import TransportChoice, default_transport
 from ._validation import (
+    check_headers,
     check_int_range,
     check_limit,
     check_max_items,
@@ -62,6 +67,8 @@ from ._validation import (
 from ._version import __version__
 
 if TYPE_CHECKING:
+    import anyio
+
     from ._crawl import Crawl, CrawlStats, ProgressHook
     from ._pagination import FetchPage
     from ._ratelimit import RateLimit
@@ -104,9 +111,24 @@ def _resolve_base_url(base_url: str | httpx.URL | None) -> httpx.URL:
             f"base_url {str(url)!r} is plain http to a host off this machine: "
             "the API key would cross the network unencrypted; use https",
             InsecureURLWarning,
-            stacklevel=4,
+            stacklevel=_caller_stacklevel(),
         )
     return url
+
+
+def _caller_stacklevel() -> int:
+    """The `warnings.warn` stacklevel, counted from the caller, of the first frame outside the SDK.
+
+    So a warning names the user's line, however deep in the SDK it was raised
+    (``AsyncClient(...)`` directly, or through the sync ``Client``).
+    """
+    package = os.path.dirname(__file__) + os.sep
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _is_loopback(host: str) -> bool:
@@ -123,10 +145,16 @@ def _resolve_timeout(timeout: object) -> httpx.Timeout:
         return timeout
     if timeout is None:
         return httpx.Timeout(None)
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+    if (
+        isinstance(timeout, (int, float))
+        and not isinstance(timeout, bool)
+        and math.isfinite(timeout)  # no limit is None; inf overflows aiohttp's timers
+        and timeout > 0
+    ):
         return httpx.Timeout(float(timeout))
     raise InvalidParameterError(
-        "timeout", f"must be a number of seconds > 0, an httpx.Timeout or None, got {timeout!r}"
+        "timeout",
+        f"must be a finite number of seconds > 0, an httpx.Timeout or None, got {timeout!r}",
     )
 
 
@@ -134,7 +162,10 @@ def _resolve_retry(max_retries: int | None, retry: RetryPolicy | None) -> RetryP
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise InvalidParameterError("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
     policy = retry if retry is not None else RetryPolicy()
-    if max_retries is not None and max_retries != policy.max_retries:
+    # 3.0 or True equal 3 and 1, yet are not a count: only an equal int keeps the policy.
+    if max_retries is not None and not (
+        type(max_retries) is int and max_retries == policy.max_retries
+    ):
         policy = attrs.evolve(policy, max_retries=max_retries)
     return policy
 
@@ -275,10 +306,19 @@ class AsyncClient:
         self._http = (
             http_client
             if http_client is not None
-            else httpx.AsyncClient(follow_redirects=False, timeout=self._timeout, transport=chosen)
+            else httpx.AsyncClient(
+                follow_redirects=False, timeout=self._timeout, transport=chosen, limits=POOL_LIMITS
+            )
         )
+        # Calls beyond the pool's size wait here, not in httpcore's pool, which
+        # rescans every queued request at every turn: 1,000 calls queued there took
+        # 25 s (and timed out) where this queue takes 3. Your own http_client keeps
+        # its own limits, unknown here.
+        self._slots: _Slots | None = None
+        if self._owns_http and POOL_LIMITS.max_connections is not None:
+            self._slots = _Slots(POOL_LIMITS.max_connections)
         headers = httpx.Headers(self._http.headers)
-        for name, value in (default_headers or {}).items():
+        for name, value in check_headers("default_headers", default_headers).items():
             if name.lower() == API_KEY_HEADER:
                 raise InvalidParameterError(
                     "default_headers", f"must not set {API_KEY_HEADER}; pass api_key instead"
@@ -635,15 +675,14 @@ class AsyncClient:
             if stats is not None:
                 stats.record_retry(error, delay)
 
+        async def attempt() -> SearchResponse:
+            waited = await gate.wait(slept_until=slept_until, max_pause=self._retry.max_retry_after)
+            if stats is not None:
+                stats.rate_wait_seconds += waited
+            return await self._attempt(body)
+
         try:
-            async for attempt in retrying(self._retry, on_retry=on_retry):
-                with attempt:
-                    waited = await gate.wait(
-                        slept_until=slept_until, max_pause=self._retry.max_retry_after
-                    )
-                    if stats is not None:
-                        stats.rate_wait_seconds += waited
-                    page = await self._attempt(body)
+            page = await call_with_retries(self._retry, attempt, on_retry=on_retry)
         except RateLimitError as error:
             if error.response is not None:
                 # A 429 not retried (spent, or Retry-After past the policy's
@@ -656,7 +695,20 @@ class AsyncClient:
         gate.succeeded()
         return page
 
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send one request through the pool; after a failure, reclaim what it left behind."""
+        try:
+            if self._slots is None:
+                return await self._http.send(request, follow_redirects=False)
+            async with self._slots:
+                return await self._http.send(request, follow_redirects=False)
+        except BaseException:
+            if self._owns_http:
+                await _close_orphans(self._http, request.stream)
+            raise
+
     async def _attempt(self, body: bytes) -> SearchResponse:
+        outer = sys.exc_info()[1]  # what the caller was handling, if anything
         request = httpx.Request(
             "POST",
             self._search_url,
@@ -664,25 +716,28 @@ class AsyncClient:
             content=body,
             extensions=self._extensions,
         )
+        request.stream = _Body(body)  # content and Content-Length are set already
         import anyio  # see aclose(); after the first call, a dictionary lookup
 
         try:
             with anyio.fail_after(self._deadline):
-                response = await self._http.send(request, follow_redirects=False)
+                response = await self._send(request)
         except TimeoutError as error:
+            _forget_locals(error, outer)
             raise APITimeoutError(
                 f"no complete answer from {self._search_url.host} within {self._deadline} s",
                 request=request,
             ) from error
         except httpx.TimeoutException as error:
+            _forget_locals(error, outer)
             raise APITimeoutError(
                 f"no answer from {self._search_url.host} in time ({type(error).__name__})",
                 request=request,
             ) from error
         except (httpx.HTTPError, OSError) as error:
+            _forget_locals(error, outer)
             raise APIConnectionError(
-                f"could not reach {self._search_url.host}: {type(error).__name__}: {error}",
-                request=request,
+                f"could not reach {self._search_url.host}: {_describe(error)}", request=request
             ) from error
         if response.status_code >= 300 or response.status_code < 200:
             raise _status_error(response)
@@ -691,6 +746,160 @@ class AsyncClient:
         except APIResponseValidationError as error:
             error.response = response
             raise
+
+
+async def _close_orphans(http: httpx.AsyncClient, body: object) -> None:
+    """Release what a cancelled request (the one sending `body`) left in httpcore's pool.
+
+    asyncio's own cancellation (``Task.cancel()``, ``asyncio.wait_for``) is not
+    stopped by httpcore's shields, and can land where httpcore does not clean up:
+    just after a connection opened (it stays neither idle nor closed nor used:
+    encode/httpcore#1093), or while a finished answer is being closed (its request
+    stays queued, its connection busy). Either keeps a socket and a pool slot for
+    good, and enough of them starve the pool. Private attributes, read
+    defensively: another transport finds nothing here.
+    """
+    transport = getattr(http, "_transport", None)
+    transport = getattr(transport, "_chosen", transport)  # the SDK's deferred choice
+    pool: Any = getattr(transport, "_pool", None)
+    try:
+        for left in [waiting for waiting in pool._requests if waiting.request.stream is body]:
+            pool._requests.remove(left)
+        used = {id(waiting.connection) for waiting in pool._requests}
+        orphans = [
+            connection
+            for connection in pool._connections
+            if id(connection) not in used and not (connection.is_idle() or connection.is_closed())
+        ]
+        for connection in orphans:
+            pool._connections.remove(connection)
+    except (AttributeError, TypeError, ValueError):
+        return
+    if orphans:
+        import anyio
+
+        with anyio.CancelScope(shield=True):
+            for connection in orphans:
+                with contextlib.suppress(Exception):
+                    await connection.aclose()
+
+
+class _Slots:
+    """At most `size` requests in the pool at once; the others wait here, in turn.
+
+    Unlike an anyio Semaphore, taking a free slot does not yield to the event
+    loop (that cost a seventh of a cached search); a freed slot goes straight to
+    the longest waiter.
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: deque[anyio.Event] = deque()
+
+    async def __aenter__(self) -> None:
+        if self._free > 0:
+            self._free -= 1
+            return
+        import anyio
+
+        granted = anyio.Event()
+        self._waiters.append(granted)
+        try:
+            await granted.wait()
+        except BaseException:
+            if granted.is_set():
+                self._release()  # handed a slot while being cancelled: pass it on
+            else:
+                self._waiters.remove(granted)
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().set()
+        else:
+            self._free += 1
+
+
+class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A request body sent as one chunk, iterated by a plain object.
+
+    httpx's own body stream iterates with an async generator; a request
+    cancelled while it is sent leaves that generator unfinished, and trio
+    warns (ResourceWarning) when it is collected (encode/httpx#3686).
+    """
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter((self._body,))
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _OneChunk(self._body)
+
+
+class _OneChunk:
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body: bytes | None = body
+
+    def __aiter__(self) -> _OneChunk:
+        return self
+
+    async def __anext__(self) -> bytes:
+        body, self._body = self._body, None
+        if body is None:
+            raise StopAsyncIteration
+        return body
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message`` of an error; an empty message is taken from the first cause with one.
+
+    httpx on trio says nothing of its own about a refused certificate
+    (``ConnectError: ``): the reason is three causes down its chain.
+    """
+    cause: BaseException | None = error
+    for _ in range(10):
+        if cause is None:
+            break
+        text = str(cause)
+        if text:
+            source = "" if cause is error else f" ({type(cause).__name__})"
+            return f"{type(error).__name__}: {text}{source}"
+        cause = cause.__cause__ or cause.__context__
+    return type(error).__name__
+
+
+def _forget_locals(error: BaseException, outer: BaseException | None) -> None:
+    """Clear the local variables of the finished frames under an attempt that failed.
+
+    The HTTP stack's frames hold the request's headers, API key included (aiohttp's
+    ``headers``, a socket write's ``data``), and a traceback shown with its locals
+    (``capture_locals=True``, rich, Sentry) would print them. The frames stay in
+    the traceback, file and line; only their values go. `outer`, the exception
+    the caller was handling, and what it chains are the caller's: left alone.
+    """
+    import traceback
+
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        exc = pending.pop()
+        if exc is outer or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)  # frames still running are skipped
+        pending.extend(e for e in (exc.__cause__, exc.__context__) if e is not None)
+        pending.extend(getattr(exc, "exceptions", ()))
 
 
 def _filters_json(filters: SearchFilters | Mapping[str, Any] | None) -> dict[str, object] | None:

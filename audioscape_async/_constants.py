@@ -42,3 +42,7 @@ JSON_CONTENT_TYPE: Final = "application/json"
 
 #: The most pages one walk may fetch at once.
 MAX_CONCURRENCY: Final = 64
+
+#: The largest integer the client sends (offsets, counts, durations): the top of
+#: the range every JSON parser reads exactly (RFC 8259, section 6).
+MAX_JSON_INT: Final = 2**53 - 1

@@ -123,9 +123,14 @@ class Crawl:
         self._batches = batches
         self.stats = stats
         self._on_progress = on_progress
+        self._iterators: list[AsyncGenerator[Track, None]] = []
 
     def __aiter__(self) -> AsyncGenerator[Track, None]:
-        return self._tracks()
+        tracks = self._tracks()
+        # Kept for aclose(): after a `break`, the loop's iterator is still suspended
+        # at a yield, and left to the collector trio warns about it.
+        self._iterators.append(tracks)
+        return tracks
 
     async def _tracks(self) -> AsyncGenerator[Track, None]:
         batches = self.batches()
@@ -147,6 +152,8 @@ class Crawl:
 
     async def aclose(self) -> None:
         """Stop the crawl early; nothing keeps running."""
+        for tracks in self._iterators:
+            await tracks.aclose()
         await self._batches.aclose()
 
 

@@ -1,7 +1,7 @@
 """`Client`: the async core, driven from blocking code.
 
 The facade has no logic of its own. It owns one anyio blocking portal (one
-event-loop thread) for its whole life, builds its `AsyncClient` inside that
+event-loop thread) for its whole life, runs its `AsyncClient` inside that
 loop, and forwards every call. Iterators run the async walk in one task and
 hand pages over a stream that holds nothing: the walk is at most one page ahead
 of the loop that reads it, and it stops when that loop stops.
@@ -52,8 +52,10 @@ class Client:
 
     It runs an event loop in a thread of its own, so it also works where a
     loop already runs (a notebook). `http_client`, if given, must be an
-    `httpx.AsyncClient`: that is what the core runs on. Close the client (or
-    leave its ``with`` block) to stop the thread.
+    `httpx.AsyncClient`: that is what the core runs on; unlike with
+    `AsyncClient`, it is closed with this client, since its connections live in
+    this client's event loop. Close the client (or leave its ``with`` block) to
+    stop the thread.
     """
 
     def __init__(
@@ -71,26 +73,21 @@ class Client:
     ) -> None:
         self._lock = threading.Lock()
         self._loop: _LoopThread | None = None
-        loop = _LoopThread()
-        try:
-            self._async = loop.portal.call(
-                _build,
-                lambda: AsyncClient(
-                    api_key,
-                    base_url=base_url,
-                    timeout=timeout,
-                    max_retries=max_retries,
-                    retry=retry,
-                    http_client=http_client,
-                    default_headers=default_headers,
-                    rate_limit=rate_limit,
-                    transport=transport,
-                ),
-            )
-        except BaseException:
-            loop.stop()
-            raise
-        self._loop = loop
+        # Built here, not in the loop thread: building does no I/O and binds to no
+        # loop, a bad argument then starts no thread, and a warning (plain http)
+        # names the caller's line rather than the loop thread's.
+        self._async = AsyncClient(
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            http_client=http_client,
+            default_headers=default_headers,
+            rate_limit=rate_limit,
+            transport=transport,
+        )
+        self._loop = _LoopThread()
         _open_clients.add(self)
 
     def __repr__(self) -> str:
@@ -132,6 +129,10 @@ class Client:
         _open_clients.discard(self)
         try:
             loop.portal.call(self._async.aclose)
+            if not self._async._owns_http:
+                # Your http_client's connections live in this event loop, which
+                # stops now: nothing could close them later, so they close here.
+                loop.portal.call(self._async._http.aclose)
         finally:
             loop.stop()
 
@@ -388,7 +389,3 @@ class SyncCrawl:
 
 def _tracks_of(batch: tuple[list[Track], int]) -> list[Track]:
     return batch[0]
-
-
-async def _build(factory: Callable[[], T]) -> T:
-    return factory()

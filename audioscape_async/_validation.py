@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from ._constants import MAX_LIMIT
+from ._constants import MAX_JSON_INT, MAX_LIMIT
 from ._exceptions import InvalidParameterError
 
 
@@ -25,12 +26,24 @@ def _is_number(value: object) -> bool:
     )
 
 
+def _check_encodable(parameter: str, text: str) -> None:
+    # A lone surrogate (from a broken decode) has no UTF-8 form: JSON cannot carry it.
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InvalidParameterError(
+                parameter, f"must be valid Unicode text; it has a lone surrogate at {error.start}"
+            ) from None
+
+
 def check_query(query: object) -> str:
     """A query is a string with something in it besides white space."""
     if not isinstance(query, str):
         raise InvalidParameterError("query", f"must be a string, got {type(query).__name__}")
     if not query.strip():
         raise InvalidParameterError("query", "must not be empty or blank")
+    _check_encodable("query", query)
     return query
 
 
@@ -43,7 +56,9 @@ def check_int_range(parameter: str, value: object, low: int, high: int | None = 
     assert isinstance(value, int)
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise InvalidParameterError(parameter, f"must be {bound}, got {value}")
+        # str() refuses ints of more than 4300 digits; the message must not fail.
+        shown = value if value.bit_length() <= 64 else f"an integer of {value.bit_length()} bits"
+        raise InvalidParameterError(parameter, f"must be {bound}, got {shown}")
     return value
 
 
@@ -53,8 +68,8 @@ def check_limit(parameter: str, value: object) -> int:
 
 
 def check_offset(value: object) -> int:
-    """An offset: an integer >= 0."""
-    return check_int_range("offset", value, 0)
+    """An offset: an integer >= 0 (and one that JSON carries exactly)."""
+    return check_int_range("offset", value, 0, MAX_JSON_INT)
 
 
 def check_max_items(value: object) -> int | None:
@@ -73,6 +88,7 @@ def check_genres(genres: Collection[object]) -> None:
             raise InvalidParameterError(
                 f"filters.genres[{index}]", f"must be a non-empty string, got {genre!r}"
             )
+        _check_encodable(f"filters.genres[{index}]", genre)
 
 
 def check_duration_bound(parameter: str, value: object) -> None:
@@ -82,14 +98,14 @@ def check_duration_bound(parameter: str, value: object) -> None:
     if not _is_number(value):
         raise InvalidParameterError(parameter, f"must be a number of seconds, got {value!r}")
     assert isinstance(value, (int, float))
-    if value < 0:
-        raise InvalidParameterError(parameter, f"must be >= 0, got {value}")
+    if not 0 <= value <= MAX_JSON_INT:
+        raise InvalidParameterError(parameter, f"must be between 0 and {MAX_JSON_INT} seconds")
 
 
 def check_count(parameter: str, value: object) -> None:
-    """A minimum count: None or an integer >= 0."""
+    """A minimum count: None or an integer >= 0 (and one that JSON carries exactly)."""
     if value is not None:
-        check_int_range(parameter, value, 0)
+        check_int_range(parameter, value, 0, MAX_JSON_INT)
 
 
 def check_date(parameter: str, value: object) -> _dt.date:
@@ -119,3 +135,43 @@ def reject_unknown_keys(parameter: str, mapping: Mapping[str, Any], known: Colle
             parameter,
             f"unknown key {unknown[0]!r}; expected one of {', '.join(sorted(known))}",
         )
+
+
+# RFC 9110: a header name is a token; a value has no control characters but
+# tab, and no white space at either end (httpcore's h11 refuses those).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: Headers that frame the request body: the client sets them, or a request breaks.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+def check_headers(parameter: str, headers: object) -> dict[str, str]:
+    """Extra headers: string names and values that go on the wire as they are.
+
+    A value is never echoed in the error: it may be a secret of its own.
+    """
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise InvalidParameterError(
+            parameter, f"must be a mapping of header names to values, got {type(headers).__name__}"
+        )
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise InvalidParameterError(parameter, f"{name!r} is not a valid header name")
+        if name.lower() in _FRAMING_HEADERS:
+            raise InvalidParameterError(
+                parameter, f"must not set {name}: the client frames its own requests"
+            )
+        where = f"{parameter}[{name!r}]"
+        if not isinstance(value, str):
+            raise InvalidParameterError(where, f"must be a string, got {type(value).__name__}")
+        if _HEADER_VALUE_CONTROL.search(value) or value != value.strip(" \t"):
+            raise InvalidParameterError(
+                where,
+                "must have no control characters (CR, LF, NUL) and no white space at the ends",
+            )
+        _check_encodable(where, value)
+        checked[name] = value
+    return checked

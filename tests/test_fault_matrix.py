@@ -40,13 +40,13 @@ from tests.reliability.resources import wait_until
 
 QUERY = "dark cinematic boss tension"
 #: The timeout of one attempt: short, so that a hanging server costs little.
-TIMEOUT = 0.3
+TIMEOUT = 0.2
 MAX_RETRIES = 2
 POLICY = RetryPolicy(
     max_retries=MAX_RETRIES, initial_backoff=0.01, max_backoff=0.02, max_retry_after=2.0
 )
 #: The most the policy may sleep between attempts, in all (each backoff <= its ceiling).
-BACKOFF_BUDGET = sum(min(0.02, 0.01 * 2 ** (n - 1)) for n in range(1, MAX_RETRIES + 1))
+BACKOFF_BUDGET: float = sum(min(0.02, 0.01 * 2 ** (n - 1)) for n in range(1, MAX_RETRIES + 1))
 #: Scheduling, thread start-up and loopback round trips on a busy 2-core machine.
 SLACK = 1.0
 
@@ -58,7 +58,14 @@ WAYS = {
 }
 
 
-@pytest.fixture(params=list(WAYS))
+@pytest.fixture(
+    params=[
+        "asyncio",
+        # trio runs the same httpcore pool by default; this way adds only the event loop.
+        pytest.param("asyncio-httpx", marks=pytest.mark.soak),
+        "trio",
+    ]
+)
 def way(request: pytest.FixtureRequest) -> str:
     """Which event loop and transport an async test runs on."""
     return request.param  # type: ignore[no-any-return]
@@ -68,6 +75,12 @@ def way(request: pytest.FixtureRequest) -> str:
 def anyio_backend(way: str) -> tuple[str, dict[str, object]]:
     """The event loop of `way` (this module's async tests run per way, not per backend)."""
     return (WAYS[way][0], {})
+
+
+@pytest.fixture(autouse=True)
+def _warm(audioscape_server: EmulatorServer) -> None:
+    """Rank QUERY once, so that no attempt of a test pays for a cold cache within TIMEOUT."""
+    audioscape_server.emulator.search(QUERY, limit=1)
 
 
 @attrs.frozen
@@ -121,14 +134,27 @@ CASES = [
         "latency",
         error=APITimeoutError,
         has_request_id=False,
-        latency=TIMEOUT + 0.4,
+        latency=TIMEOUT + 0.2,
     ),
     Case("hang", "hang", error=APITimeoutError, has_request_id=False),
-    Case("no-retries", "500", error=InternalServerError, status=500, attempts=1,
-         options={"max_retries": 0}),  # fmt: skip
+    Case(
+        "no-retries",
+        "500",
+        error=InternalServerError,
+        status=500,
+        attempts=1,
+        options={"max_retries": 0},
+    ),
     Case("bad-fault-header-400", "not-a-fault", error=BadRequestError, status=400, attempts=1),
-    Case("wrong-key-401", None, error=AuthenticationError, status=401, attempts=1,
-         message="Invalid API key", options={"api_key": "not-the-key"}),  # fmt: skip
+    Case(
+        "wrong-key-401",
+        None,
+        error=AuthenticationError,
+        status=401,
+        attempts=1,
+        message="Invalid API key",
+        options={"api_key": "not-the-key"},
+    ),
     # -- transient faults: one bad answer, then the page ----------------------------
     Case("500-once", "500", transient=True, attempts=2),
     Case("502-once", "502", transient=True, attempts=2),
@@ -137,7 +163,7 @@ CASES = [
     Case("drop-once", "drop", transient=True, attempts=2),
     Case("drop-mid-body-once", "drop-mid-body", transient=True, attempts=2),
     Case("hang-once", "hang", transient=True, attempts=2),
-    Case("latency-once", "latency", transient=True, attempts=2, latency=TIMEOUT + 0.4),
+    Case("latency-once", "latency", transient=True, attempts=2, latency=TIMEOUT + 0.2),
     Case(
         "429-seconds-once-waits",
         "429",
@@ -145,14 +171,6 @@ CASES = [
         attempts=2,
         retry_after_setting=1,
         sleeps_at_least=0.9,
-        sleeps_at_most=1.0,
-    ),
-    Case(
-        "429-date-once-waits",
-        "429-date",
-        transient=True,
-        attempts=2,
-        retry_after_setting=1,
         sleeps_at_most=1.0,
     ),
 ]
@@ -264,7 +282,8 @@ async def test_wrong_base_path_is_not_found(audioscape_emulator: EmulatorServer,
     outcome, _ = await _call_async(options | {"transport": WAYS[way][1]})
     assert type(outcome) is NotFoundError
     assert outcome.status_code == 404
-    assert outcome.request_id is not None and outcome.request_id.startswith("req_")
+    assert outcome.request_id is not None
+    assert outcome.request_id.startswith("req_")
     assert audioscape_emulator.emulator.requests == []  # it never reached the search endpoint
 
 
@@ -343,4 +362,3 @@ async def test_connection_refused(way: str) -> None:
     outcome, elapsed = await _call_async(options | {"transport": WAYS[way][1]})
     assert type(outcome) is APIConnectionError, repr(outcome)
     assert elapsed <= BACKOFF_BUDGET + SLACK
-

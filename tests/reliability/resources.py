@@ -119,7 +119,9 @@ def running_tasks() -> int:
     def count(task: trio.lowlevel.Task) -> int:
         return 1 + sum(count(child) for n in task.child_nurseries for child in n.child_tasks)
 
-    return count(trio.lowlevel.current_root_task())
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    return count(root)
 
 
 def collect() -> None:

@@ -127,7 +127,7 @@ class RawServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(128)
-        self._sock.settimeout(0.05)
+        self._sock.settimeout(0.02)
         self.port: int = self._sock.getsockname()[1]
         #: How many connections were accepted.
         self.connections = 0
