@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import anyio
 import orjson
 
+from ._argtypes import non_negative_int, positive_int, seconds
 from ._constants import API_KEY_ENV, BASE_URL_ENV, DEFAULT_LIMIT, DEFAULT_OFFSET, MAX_LIMIT
 from ._exceptions import AudioScapeError, InvalidParameterError
 from ._version import __version__
@@ -38,33 +39,6 @@ class _UsageError(Exception):
     """Bad command-line input, reported as one line with exit status 2."""
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
 def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where to search")
     group.add_argument(
@@ -76,10 +50,10 @@ def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
         "--base-url", help=f"the API's base URL (default: ${BASE_URL_ENV}, else the public API)"
     )
     group.add_argument(
-        "--timeout", type=_seconds, default=None, help="seconds for one attempt (default 30)"
+        "--timeout", type=seconds, default=None, help="seconds for one attempt (default 30)"
     )
     group.add_argument(
-        "--max-retries", type=_non_negative_int, default=None, help="retries (default 3)"
+        "--max-retries", type=non_negative_int, default=None, help="retries (default 3)"
     )
 
 
@@ -92,10 +66,10 @@ def _add_filter_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="GENRE",
         help="a genre slug such as electronic or pop (repeat for more)",
     )
-    group.add_argument("--min-duration", type=_seconds, metavar="S", help="shortest, in seconds")
-    group.add_argument("--max-duration", type=_seconds, metavar="S", help="longest, in seconds")
-    group.add_argument("--min-plays", type=_non_negative_int, metavar="N", help="min play count")
-    group.add_argument("--min-likes", type=_non_negative_int, metavar="N", help="min like count")
+    group.add_argument("--min-duration", type=seconds, metavar="S", help="shortest, in seconds")
+    group.add_argument("--max-duration", type=seconds, metavar="S", help="longest, in seconds")
+    group.add_argument("--min-plays", type=non_negative_int, metavar="N", help="min play count")
+    group.add_argument("--min-likes", type=non_negative_int, metavar="N", help="min like count")
     group.add_argument("--created-after", metavar="DATE", help="YYYY-MM-DD")
 
 
@@ -114,10 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Search the catalog. The key comes from ${API_KEY_ENV}.",
     )
     search.add_argument("query", help='what to look for, e.g. "dark cinematic boss tension"')
-    search.add_argument(
-        "--limit", type=_positive_int, default=DEFAULT_LIMIT, help=f"1..{MAX_LIMIT}"
-    )
-    search.add_argument("--offset", type=_non_negative_int, default=DEFAULT_OFFSET)
+    search.add_argument("--limit", type=positive_int, default=DEFAULT_LIMIT, help=f"1..{MAX_LIMIT}")
+    search.add_argument("--offset", type=non_negative_int, default=DEFAULT_OFFSET)
     search.add_argument("--json", action="store_true", help="print the answer as JSON")
     _add_filter_arguments(search)
     _add_connection_arguments(search)
@@ -134,12 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("query")
     crawl.add_argument("--out", required=True, help="the JSON-lines file to write")
     crawl.add_argument(
-        "--concurrency", type=_positive_int, default=4, help="pages in flight (default 4)"
+        "--concurrency", type=positive_int, default=4, help="pages in flight (default 4)"
     )
     crawl.add_argument("--rps", type=float, default=None, help="at most R requests per second")
-    crawl.add_argument("--burst", type=_positive_int, default=None, help="burst for --rps")
-    crawl.add_argument("--max-items", type=_positive_int, default=None)
-    crawl.add_argument("--page-size", type=_positive_int, default=MAX_LIMIT, help=f"1..{MAX_LIMIT}")
+    crawl.add_argument("--burst", type=positive_int, default=None, help="burst for --rps")
+    crawl.add_argument("--max-items", type=positive_int, default=None)
+    crawl.add_argument("--page-size", type=positive_int, default=MAX_LIMIT, help=f"1..{MAX_LIMIT}")
     crawl.add_argument("--resume", action="store_true", help="finish an interrupted crawl")
     crawl.add_argument("--force", action="store_true", help="overwrite an existing OUT")
     crawl.add_argument(

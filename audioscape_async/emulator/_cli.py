@@ -23,6 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from audioscape_async._argtypes import non_negative_int, positive_int, seconds
+
 from . import _defaults as d
 from ._app import create_app
 from ._catalog import generate_catalog, load_catalog
@@ -38,37 +40,10 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
 def _port(text: str) -> int:
-    value = _count(text)
+    value = non_negative_int(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {text}")
     return value
 
 
@@ -124,7 +99,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--tracks",
-        type=_count,
+        type=non_negative_int,
         help=f"size of the generated catalog (default {d.DEFAULT_TRACKS:,})",
     )
     source.add_argument(
@@ -142,7 +117,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="R[/BURST]",
         help="rate limit per key: R requests a second, bursts of BURST",
     )
-    parser.add_argument("--burst", type=_positive_int, metavar="B", help="burst size for --rate")
+    parser.add_argument("--burst", type=positive_int, metavar="B", help="burst size for --rate")
     parser.add_argument(
         "--fault",
         dest="faults",
@@ -153,14 +128,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--latency",
-        type=_seconds,
+        type=seconds,
         default=d.DEFAULT_FAULT_LATENCY,
         metavar="S",
         help=f"seconds the 'latency' fault adds (default {d.DEFAULT_FAULT_LATENCY:g})",
     )
     parser.add_argument(
         "--retry-after",
-        type=_count,
+        type=non_negative_int,
         default=d.DEFAULT_RETRY_AFTER,
         metavar="S",
         help=f"Retry-After seconds of the '429' faults (default {d.DEFAULT_RETRY_AFTER})",
