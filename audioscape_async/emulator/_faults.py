@@ -46,8 +46,6 @@ ANSWER_FAULTS: Final = (
 MODIFIER_FAULTS: Final = ("latency", "semantic-outage")
 #: Every fault name, as `Faults`, `--fault` and the `x-emulator-fault` header spell them.
 FAULT_NAMES: Final = ANSWER_FAULTS + MODIFIER_FAULTS
-#: Faults that act on the connection itself, not on an HTTP answer.
-NETWORK_FAULTS: Final = frozenset({"drop", "drop-mid-body", "hang"})
 #: Faults that happen after the real answer is computed (they damage it in transit).
 DAMAGING_FAULTS: Final = frozenset({"truncated", "drop-mid-body"})
 
