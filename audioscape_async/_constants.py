@@ -46,3 +46,18 @@ MAX_CONCURRENCY: Final = 64
 #: The largest integer the client sends (offsets, counts, durations): the top of
 #: the range every JSON parser reads exactly (RFC 8259, section 6).
 MAX_JSON_INT: Final = 2**53 - 1
+
+#: Response header that says when to retry, in milliseconds (some gateways send it).
+RETRY_AFTER_MS_HEADER: Final = "retry-after-ms"
+
+#: The largest answer body the client reads, decompressed, by default: a
+#: 100-track page is about 30 KB, so this is far above any real page.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
+#: Past this many decompressed bytes, a body that grew more than
+#: `MAX_DECOMPRESSION_RATIO` times in decompression is refused as a bomb (JSON
+#: pages compress about 5 to 10 times).
+DECOMPRESSION_CHECK_BYTES: Final = 1024 * 1024
+MAX_DECOMPRESSION_RATIO: Final = 100
+
+#: Environment variable that turns on the SDK's own log handler: debug or info.
+LOG_ENV: Final = "AUDIOSCAPE_LOG"

@@ -7,6 +7,7 @@ JSON or cattrs error, no raw httpx exception. The tree::
     ├── InvalidParameterError        (also a ValueError; raised before any request)
     ├── APIConnectionError           (no answer: DNS, refused, reset, closed, TLS)
     │   └── APITimeoutError          (no answer in time)
+    │       └── DeadlineExceededError    (the call's `deadline` ran out; never retried)
     ├── APIResponseValidationError   (a 2xx answer that is not JSON or not the documented shape)
     └── APIStatusError               (an error status, or a redirect: never followed)
         ├── BadRequestError          400
@@ -19,14 +20,27 @@ JSON or cattrs error, no raw httpx exception. The tree::
 Retried by default: `RateLimitError`, `InternalServerError` (500, 502, 503,
 504), `APIConnectionError` and `APITimeoutError`. Never retried: other 4xx and
 `APIResponseValidationError`.
+
+Every exception pickles (to hand it from a worker process to its parent) as
+the same class with the same fields, but without its `request` and
+`response`: they carry the headers, and the headers carry the API key.
+
+`error_from_response` turns an error answer into its exception; it is the
+one place that reads an error body or a ``Retry-After`` header.
 """
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import httpx
+
+#: Fields that hold the HTTP exchange (and so the key): never pickled.
+_UNPICKLED = ("request", "response")
 
 __all__ = [
     "APIConnectionError",
@@ -36,6 +50,7 @@ __all__ = [
     "AudioScapeError",
     "AuthenticationError",
     "BadRequestError",
+    "DeadlineExceededError",
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
@@ -52,6 +67,19 @@ class AudioScapeError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {
+            name: (None if name in _UNPICKLED else value) for name, value in vars(self).items()
+        }
+        return _restore, (type(self), self.message, state)
+
+
+def _restore(cls: type[AudioScapeError], message: str, state: dict[str, Any]) -> AudioScapeError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidParameterError(AudioScapeError, ValueError):
@@ -76,6 +104,10 @@ class APIConnectionError(AudioScapeError):
 
 class APITimeoutError(APIConnectionError):
     """The server did not answer within the configured timeout."""
+
+
+class DeadlineExceededError(APITimeoutError):
+    """The call's `deadline` ran out (or a wait could not fit in what was left); not retried."""
 
 
 class APIResponseValidationError(AudioScapeError):
@@ -106,6 +138,7 @@ class APIStatusError(AudioScapeError):
     body: object
     response: httpx.Response | None
     request_id: str | None
+    retry_after: float | None
 
     def __init__(
         self,
@@ -115,16 +148,22 @@ class APIStatusError(AudioScapeError):
         body: object = None,
         response: httpx.Response | None = None,
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.body = body
         self.response = response
         self.request_id = request_id
+        #: Seconds the server asked to wait (``Retry-After``), on a 429 or a 503.
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         suffix = f" (request id {self.request_id})" if self.request_id else ""
-        return f"{self.status_code}: {self.message}{suffix}"
+        text = f"{self.status_code}: {self.message}{suffix}"
+        if self.retry_after is not None:
+            text += f"; retry after {self.retry_after:g} s"
+        return text
 
     def __repr__(self) -> str:
         return (
@@ -152,18 +191,6 @@ class NotFoundError(APIStatusError):
 class RateLimitError(APIStatusError):
     """429: too many requests; `retry_after` says how long the server asked to wait."""
 
-    retry_after: float | None
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        if self.retry_after is not None:
-            text += f"; retry after {self.retry_after:g} s"
-        return text
-
 
 class InternalServerError(APIStatusError):
     """5xx: the server failed; retried by default."""
@@ -183,3 +210,108 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     if status_code >= 500:
         return InternalServerError
     return _STATUS_ERRORS.get(status_code, APIStatusError)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
+
+    Anything unreadable, negative or not finite is None: better to fall back on
+    our own backoff than to trust garbage.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # an HTTP-date is always GMT
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+        return max(0.0, seconds)
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def retry_after(headers: httpx.Headers) -> float | None:
+    """What the answer's headers say about when to come back: ``retry-after-ms`` first."""
+    from ._constants import RETRY_AFTER_HEADER, RETRY_AFTER_MS_HEADER
+
+    raw = headers.get(RETRY_AFTER_MS_HEADER)
+    if raw is not None:
+        try:
+            millis = float(raw.strip())
+        except ValueError:
+            millis = math.nan
+        if math.isfinite(millis) and millis >= 0:
+            return millis / 1000
+    return parse_retry_after(headers.get(RETRY_AFTER_HEADER))
+
+
+def request_id(headers: httpx.Headers) -> str | None:
+    """The server's id for the exchange, from the first header that carries one."""
+    from ._constants import REQUEST_ID_HEADERS
+
+    for name in REQUEST_ID_HEADERS:
+        value: str | None = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def _error_message(response: httpx.Response, body: object) -> str:
+    """A readable message from any error body: the API's JSON, or a proxy's HTML page."""
+    if isinstance(body, dict):
+        for key in ("error", "message"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    phrase = response.reason_phrase or "error"
+    text = response.content[:2048].decode("utf-8", "replace").strip()
+    if not text or body is not None:
+        return phrase
+    lowered = text.lower()
+    start = lowered.find("<title>")
+    if start != -1:
+        end = lowered.find("</title>", start)
+        title = text[start + len("<title>") : end if end != -1 else None].strip()
+        if title:
+            return f"{phrase}: {title[:200]}"
+    if lowered.startswith("<"):
+        return phrase
+    first_line = text.splitlines()[0]
+    return f"{phrase}: {first_line[:200]}"
+
+
+def error_from_response(response: httpx.Response, *, shown_url: str) -> APIStatusError:
+    """The exception of an answer whose status is not 2xx (its body is read already).
+
+    `shown_url` is the base URL as it may be printed (a redirect names it).
+    """
+    import orjson
+
+    status = response.status_code
+    try:
+        body: object = orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        body = None
+    message = _error_message(response, body)
+    wait = retry_after(response.headers) if status in (429, 503) else None
+    if 300 <= status < 400:
+        location = response.headers.get("location", "nowhere")
+        message = (
+            f"the API at {shown_url} redirected to {location}; redirects are not followed, "
+            "since that would send the API key to another address: check base_url"
+        )
+    return status_error_class(status)(
+        message,
+        status_code=status,
+        body=body if body is not None else response.text[:2048],
+        response=response,
+        request_id=request_id(response.headers),
+        retry_after=wait,
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._exceptions import RateLimitError
@@ -41,13 +42,21 @@ class Gate:
         """The rate in force now (requests per second; inf when unlimited)."""
         return self._rate
 
-    async def wait(self, *, slept_until: float = 0.0, max_pause: float = math.inf) -> float:
+    async def wait(
+        self,
+        *,
+        slept_until: float = 0.0,
+        max_pause: float = math.inf,
+        check_wait: Callable[[float, str], None] | None = None,
+    ) -> float:
         """Wait for this request's turn; return the seconds waited.
 
         `slept_until` ends a pause the caller has already slept through (its own
         retry sleep after the 429 that set it): that pause does not hold it twice.
         A pause longer than `max_pause` (the retry policy's `max_retry_after`) is
         not slept through: `RateLimitError` at once, as for the 429 that set it.
+        `check_wait(seconds, what)` may refuse a wait by raising (the call's
+        deadline); a refused turn is not taken from the rate.
         """
         from . import _retry  # imported where used; it holds the SDK's one sleep
 
@@ -64,6 +73,8 @@ class Gate:
                         status_code=429,
                         retry_after=pause,
                     )
+                if check_wait is not None:
+                    check_wait(pause, "the client-wide pause after a 429")
                 # Sleep out a pause first; a new 429 may extend it meanwhile.
                 # The SDK's one injectable sleep, so tests never wait for real.
                 await _retry.sleep(pause)
@@ -74,6 +85,8 @@ class Gate:
                 return waited
             tat = max(self._tat, now)
             delay = tat - (self._limit.burst - 1) * self._interval - now
+            if delay > 0 and check_wait is not None:
+                check_wait(delay, "the client-side rate limit")
             self._tat = tat + self._interval
             if delay <= 0:
                 return waited
@@ -86,6 +99,8 @@ class Gate:
         """Hold every request of this client for `seconds` from now (a 429 said so).
 
         Return when this pause ends (the `slept_until` of the task that sleeps it out).
+        The caller caps `seconds` (at the retry policy's `max_retry_after`): a
+        server's "come back in 11 days" must not lock the client for 11 days.
         """
         until = time.monotonic() + seconds
         if until > self._paused_until:

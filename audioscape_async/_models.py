@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
+import httpx
+import orjson
 
 from ._exceptions import InvalidParameterError
 from ._validation import (
@@ -23,6 +25,9 @@ from ._validation import (
     check_date,
     check_duration_bound,
     check_genres,
+    check_limit,
+    check_offset,
+    check_query,
     reject_unknown_keys,
 )
 
@@ -106,8 +111,14 @@ class SearchMeta:
 class SearchResponse:
     """One page of search results.
 
-    `artists` and `albums` group the whole result set. `request_id` is the
-    server's id for the HTTP exchange, if it sent one: quote it to support.
+    `artists` and `albums` group the whole result set.
+
+    The exchange that brought the page is told outside ``==`` and ``repr``:
+    `request_id` (the server's id for it, if it sent one: quote it to
+    support), `status_code`, the response `headers`, `elapsed` (seconds of the
+    attempt that answered), `attempts` (1 unless it was retried) and
+    `cache_status` (``"miss"``, ``"hit"``, ``"coalesced"`` or ``"stale"``;
+    None without a cache).
 
     >>> page.tracks[0].asset_id  # doctest: +SKIP
     '1837070127'
@@ -118,6 +129,11 @@ class SearchResponse:
     albums: tuple[AlbumSummary, ...]
     meta: SearchMeta
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)
+    status_code: int | None = attrs.field(default=None, repr=False, eq=False)
+    headers: httpx.Headers | None = attrs.field(default=None, repr=False, eq=False)
+    elapsed: float | None = attrs.field(default=None, repr=False, eq=False)
+    attempts: int = attrs.field(default=1, repr=False, eq=False)
+    cache_status: str | None = attrs.field(default=None, repr=False, eq=False)
 
     def to_dict(self) -> dict[str, object]:
         """The page as the API's JSON object (without the request id)."""
@@ -252,3 +268,35 @@ def coerce_filters(filters: SearchFilters | Mapping[str, Any] | None) -> SearchF
     if isinstance(filters, Mapping):
         return SearchFilters.from_mapping(filters)
     raise _invalid("filters", f"must be a SearchFilters or a mapping, got {type(filters).__name__}")
+
+
+#: What a `filters` argument may be.
+Filters = SearchFilters | Mapping[str, Any] | None
+
+
+def filters_json(filters: Filters) -> dict[str, object] | None:
+    """Checked filters as the API's JSON object (None: no filters)."""
+    checked = coerce_filters(filters)
+    return checked.to_json() if checked is not None else None
+
+
+def search_body(query: str, limit: int, offset: int, filters: dict[str, object] | None) -> bytes:
+    """The JSON body of one search, from arguments already checked."""
+    payload: dict[str, object] = {"query": query, "limit": limit, "offset": offset}
+    if filters:
+        payload["filters"] = filters
+    return orjson.dumps(payload)
+
+
+def encode_search(
+    query: str,
+    *,
+    limit: int,
+    offset: int,
+    filters: Filters,
+) -> bytes:
+    """Check the arguments of one search and return its JSON body."""
+    check_query(query)
+    check_limit("limit", limit)
+    check_offset(offset)
+    return search_body(query, limit, offset, filters_json(filters))

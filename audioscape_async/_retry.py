@@ -7,11 +7,8 @@ knob; `retrying()` turns it into a fresh tenacity controller for each call
 
 from __future__ import annotations
 
-import email.utils
-import logging
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,20 +19,18 @@ from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    DeadlineExceededError,
     InvalidParameterError,
-    RateLimitError,
+    parse_retry_after,
 )
+from ._logs import logger
 
 if TYPE_CHECKING:
     import tenacity as _t
 
-__all__ = ["RetryPolicy"]
+__all__ = ["RetryPolicy", "parse_retry_after"]
 
 T = TypeVar("T")
-
-logger = logging.getLogger("audioscape_async")
-# A library does not print on its own: the app decides where the log goes.
-logger.addHandler(logging.NullHandler())
 
 
 async def _anyio_sleep(seconds: float) -> None:
@@ -74,9 +69,10 @@ class RetryPolicy:
     Retried: the statuses in `retry_statuses` (429 and 5xx by default),
     connection errors and timeouts. Backoff before retry *n* (from 1) is drawn
     from ``[b/2, b]`` where ``b = min(max_backoff, initial_backoff * 2 ** (n - 1))``.
-    A 429 with a ``Retry-After`` header waits that long instead; one longer than
-    `max_retry_after` is not slept through: the `RateLimitError` is raised at
-    once, with `retry_after` set.
+    A 429 or 503 with ``Retry-After`` (or ``retry-after-ms``) waits that long
+    instead; one longer than `max_retry_after` is not slept through: the error
+    is raised at once, with `retry_after` set, and the client-wide pause it
+    sets lasts `max_retry_after` at most.
 
     >>> RetryPolicy(max_retries=5, max_backoff=4.0)
     RetryPolicy(max_retries=5, initial_backoff=0.5, max_backoff=4.0, ...)
@@ -106,46 +102,21 @@ class RetryPolicy:
 
     def is_retryable(self, error: BaseException) -> bool:
         """Whether this error may be retried at all (ignoring how many tries are left)."""
-        if isinstance(error, RateLimitError):
+        if isinstance(error, APIStatusError):
             if error.status_code not in self.retry_statuses:
                 return False
             return error.retry_after is None or error.retry_after <= self.max_retry_after
-        if isinstance(error, APIStatusError):
-            return error.status_code in self.retry_statuses
+        if isinstance(error, DeadlineExceededError):
+            return False
         if isinstance(error, APIConnectionError):
             return self.retry_connection_errors
         return False
 
     def delay_for(self, error: BaseException | None, retry_number: int) -> float:
         """How long to wait after `error` before retry `retry_number`."""
-        if isinstance(error, RateLimitError) and error.retry_after is not None:
+        if isinstance(error, APIStatusError) and error.retry_after is not None:
             return error.retry_after
         return self.backoff(retry_number)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
-
-    Anything unreadable, negative or not finite is None: better to fall back on
-    our own backoff than to trust garbage.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # an HTTP-date is always GMT
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-        return max(0.0, seconds)
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
-    return seconds
 
 
 def _reason(error: BaseException) -> str:
@@ -158,15 +129,21 @@ def _reason(error: BaseException) -> str:
     return type(error).__name__
 
 
+#: Told of each retry before its sleep: ``(error, delay)``.
+OnRetry = Callable[[BaseException, float], Awaitable[None] | None]
+
+
 def retrying(
     policy: RetryPolicy,
     *,
-    on_retry: Callable[[BaseException, float], Awaitable[None] | None] | None = None,
+    on_retry: OnRetry | None = None,
+    check_wait: Callable[[BaseException, float], None] | None = None,
 ) -> _t.AsyncRetrying:
     """A fresh tenacity controller for one call under `policy`.
 
     `on_retry(error, delay)` is told of each retry before its sleep (the crawl
-    statistics and the shared rate gate hang off it).
+    statistics and the shared rate gate hang off it). `check_wait(error,
+    delay)` may refuse a sleep by raising (the call's deadline would pass).
     """
 
     # tenacity costs a tenth of a second to import; only a call needs it.
@@ -180,6 +157,8 @@ def retrying(
         error = state.outcome.exception() if state.outcome else None
         delay = state.upcoming_sleep
         assert error is not None
+        if check_wait is not None:
+            check_wait(error, delay)
         logger.warning(
             "retrying search (retry %d of %d) in %.2f s after %s: %s",
             state.attempt_number,
@@ -210,7 +189,8 @@ async def call_with_retries(
     policy: RetryPolicy,
     call: Callable[[], Awaitable[T]],
     *,
-    on_retry: Callable[[BaseException, float], Awaitable[None] | None] | None = None,
+    on_retry: OnRetry | None = None,
+    check_wait: Callable[[BaseException, float], None] | None = None,
 ) -> T:
     """Await `call()` under `policy`, as `retrying` would, without tenacity until a retry is due.
 
@@ -227,7 +207,7 @@ async def call_with_retries(
         if policy.max_retries == 0 or not policy.is_retryable(error):
             raise
         pending.append(error)
-    async for attempt in retrying(policy, on_retry=on_retry):
+    async for attempt in retrying(policy, on_retry=on_retry, check_wait=check_wait):
         with attempt:
             if pending:
                 raise pending.pop()

@@ -16,20 +16,28 @@ import sys
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Mapping
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import httpx
 from anyio.from_thread import BlockingPortal
 
-from ._client import AsyncClient, TimeoutTypes
-from ._constants import DEFAULT_LIMIT, DEFAULT_OFFSET, DEFAULT_TIMEOUT, MAX_LIMIT
+from ._client import AsyncClient
+from ._config import TimeoutTypes
+from ._constants import (
+    DEFAULT_LIMIT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_OFFSET,
+    DEFAULT_TIMEOUT,
+    MAX_LIMIT,
+)
 from ._crawl import CrawlStats, ProgressHook
 from ._exceptions import AudioScapeError
-from ._models import SearchFilters, SearchResponse, Track
+from ._models import Filters, SearchResponse, Track
+from ._options import NOT_GIVEN, NotGiven
 from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
 from ._transport import TransportChoice
@@ -38,6 +46,44 @@ __all__ = ["Client"]
 
 T = TypeVar("T")
 U = TypeVar("U")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _mirrors(async_method: Callable[..., Any]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Give a blocking method the documentation of the async method it runs."""
+
+    def mirror(method: Callable[P, R]) -> Callable[P, R]:
+        method.__doc__ = async_method.__doc__
+        return method
+
+    return mirror
+
+
+class _Runtime:
+    """The event-loop thread of a `Client`, shared with its `with_options` copies."""
+
+    __slots__ = ("__weakref__", "loop", "pid")
+
+    def __init__(self) -> None:
+        self.loop: _LoopThread | None = _LoopThread()
+        self.pid = os.getpid()
+
+    def require(self) -> _LoopThread:
+        loop = self.loop
+        if loop is None:
+            raise AudioScapeError("this Client is closed; create a new one")
+        if self.pid != os.getpid():
+            raise AudioScapeError(
+                "this Client was created before the process forked, and its event-loop "
+                "thread stayed in the parent: create a new Client in each process"
+            )
+        if loop.is_current():
+            raise AudioScapeError(
+                "a Client cannot be called from its own event-loop thread (from an "
+                "on_progress hook, say): it would wait on itself"
+            )
+        return loop
 
 
 class Client:
@@ -51,11 +97,12 @@ class Client:
     ```
 
     It runs an event loop in a thread of its own, so it also works where a
-    loop already runs (a notebook). `http_client`, if given, must be an
-    `httpx.AsyncClient`: that is what the core runs on; unlike with
-    `AsyncClient`, it is closed with this client, since its connections live in
-    this client's event loop. Close the client (or leave its ``with`` block) to
-    stop the thread.
+    loop already runs (a notebook), and it may be shared by threads.
+    `http_client`, if given, must be an `httpx.AsyncClient`: that is what the
+    core runs on; unlike with `AsyncClient`, it is closed with this client,
+    since its connections live in this client's event loop. Close the client
+    (or leave its ``with`` block) to stop the thread. Each method's
+    documentation is that of the `AsyncClient` method it runs.
     """
 
     def __init__(
@@ -70,9 +117,9 @@ class Client:
         default_headers: Mapping[str, str] | None = None,
         rate_limit: RateLimit | None = None,
         transport: TransportChoice = "auto",
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self._lock = threading.Lock()
-        self._loop: _LoopThread | None = None
+        self._runtime: _Runtime | None = None
         # Built here, not in the loop thread: building does no I/O and binds to no
         # loop, a bad argument then starts no thread, and a warning (plain http)
         # names the caller's line rather than the loop thread's.
@@ -86,16 +133,49 @@ class Client:
             default_headers=default_headers,
             rate_limit=rate_limit,
             transport=transport,
+            max_response_bytes=max_response_bytes,
         )
-        self._loop = _LoopThread()
+        self._http_client = http_client
+        self._is_copy = False
+        self._runtime = _Runtime()
         _open_clients.add(self)
+
+    @_mirrors(AsyncClient.with_options)
+    def with_options(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | httpx.URL | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        max_response_bytes: int | None = None,
+    ) -> Client:
+        copy = object.__new__(Client)
+        copy._async = self._async.with_options(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            default_headers=default_headers,
+            max_response_bytes=max_response_bytes,
+        )
+        copy._http_client = None
+        copy._is_copy = True
+        copy._runtime = self._runtime
+        return copy
 
     def __repr__(self) -> str:
         return repr(self._async).replace("<AsyncClient", "<Client", 1)
 
+    def __reduce__(self) -> Any:
+        raise TypeError("a Client cannot be pickled: make one in each process")
+
     @property
     def base_url(self) -> httpx.URL:
-        """The base URL every request goes to."""
+        """The base URL every request goes to (without any userinfo: that is sent as a header)."""
         return self._async.base_url
 
     @property
@@ -104,12 +184,23 @@ class Client:
         return self._async.retry_policy
 
     @property
+    def timeout(self) -> httpx.Timeout:
+        """The timeout of one attempt."""
+        return self._async.timeout
+
+    @property
+    def max_response_bytes(self) -> int:
+        """The largest answer body read, decompressed."""
+        return self._async.max_response_bytes
+
+    @property
     def is_closed(self) -> bool:
-        """Whether `close()` has been called."""
-        return self._loop is None
+        """Whether the client is closed (itself, or the client it was copied from)."""
+        runtime = self._runtime
+        return runtime is None or runtime.loop is None
 
     def __enter__(self) -> Client:
-        self._require_portal().call(self._async.__aenter__)
+        self._run(self._async.__aenter__())
         return self
 
     def __exit__(
@@ -121,18 +212,26 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool and stop the event-loop thread. Idempotent."""
-        with self._lock:
-            loop, self._loop = self._loop, None
+        """Close the connection pool and stop the event-loop thread. Idempotent.
+
+        Calls still running in other threads fail with an `AudioScapeError`
+        that says the client was closed. On a `with_options` copy this does
+        nothing: the thread is the original's.
+        """
+        runtime = self._runtime
+        if self._is_copy or runtime is None:
+            return
+        with _close_lock:
+            loop, runtime.loop = runtime.loop, None
         if loop is None:
             return
         _open_clients.discard(self)
         try:
             loop.portal.call(self._async.aclose)
-            if not self._async._owns_http:
+            if self._http_client is not None:
                 # Your http_client's connections live in this event loop, which
                 # stops now: nothing could close them later, so they close here.
-                loop.portal.call(self._async._http.aclose)
+                loop.portal.call(self._http_client.aclose)
         finally:
             loop.stop()
 
@@ -140,41 +239,76 @@ class Client:
         # A client dropped without close() must not leave its thread behind.
         # While the interpreter shuts down the loop thread may already be gone
         # (a daemon), and waiting on it would hang the exit: atexit closed it.
-        loop = getattr(self, "_loop", None)
-        if loop is not None and not loop.is_current() and not sys.is_finalizing():
+        runtime = getattr(self, "_runtime", None)
+        loop = runtime.loop if runtime is not None else None
+        if (
+            loop is not None
+            and not getattr(self, "_is_copy", True)
+            and not loop.is_current()
+            and not sys.is_finalizing()
+            and runtime is not None
+            and runtime.pid == os.getpid()
+        ):
             self.close()
 
-    def _require_portal(self) -> BlockingPortal:
-        loop = self._loop
-        if loop is None:
-            raise AudioScapeError("this Client is closed; create a new one")
-        return loop.portal
+    def _run(self, call: Coroutine[Any, Any, T]) -> T:
+        try:
+            loop = self._require_loop()
+        except BaseException:
+            call.close()
+            raise
+        return loop.run(call)
 
+    def _require_loop(self) -> _LoopThread:
+        runtime = self._runtime
+        if runtime is None:
+            raise AudioScapeError("this Client is closed; create a new one")
+        return runtime.require()
+
+    @_mirrors(AsyncClient.search)
     def search(
         self,
         query: str,
         *,
         limit: int = DEFAULT_LIMIT,
         offset: int = DEFAULT_OFFSET,
-        filters: SearchFilters | Mapping[str, Any] | None = None,
+        filters: Filters = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
     ) -> SearchResponse:
-        """Search the catalog; return one page. See `AsyncClient.search`."""
-        loop = self._loop
-        if loop is None:
-            raise AudioScapeError("this Client is closed; create a new one")
-        return loop.run(self._async.search(query, limit=limit, offset=offset, filters=filters))
+        return self._run(
+            self._async.search(
+                query,
+                limit=limit,
+                offset=offset,
+                filters=filters,
+                timeout=timeout,
+                max_retries=max_retries,
+                retry=retry,
+                extra_headers=extra_headers,
+                deadline=deadline,
+            )
+        )
 
+    @_mirrors(AsyncClient.iter_pages)
     def iter_pages(
         self,
         query: str,
         *,
-        filters: SearchFilters | Mapping[str, Any] | None = None,
+        filters: Filters = None,
         page_size: int = MAX_LIMIT,
         max_items: int | None = None,
         offset: int = DEFAULT_OFFSET,
         concurrency: int = 1,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
     ) -> Iterator[SearchResponse]:
-        """Walk every page of a search. See `AsyncClient.iter_pages`."""
         pages = self._async.iter_pages(
             query,
             filters=filters,
@@ -182,45 +316,64 @@ class Client:
             max_items=max_items,
             offset=offset,
             concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            extra_headers=extra_headers,
+            deadline=deadline,
         )
         return self._drain(pages, lambda page: (page,))
 
+    @_mirrors(AsyncClient.iter_tracks)
     def iter_tracks(
         self,
         query: str,
         *,
-        filters: SearchFilters | Mapping[str, Any] | None = None,
+        filters: Filters = None,
         page_size: int = MAX_LIMIT,
         max_items: int | None = None,
         offset: int = DEFAULT_OFFSET,
         concurrency: int = 1,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
     ) -> Iterator[Track]:
-        """Walk every track of a search, each once. See `AsyncClient.iter_tracks`."""
-        batches = self._async._track_batches(
+        # Page by page (a crawl's batches), not track by track: one hop to the
+        # loop thread per page.
+        crawl = self._async.crawl(
             query,
             filters=filters,
             page_size=page_size,
             max_items=max_items,
             offset=offset,
             concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            extra_headers=extra_headers,
+            deadline=deadline,
         )
-        return self._drain(batches, _tracks_of)
+        return self._drain(crawl.batches(), lambda batch: batch)
 
+    @_mirrors(AsyncClient.crawl)
     def crawl(
         self,
         query: str,
         *,
-        filters: SearchFilters | Mapping[str, Any] | None = None,
+        filters: Filters = None,
         page_size: int = MAX_LIMIT,
         max_items: int | None = None,
         offset: int = DEFAULT_OFFSET,
         concurrency: int = 1,
         on_progress: ProgressHook | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
     ) -> SyncCrawl:
-        """Walk every track with live statistics. See `AsyncClient.crawl`.
-
-        `on_progress` runs in the client's event-loop thread.
-        """
         crawl = self._async.crawl(
             query,
             filters=filters,
@@ -229,25 +382,35 @@ class Client:
             offset=offset,
             concurrency=concurrency,
             on_progress=on_progress,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            extra_headers=extra_headers,
+            deadline=deadline,
         )
         return SyncCrawl(self._drain(crawl.batches(), lambda batch: batch), crawl.stats)
 
+    @_mirrors(AsyncClient.crawl_to_file)
     def crawl_to_file(
         self,
         query: str,
         out: str | os.PathLike[str],
         *,
-        filters: SearchFilters | Mapping[str, Any] | None = None,
+        filters: Filters = None,
         page_size: int = MAX_LIMIT,
         max_items: int | None = None,
         concurrency: int = 1,
         resume: bool = False,
         overwrite: bool = False,
         on_progress: ProgressHook | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
     ) -> CrawlStats:
-        """Write every track to `out` as JSON lines, resumably. See `AsyncClient.crawl_to_file`."""
-        return self._require_portal().call(
-            lambda: self._async.crawl_to_file(
+        return self._run(
+            self._async.crawl_to_file(
                 query,
                 out,
                 filters=filters,
@@ -257,6 +420,11 @@ class Client:
                 resume=resume,
                 overwrite=overwrite,
                 on_progress=on_progress,
+                timeout=timeout,
+                max_retries=max_retries,
+                retry=retry,
+                extra_headers=extra_headers,
+                deadline=deadline,
             )
         )
 
@@ -264,7 +432,7 @@ class Client:
         self, source: AsyncGenerator[T, None], explode: Callable[[T], Iterable[U]]
     ) -> Iterator[U]:
         """Run `source` in the loop thread; yield what `explode` makes of each item."""
-        portal = self._require_portal()
+        portal = self._require_loop().portal
 
         def items() -> Iterator[U]:
             send, receive = anyio.create_memory_object_stream[T](0)
@@ -279,7 +447,7 @@ class Client:
             except RuntimeError:
                 send.close()
                 receive.close()
-                self._require_portal()  # closed before the first item: say so
+                self._require_loop()  # closed before the first item: say so
                 raise
             try:
                 while True:
@@ -287,18 +455,21 @@ class Client:
                         item = portal.call(receive.receive)
                     except anyio.EndOfStream:
                         break
-                    except RuntimeError:
-                        self._require_portal()  # closed in the middle: say so
+                    except (RuntimeError, CancelledError):
+                        self._require_loop()  # closed in the middle: say so
                         raise
                     yield from explode(item)
                 # The stream ended: either the walk is done or it failed; say which.
-                future.result()
+                try:
+                    future.result()
+                except CancelledError:
+                    raise _closed_mid_call() from None
             finally:
                 # Cancelling the pump closes its end of the stream, which also
                 # releases a receive left waiting by a KeyboardInterrupt.
                 if not future.done():
                     future.cancel()
-                if self._loop is not None:
+                if not self.is_closed:
                     portal.call(receive.aclose)
                 else:
                     # The client was closed first and its loop has stopped, so
@@ -307,6 +478,13 @@ class Client:
                     receive.close()
 
         return items()
+
+
+def _closed_mid_call() -> AudioScapeError:
+    return AudioScapeError("the Client was closed while this call was running")
+
+
+_close_lock = threading.Lock()
 
 
 #: Clients not closed yet; the ones a script forgot are closed at exit, while
@@ -356,6 +534,10 @@ class _LoopThread:
         future = asyncio.run_coroutine_threadsafe(call, self._loop)
         try:
             return future.result()
+        except CancelledError:
+            # Not the caller's cancellation (a blocking call has none): the
+            # client was closed, which cancels what runs in its loop.
+            raise _closed_mid_call() from None
         except BaseException:
             future.cancel()  # a KeyboardInterrupt here must not leave the call running
             raise
@@ -385,7 +567,3 @@ class SyncCrawl:
         close = getattr(self._tracks, "close", None)
         if close is not None:
             close()
-
-
-def _tracks_of(batch: tuple[list[Track], int]) -> list[Track]:
-    return batch[0]

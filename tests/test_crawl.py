@@ -125,21 +125,31 @@ async def test_one_429_pauses_every_task_of_the_client(server: EmulatorServer) -
 
 
 @pytest.mark.anyio
-async def test_a_long_retry_after_fails_fast_for_every_call(server: EmulatorServer) -> None:
-    """A Retry-After past the policy's limit raises at once, and so do later calls meanwhile."""
+async def test_a_long_retry_after_fails_fast_and_pauses_only_up_to_the_cap(
+    server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Retry-After past the policy's limit raises at once; the pause lasts only up to the cap."""
     from audioscape_async import RateLimitError
+    from audioscape_async import _retry as retry_module
 
-    server.emulator.set_faults(Faults(retry_after=300))
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(retry_module, "sleep", record)
+    server.emulator.set_faults(Faults(retry_after=11 * 86_400))
     server.emulator.force_fault("429")
     async with _client(server) as client:
         with pytest.raises(RateLimitError) as first:
             await client.search(QUERY)
-        with pytest.raises(RateLimitError, match="an earlier 429 paused this client") as second:
-            await client.search(QUERY)
-    assert first.value.retry_after == 300
-    assert second.value.retry_after is not None
-    assert 299 < second.value.retry_after <= 300
-    assert len(server.emulator.requests) == 1
+        assert slept == []
+        page = await client.search(QUERY)  # waits out the capped pause, then asks again
+    assert first.value.retry_after == 11 * 86_400
+    assert len(slept) == 1
+    assert QUICK.max_retry_after - 0.5 < slept[0] <= QUICK.max_retry_after
+    assert page.tracks
+    assert len(server.emulator.requests) == 2
 
 
 @pytest.mark.anyio
@@ -150,10 +160,10 @@ async def test_adaptive_rate_halves_after_a_429(server: EmulatorServer) -> None:
     async with _client(server, rate_limit=limit) as client:
         server.emulator.force_fault("429")
         await client.search(QUERY)
-        slowed = client._gate.rate
+        slowed = client._pipeline.shared.gate.rate
         for _ in range(30):
             await client.search(QUERY)
-        recovered = client._gate.rate
+        recovered = client._pipeline.shared.gate.rate
     # Halved by the 429, then one success's step (5% of the configured rate) back up.
     assert slowed == 200 / 2 + 200 * 0.05
     assert recovered == 200

@@ -25,6 +25,7 @@ PUBLIC = [
     "Client",
     "Crawl",
     "CrawlStats",
+    "DeadlineExceededError",
     "DurationRange",
     "InsecureURLWarning",
     "InternalServerError",

@@ -46,7 +46,7 @@ def _client(server: EmulatorServer, transport: str, **options: object) -> AsyncC
 
 
 def _chosen(client: AsyncClient) -> object:
-    chosen = client._http._transport
+    chosen = client._pipeline.shared.transport.http._transport
     return getattr(chosen, "_chosen", chosen)
 
 

@@ -72,7 +72,7 @@ def pool_state(client: AsyncClient | Client) -> PoolState:
     """Look inside the SDK's httpx client, whichever transport it chose (httpx's or aiohttp)."""
     if isinstance(client, Client):
         client = client._async
-    transport: Any = client._http._transport
+    transport: Any = client._pipeline.shared.transport.http._transport
     transport = getattr(transport, "_chosen", transport)  # the SDK's deferred choice
     if transport is None:
         return PoolState(0, 0)  # nothing was ever sent

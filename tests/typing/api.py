@@ -23,6 +23,7 @@ from audioscape_async import (
     AsyncClient,
     AudioScapeError,
     Client,
+    DeadlineExceededError,
     DurationRange,
     InvalidParameterError,
     RateLimitError,
@@ -84,6 +85,24 @@ async def async_usage() -> None:
         async for each in client.iter_pages("upbeat summer vibes", filters=filters, page_size=50):
             assert_type(each, SearchResponse)
 
+        timed = await client.search(
+            "chill",
+            timeout=httpx.Timeout(2.0),
+            max_retries=0,
+            extra_headers={"x-trace": "1"},
+            deadline=1.5,
+        )
+        assert_type(timed.status_code, int | None)
+        assert_type(timed.headers, httpx.Headers | None)
+        assert_type(timed.elapsed, float | None)
+        assert_type(timed.attempts, int)
+        assert_type(timed.cache_status, str | None)
+        copy = client.with_options(timeout=None, max_retries=5, default_headers={"x": "y"})
+        assert_type(copy, AsyncClient)
+        assert_type(client.max_response_bytes, int)
+        assert_type(client.timeout, httpx.Timeout)
+        await client.search("q", deadline="1")  # type: ignore[arg-type]
+        client.with_options(http_client=httpx.AsyncClient())  # type: ignore[call-arg]
         await client.search("q", 5)  # type: ignore[call-arg]
         await client.search(query=["not", "a", "string"])  # type: ignore[arg-type]
         await client.search("q", limit="10")  # type: ignore[arg-type]
@@ -97,14 +116,18 @@ def sync_usage() -> None:
         assert_type(page, SearchResponse)
         assert_type(client.iter_tracks("chill lo-fi beats"), Iterator[Track])
         assert_type(client.iter_pages("chill lo-fi beats"), Iterator[SearchResponse])
-        for track in client.iter_tracks("chill lo-fi beats", max_items=50):
+        for track in client.iter_tracks("chill lo-fi beats", max_items=50, deadline=30):
             assert_type(track, Track)
+        assert_type(client.with_options(max_retries=0), Client)
+        assert_type(client.timeout, httpx.Timeout)
         client.close()
 
 
 def error_handling(client: Client) -> None:
     try:
         client.search("q")
+    except DeadlineExceededError as error:
+        assert_type(error.message, str)
     except RateLimitError as error:
         assert_type(error.retry_after, float | None)
         assert_type(error.status_code, int)

@@ -1,0 +1,341 @@
+"""The client's configuration: every argument checked once, frozen, shared by every call.
+
+`ClientConfig.build` turns the constructor's arguments (and the environment)
+into one frozen value: the URL with any userinfo taken out of it, the headers
+with the key, the timeout and its total bound, the retry policy, the answer
+limits. Nothing here does I/O; a call reads the config and never re-checks it.
+`with_options` builds another config from this one with `evolve`, which is
+why every check lives in a function of its own.
+
+The secrets (the API key, a password in the base URL) live only in `headers`,
+never in a field that is shown: `repr(config)` and `display_url` are safe to print.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import math
+import os
+import sys
+import urllib.request
+import warnings
+from collections.abc import Mapping
+
+import attrs
+import httpx
+
+from ._constants import (
+    API_KEY_ENV,
+    API_KEY_HEADER,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    JSON_CONTENT_TYPE,
+    SEARCH_PATH,
+)
+from ._exceptions import AudioScapeError, InvalidParameterError
+from ._retry import RetryPolicy
+from ._validation import check_headers, check_int_range
+from ._version import __version__
+
+__all__ = ["ClientConfig", "InsecureURLWarning", "TimeoutTypes", "redact_url"]
+
+#: What a `timeout` argument may be.
+TimeoutTypes = float | httpx.Timeout | None
+
+USER_AGENT = (
+    f"audioscape-async/{__version__} httpx/{httpx.__version__} "
+    f"{sys.implementation.name}/{'.'.join(map(str, sys.version_info[:3]))}"
+)
+
+#: What the SDK can decode itself, within its limits (see `_transport`).
+ACCEPT_ENCODING = "gzip, deflate"
+
+
+class InsecureURLWarning(UserWarning):
+    """The key would travel in clear: plain http to a host off this machine, or through a proxy."""
+
+
+def redact_url(url: httpx.URL | str) -> str:
+    """The URL as it may be shown: a password (and the user name with it) replaced by ``***``."""
+    if isinstance(url, str):
+        try:
+            url = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            return "<unparsable URL>"
+    if url.userinfo:
+        url = url.copy_with(username="***", password=None)
+    return str(url)
+
+
+def caller_stacklevel() -> int:
+    """The `warnings.warn` stacklevel, counted from the caller, of the first frame outside the SDK.
+
+    So a warning names the user's line, however deep in the SDK it was raised
+    (``AsyncClient(...)`` directly, or through the sync ``Client``).
+    """
+    package = os.path.dirname(__file__) + os.sep
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine (so plain http never leaves it)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _proxied(url: httpx.URL) -> bool:
+    """Whether an environment proxy would carry a request to `url` (httpx honours them)."""
+    proxies = urllib.request.getproxies()
+    if not any(proxies.get(name) for name in (url.scheme, "all")):
+        return False
+    return not urllib.request.proxy_bypass(url.host)
+
+
+def resolve_api_key(api_key: str | None) -> str:
+    """The key from the argument or the environment; checked without echoing it."""
+    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+    if not key:
+        raise AudioScapeError(
+            f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
+        )
+    if not isinstance(key, str) or not key.isprintable() or key != key.strip():
+        raise InvalidParameterError(
+            "api_key", "must be a string of printable characters without surrounding spaces"
+        )
+    return key
+
+
+def resolve_base_url(base_url: str | httpx.URL | None) -> httpx.URL:
+    """The base URL from the argument, the environment or the default; absolute http(s)."""
+    raw = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    try:
+        url = httpx.URL(raw)
+    except (httpx.InvalidURL, TypeError) as error:
+        shown = redact_url(raw) if isinstance(raw, str) else repr(raw)
+        message = str(error).replace(str(raw), shown) if isinstance(raw, str) else str(error)
+        raise InvalidParameterError("base_url", f"is not a URL: {shown!r} ({message})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidParameterError(
+            "base_url", f"must be an absolute http(s) URL, got {redact_url(url)!r}"
+        )
+    if url.query or url.fragment:
+        raise InvalidParameterError("base_url", "must not have a query string or a fragment")
+    return url
+
+
+def _warn_if_insecure(url: httpx.URL, *, proxy_checked: bool) -> None:
+    if url.scheme != "http":
+        return
+    if not is_loopback(url.host):
+        reason = "plain http to a host off this machine"
+    elif proxy_checked and _proxied(url):
+        reason = "plain http through a proxy set in the environment"
+    else:
+        return
+    warnings.warn(
+        f"base_url {redact_url(url)!r} is {reason}: the API key would cross the network "
+        "unencrypted; use https",
+        InsecureURLWarning,
+        stacklevel=caller_stacklevel(),
+    )
+
+
+def resolve_timeout(timeout: object) -> httpx.Timeout:
+    """A number of seconds, an `httpx.Timeout` or None (no limit) as an `httpx.Timeout`."""
+    if isinstance(timeout, httpx.Timeout):
+        for part, value in timeout.as_dict().items():
+            if value is not None and not _is_seconds(value):
+                raise InvalidParameterError(
+                    "timeout", f"{part} must be a finite number of seconds > 0, got {value!r}"
+                )
+        return timeout
+    if timeout is None:
+        return httpx.Timeout(None)
+    if _is_seconds(timeout):
+        return httpx.Timeout(float(timeout))  # type: ignore[arg-type]
+    raise InvalidParameterError(
+        "timeout",
+        f"must be a finite number of seconds > 0, an httpx.Timeout or None, got {timeout!r}",
+    )
+
+
+def _is_seconds(value: object) -> bool:
+    # No limit is None; inf overflows aiohttp's timers.
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def attempt_bound(timeout: httpx.Timeout) -> float | None:
+    """The most one attempt may take in all: the largest part of its timeout.
+
+    httpx's own timeouts are per step (each read may take `read` seconds), so a
+    server that trickles a byte at a time could hold an attempt forever; this
+    bound holds the whole attempt, whatever form the timeout took.
+    """
+    parts = [value for value in timeout.as_dict().values() if value is not None]
+    return max(parts) if parts else None
+
+
+def resolve_retry(max_retries: object, retry: object, base: RetryPolicy) -> RetryPolicy:
+    """`retry` (or `base`) with `max_retries` applied, when given."""
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise InvalidParameterError("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
+    policy = retry if retry is not None else base
+    # 3.0 or True equal 3 and 1, yet are not a count: only an equal int keeps the policy.
+    if max_retries is not None and not (
+        type(max_retries) is int and max_retries == policy.max_retries
+    ):
+        policy = attrs.evolve(policy, max_retries=max_retries)  # type: ignore[arg-type]
+    return policy
+
+
+def check_deadline(deadline: object) -> float | None:
+    """Seconds for a whole call, or None."""
+    if deadline is None:
+        return None
+    if not _is_seconds(deadline):
+        raise InvalidParameterError(
+            "deadline", f"must be a finite number of seconds > 0 or None, got {deadline!r}"
+        )
+    return float(deadline)  # type: ignore[arg-type]
+
+
+def check_extra_headers(parameter: str, headers: object) -> dict[str, str]:
+    """Checked extra headers; none of them may carry the key (pass `api_key`)."""
+    checked = check_headers(parameter, headers)
+    for name in checked:
+        if name.lower() == API_KEY_HEADER:
+            raise InvalidParameterError(
+                parameter, f"must not set {API_KEY_HEADER}; pass api_key instead"
+            )
+    return checked
+
+
+def _basic_auth(url: httpx.URL) -> str | None:
+    # What httpx would send for a URL's userinfo, sent here as a header so that
+    # the URL the SDK hands to httpx (and its log line) has no password in it.
+    if not url.userinfo:
+        return None
+    token = base64.b64encode(f"{url.username}:{url.password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+@attrs.frozen(repr=False)
+class ClientConfig:
+    """Everything a call needs that does not change from call to call."""
+
+    base_url: httpx.URL  # without userinfo
+    display_url: str  # the base URL as it may be shown
+    search_url: httpx.URL
+    headers: httpx.Headers  # every request's headers, the key included
+    timeout: httpx.Timeout
+    bound: float | None  # the most one attempt may take in all
+    retry: RetryPolicy
+    max_response_bytes: int
+    api_key: str = attrs.field(repr=False)
+    source_url: httpx.URL = attrs.field(repr=False)  # as given: it may hold a password
+    default_headers: dict[str, str] = attrs.field(factory=dict)
+    base_headers: httpx.Headers | None = None
+    proxy_checked: bool = True
+
+    def __repr__(self) -> str:
+        return f"ClientConfig(base_url={self.display_url!r}, retry={self.retry!r})"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        api_key: str | None,
+        base_url: str | httpx.URL | None,
+        timeout: object,
+        max_retries: object,
+        retry: object,
+        default_headers: object,
+        max_response_bytes: object = DEFAULT_MAX_RESPONSE_BYTES,
+        base_headers: httpx.Headers | None = None,
+        proxy_checked: bool = True,
+    ) -> ClientConfig:
+        """Check every argument and settle what the calls will share.
+
+        `base_headers` are those of the user's own `http_client`, which the
+        SDK's headers go over; `proxy_checked` is False when that client's
+        proxies are the user's own business.
+        """
+        key = resolve_api_key(api_key)
+        url = resolve_base_url(base_url)
+        display = redact_url(url)
+        _warn_if_insecure(url, proxy_checked=proxy_checked)
+        auth = _basic_auth(url)
+        bare = url.copy_with(username=None, password=None) if url.userinfo else url
+        resolved = resolve_timeout(timeout)
+        extra = check_extra_headers("default_headers", default_headers)
+        headers = httpx.Headers(base_headers)
+        headers.update(extra)
+        headers["user-agent"] = USER_AGENT
+        headers["content-type"] = JSON_CONTENT_TYPE
+        headers["accept"] = JSON_CONTENT_TYPE
+        headers["accept-encoding"] = ACCEPT_ENCODING
+        if auth is not None:
+            headers["authorization"] = auth
+        headers[API_KEY_HEADER] = key
+        return cls(
+            base_url=bare,
+            display_url=display,
+            search_url=bare.copy_with(path=bare.path.rstrip("/") + SEARCH_PATH),
+            headers=headers,
+            timeout=resolved,
+            bound=attempt_bound(resolved),
+            retry=resolve_retry(max_retries, retry, RetryPolicy()),
+            max_response_bytes=check_int_range(
+                "max_response_bytes", max_response_bytes, 1024, 2**40
+            ),
+            api_key=key,
+            source_url=url,
+            default_headers=extra,
+            base_headers=base_headers,
+            proxy_checked=proxy_checked,
+        )
+
+    def evolve(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | httpx.URL | None = None,
+        timeout: object = None,
+        timeout_given: bool = False,
+        max_retries: object = None,
+        retry: object = None,
+        default_headers: Mapping[str, str] | None = None,
+        max_response_bytes: object = None,
+    ) -> ClientConfig:
+        """This config with some arguments replaced, checked as the constructor checks them."""
+        headers = dict(self.default_headers)
+        headers.update(check_extra_headers("default_headers", default_headers))
+        return ClientConfig.build(
+            api_key=self.api_key if api_key is None else api_key,
+            base_url=self.source_url if base_url is None else base_url,
+            timeout=timeout if timeout_given else self.timeout,
+            max_retries=max_retries,
+            retry=self.retry if retry is None else retry,
+            default_headers=headers,
+            max_response_bytes=(
+                self.max_response_bytes if max_response_bytes is None else max_response_bytes
+            ),
+            base_headers=self.base_headers,
+            proxy_checked=self.proxy_checked,
+        )

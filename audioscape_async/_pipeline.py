@@ -1,0 +1,188 @@
+"""One search, down the stages: options -> retry -> (gate -> transport -> decode) per attempt.
+
+`Pipeline.search` takes a JSON body already checked and encoded (`_models`)
+and the call's settled `CallOptions` (`_options`), and runs it down the
+stages, each a module of its own:
+
+- retry (`_retry`): attempts under the call's `RetryPolicy`, each sleep
+  checked against the deadline first;
+- gate (`_gate`): the client-wide pause after a 429 or 503, and the client-side
+  rate limit;
+- transport (`_transport`): the bytes on the wire, a bounded body back, or an
+  SDK error;
+- an error status becomes its exception (`_exceptions.error_from_response`),
+  a 2xx body becomes a `SearchResponse` (`_decode`), told of its exchange.
+
+What is shared between a client and its `with_options` copies (the pool, the
+gate) is one `Shared`; what a copy may change is its `ClientConfig`. A new
+capability (a cache, a circuit breaker) is a new stage here, not a branch in
+the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ._config import ClientConfig
+from ._decode import decode_search_response
+from ._exceptions import (
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    error_from_response,
+    request_id,
+)
+from ._gate import Gate
+from ._logs import logger
+from ._models import SearchResponse
+from ._options import CallOptions
+from ._retry import call_with_retries
+from ._transport import MAX_BYTES_EXTENSION, Body, TransportStage
+
+if TYPE_CHECKING:
+    from ._crawl import CrawlStats
+    from ._ratelimit import RateLimit
+
+__all__ = ["Pipeline", "Shared"]
+
+
+class Shared:
+    """What a client shares with its `with_options` copies: the pool and the gate."""
+
+    __slots__ = ("gate", "transport")
+
+    def __init__(self, transport: TransportStage, rate_limit: RateLimit | None) -> None:
+        self.transport = transport
+        self.gate = Gate(rate_limit)
+
+
+class Pipeline:
+    """The stages of a search under one config; see the module docstring."""
+
+    __slots__ = ("config", "defaults", "shared")
+
+    def __init__(self, config: ClientConfig, shared: Shared) -> None:
+        self.config = config
+        self.shared = shared
+        self.defaults = CallOptions.defaults(config)
+        self.defaults.extensions[MAX_BYTES_EXTENSION] = config.max_response_bytes
+
+    async def search(
+        self, body: bytes, options: CallOptions, stats: CrawlStats | None = None
+    ) -> SearchResponse:
+        """Run one search; return its page or raise its SDK error."""
+        transport = self.shared.transport
+        transport.check_context()
+        options = options.started()
+        gate = self.shared.gate
+        policy = options.retry
+        slept_until = 0.0
+        attempts = 0
+
+        def check_wait(error: BaseException, delay: float) -> None:
+            left = options.remaining()
+            if left is not None and delay > left:
+                raise options.deadline_error(
+                    f"a retry after {delay:.2f} s would end past it; last error: {error}"
+                ) from error
+
+        def on_retry(error: BaseException, delay: float) -> None:
+            nonlocal slept_until
+            if isinstance(error, APIStatusError) and error.retry_after is not None:
+                # The server's word holds for every task of this client, not just this
+                # one; this task's own retry sleep already waits it out.
+                slept_until = gate.pause(min(delay, policy.max_retry_after))
+                if stats is not None and error.status_code == 429:
+                    stats.rate_limited += 1
+            if stats is not None:
+                stats.record_retry(error, delay)
+
+        async def attempt() -> SearchResponse:
+            nonlocal attempts
+            attempts += 1
+            waited = await gate.wait(
+                slept_until=slept_until,
+                max_pause=policy.max_retry_after,
+                check_wait=options.wait_fits if options.deadline_at is not None else None,
+            )
+            if stats is not None:
+                stats.rate_wait_seconds += waited
+            page = await self._attempt(body, options, attempts)
+            page.attempts = attempts
+            return page
+
+        try:
+            page = await call_with_retries(
+                policy, attempt, on_retry=on_retry, check_wait=check_wait
+            )
+        except APIStatusError as error:
+            if error.response is not None and error.retry_after is not None:
+                # Not retried (spent, or Retry-After past the policy's limit): the
+                # pause still holds the client's other tasks, for at most the cap.
+                gate.pause(min(error.retry_after, policy.max_retry_after))
+                if stats is not None and error.status_code == 429:
+                    stats.rate_limited += 1
+            raise
+        gate.succeeded()
+        return page
+
+    async def _attempt(self, body: bytes, options: CallOptions, number: int) -> SearchResponse:
+        config = self.config
+        request = httpx.Request(
+            "POST",
+            config.search_url,
+            headers=options.headers,
+            content=body,
+            extensions=options.extensions,
+        )
+        request.stream = Body(body)  # content and Content-Length are set already
+        bound, by_deadline = options.attempt_bound()
+        host = config.search_url.host
+
+        def on_bound() -> APITimeoutError:
+            error: APITimeoutError
+            if by_deadline:
+                error = options.deadline_error(f"during attempt {number}")
+            else:
+                error = APITimeoutError(f"no complete answer from {host} within {bound:g} s")
+            error.request = request
+            return error
+
+        started = time.perf_counter()
+        try:
+            answer = await self.shared.transport.send(
+                request,
+                bound=bound,
+                max_bytes=config.max_response_bytes,
+                on_bound=on_bound,
+                host=host,
+            )
+        except Exception as error:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "POST %s failed after %.1f ms (attempt %d): %s",
+                    config.search_url.path, (time.perf_counter() - started) * 1000, number, error,
+                )  # fmt: skip
+            raise
+        status = answer.status_code
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "POST %s -> %d in %.1f ms (attempt %d, request id %s)",
+                config.search_url.path, status, answer.elapsed * 1000, number,
+                request_id(answer.headers),
+            )  # fmt: skip
+        if status >= 300 or status < 200:
+            raise error_from_response(answer.response, shown_url=config.display_url)
+        try:
+            page = decode_search_response(answer.content, request_id(answer.headers))
+        except APIResponseValidationError as error:
+            error.response = answer.response
+            raise
+        page.status_code = status
+        page.headers = answer.headers
+        page.elapsed = answer.elapsed
+        return page

@@ -1,0 +1,400 @@
+"""The request pipeline: per-call options, deadlines, `with_options`, answers, hard limits."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from audioscape_async import (
+    APIResponseValidationError,
+    APITimeoutError,
+    AsyncClient,
+    Client,
+    InternalServerError,
+    InvalidParameterError,
+    RateLimit,
+    RetryPolicy,
+)
+from tests.helpers import API_KEY, MockAPI, error, ok, open_client, page_json, record_sleeps
+from tests.reliability.servers import (
+    PAGE,
+    RawRequest,
+    RawServer,
+    answer,
+    read_request,
+    response_bytes,
+    silent,
+    trickle,
+)
+
+QUERY = "chill lo-fi beats"
+
+
+@pytest.fixture(params=["httpx", "aiohttp"])
+def transport(request: pytest.FixtureRequest, anyio_backend: tuple[str, object]) -> str:
+    """Each test on both of the SDK's own transports (aiohttp runs on asyncio only)."""
+    if request.param == "aiohttp" and anyio_backend[0] != "asyncio":
+        pytest.skip("the aiohttp transport runs on asyncio only")
+    return request.param  # type: ignore[no-any-return]
+
+
+def _raw_client(server: RawServer, transport: str, **options: object) -> AsyncClient:
+    options.setdefault("max_retries", 0)
+    return AsyncClient(API_KEY, base_url=server.url(), transport=transport, **options)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- per-call options
+
+
+@pytest.mark.anyio
+async def test_per_call_max_retries_overrides_the_client() -> None:
+    """`max_retries=0` on one call makes one attempt, whatever the client's policy."""
+    api = MockAPI(error(500), error(500), ok())
+    async with open_client(api, max_retries=5) as client:
+        with pytest.raises(InternalServerError):
+            await client.search(QUERY, max_retries=0)
+    assert len(api.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_per_call_retry_policy_and_extra_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`retry=` and `extra_headers=` apply to that call only."""
+    record_sleeps(monkeypatch)
+    api = MockAPI(error(503), ok(), ok())
+    async with open_client(api, max_retries=0) as client:
+        page = await client.search(
+            QUERY, retry=RetryPolicy(max_retries=1), extra_headers={"x-trace": "zone-7"}
+        )
+        await client.search(QUERY)
+    assert page.attempts == 2
+    assert api.requests[1].headers["x-trace"] == "zone-7"
+    assert "x-trace" not in api.requests[2].headers
+
+
+@pytest.mark.anyio
+async def test_extra_headers_may_not_carry_the_key() -> None:
+    """The key goes in `api_key`; an `extra_headers` that sets it is refused before sending."""
+    api = MockAPI(ok())
+    async with open_client(api) as client:
+        with pytest.raises(InvalidParameterError, match="extra_headers"):
+            await client.search(QUERY, extra_headers={"X-API-Key": "other"})
+        with pytest.raises(InvalidParameterError, match="extra_headers"):
+            await client.search(QUERY, extra_headers=["not", "a", "mapping"])  # type: ignore[arg-type]
+    assert api.requests == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), True, "1"])
+async def test_a_bad_deadline_or_timeout_is_refused(bad: object) -> None:
+    """`deadline` and `timeout` must be finite seconds > 0, checked before sending."""
+    api = MockAPI(ok())
+    async with open_client(api) as client:
+        with pytest.raises(InvalidParameterError, match="deadline"):
+            await client.search(QUERY, deadline=bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidParameterError, match="timeout"):
+            await client.search(QUERY, timeout=bad)  # type: ignore[arg-type]
+    assert api.requests == []
+
+
+@pytest.mark.anyio
+async def test_per_call_timeout_bounds_one_attempt(transport: str) -> None:
+    """`timeout=0.3` on one call ends a silent server's attempt in about 0.3 s."""
+    with RawServer(silent, lifetime=10) as server:
+        async with _raw_client(server, transport, timeout=30) as client:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError):
+                await client.search(QUERY, timeout=0.3)
+            assert time.monotonic() - started < 2.0
+
+
+# ---------------------------------------------------------------- deadlines
+
+
+@pytest.mark.anyio
+async def test_a_deadline_ends_the_whole_call_across_retries(transport: str) -> None:
+    """With retries and a long timeout, `deadline=0.5` still ends the call in about 0.5 s."""
+    with RawServer(silent, lifetime=10) as server:
+        async with _raw_client(server, transport, timeout=30, max_retries=5) as client:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError, match=r"deadline of 0\.5 s was reached"):
+                await client.search(QUERY, deadline=0.5)
+            assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.anyio
+async def test_a_backoff_that_cannot_fit_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Retry-After longer than what is left of the deadline is not slept: it fails now."""
+    sleeps = record_sleeps(monkeypatch)
+    api = MockAPI(error(429, None, **{"retry-after": "30"}), ok())
+    async with open_client(api) as client:
+        with pytest.raises(APITimeoutError, match="deadline") as caught:
+            await client.search(QUERY, deadline=5)
+    assert sleeps == []
+    assert len(api.requests) == 1
+    assert "429" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_rate_limit_wait_that_cannot_fit_fails_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client-side rate-limit wait past the deadline fails now, and gives its turn back."""
+    sleeps = record_sleeps(monkeypatch)
+    api = MockAPI(ok(), ok(), ok())
+    limit = RateLimit(requests_per_second=0.1, burst=1)
+    async with open_client(api, rate_limit=limit) as client:
+        await client.search(QUERY)
+        with pytest.raises(APITimeoutError, match="rate limit"):
+            await client.search(QUERY, deadline=1)
+        await client.search(QUERY)  # its turn was not taken by the refused call
+    assert len(api.requests) == 2
+    assert len(sleeps) == 1
+    assert 9.0 < sleeps[0] <= 10.0
+
+
+@pytest.mark.anyio
+async def test_a_walk_deadline_covers_every_page(transport: str) -> None:
+    """`iter_pages(deadline=...)` bounds the whole walk, not each page."""
+    served = threading.Event()
+
+    def slow_pages(conn: socket.socket, request: RawRequest | None, stop: threading.Event) -> None:
+        body = orjson_page(total=10_000)
+        while request is not None and not stop.is_set():
+            stop.wait(0.15)
+            conn.sendall(response_bytes(200, body))
+            served.set()
+            request = read_request(conn)
+
+    with RawServer(slow_pages, lifetime=10) as server:
+        async with _raw_client(server, transport) as client:
+            started = time.monotonic()
+            seen = 0
+
+            async def walk() -> None:
+                nonlocal seen
+                async for _ in client.iter_pages(QUERY, page_size=1, deadline=0.6):
+                    seen += 1
+
+            with pytest.raises(APITimeoutError, match="deadline"):
+                await walk()
+            assert time.monotonic() - started < 1.5
+    assert 2 <= seen <= 5
+
+
+def orjson_page(total: int) -> bytes:
+    """A one-track page that says the result set holds `total` tracks."""
+    import orjson
+
+    return orjson.dumps(page_json(["1"], total=total, limit=1))
+
+
+def test_the_sync_client_takes_the_same_options() -> None:
+    """`Client.search` takes per-call options and `deadline` like the async client."""
+    with (
+        RawServer(silent, lifetime=10) as server,
+        Client(API_KEY, base_url=server.url(), max_retries=3) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(APITimeoutError, match="deadline"):
+            client.search(QUERY, deadline=0.4, timeout=5)
+        assert time.monotonic() - started < 1.5
+
+
+# ---------------------------------------------------------------- with_options
+
+
+@pytest.mark.anyio
+async def test_with_options_shares_the_pool_and_leaves_the_original_alone() -> None:
+    """A copy has its own defaults, the same pool and gate, and closing it closes nothing."""
+    api = MockAPI(error(500), ok(), ok(), ok())
+    async with open_client(api, max_retries=0, default_headers={"x-a": "1"}) as client:
+        patient = client.with_options(max_retries=2, timeout=60, default_headers={"x-b": "2"})
+        assert patient.retry_policy.max_retries == 2
+        assert patient.timeout == httpx.Timeout(60)
+        assert client.retry_policy.max_retries == 0
+        assert client.timeout == httpx.Timeout(30)
+        page = await patient.search(QUERY)
+        assert page.attempts == 2
+        async with patient:
+            pass
+        await patient.aclose()
+        assert not client.is_closed
+        await client.search(QUERY)
+        assert api.requests[1].headers["x-a"] == "1"
+        assert api.requests[1].headers["x-b"] == "2"
+        assert "x-b" not in api.requests[2].headers
+    assert patient.is_closed  # the original's close is the copy's
+
+
+@pytest.mark.anyio
+async def test_with_options_copies_share_the_rate_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls through a copy and through the original take turns from one rate limit."""
+    sleeps = record_sleeps(monkeypatch)
+    api = MockAPI(ok(), ok())
+    limit = RateLimit(requests_per_second=1, burst=1)
+    async with open_client(api, rate_limit=limit) as client:
+        await client.search(QUERY)
+        await client.with_options(max_retries=1).search(QUERY)
+    assert len(sleeps) == 1
+    assert 0.9 < sleeps[0] <= 1.0
+
+
+def test_with_options_checks_its_arguments() -> None:
+    """A bad override is an `InvalidParameterError`, as in the constructor."""
+    client = AsyncClient(API_KEY)
+    with pytest.raises(InvalidParameterError, match="timeout"):
+        client.with_options(timeout=-1)
+    with pytest.raises(InvalidParameterError, match="max_retries"):
+        client.with_options(max_retries=-1)
+
+
+def test_sync_with_options_shares_the_thread() -> None:
+    """`Client.with_options` runs on the original's loop thread and needs no closing."""
+    api = MockAPI(ok(), ok())
+    with (
+        Client(API_KEY, http_client=httpx.AsyncClient(transport=api.transport())) as client,
+    ):
+        copy = client.with_options(max_retries=0)
+        copy.search(QUERY)
+        copy.close()
+        client.search(QUERY)
+    assert copy.is_closed
+    assert len(api.requests) == 2
+
+
+# ---------------------------------------------------------------- an answer's story
+
+
+@pytest.mark.anyio
+async def test_an_answer_tells_its_story(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Status, headers, elapsed, attempts and request id ride on the page, outside == and repr."""
+    record_sleeps(monkeypatch)
+    api = MockAPI(error(503), ok(page_json(), **{"x-request-id": "req_42", "x-extra": "yes"}))
+    async with open_client(api) as client:
+        page = await client.search(QUERY)
+    assert page.status_code == 200
+    assert page.headers is not None
+    assert page.headers["x-extra"] == "yes"
+    assert page.request_id == "req_42"
+    assert page.attempts == 2
+    assert page.elapsed is not None
+    assert 0 <= page.elapsed < 5
+    api2 = MockAPI(ok(page_json()))
+    async with open_client(api2) as client:
+        other = await client.search(QUERY)
+    assert other == page
+    assert other.attempts == 1
+    assert "req_42" not in repr(page)
+    assert "attempts" not in repr(page)
+
+
+# ---------------------------------------------------------------- hard limits
+
+
+def _endless(conn: socket.socket, request: RawRequest | None, stop: threading.Event) -> None:
+    """A chunked body that never ends: a megabyte of JSON-ish filler per chunk."""
+    if request is None:
+        return
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    chunk = b" " * (1 << 20)
+    frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    while not stop.is_set():
+        try:
+            conn.sendall(frame)
+        except OSError:
+            return
+
+
+def _bomb(encoding: str) -> Callable[[socket.socket, RawRequest | None, threading.Event], None]:
+    """A small compressed body that inflates to a gigabyte."""
+    if encoding == "gzip":
+        body = gzip.compress(b" " * (1 << 30), compresslevel=9)
+    else:
+        body = zlib.compress(b" " * (1 << 30), 9)
+    return answer(200, body, **{"content-encoding": encoding})
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb() -> Callable[[socket.socket, RawRequest | None, threading.Event], None]:
+    """A gzip bomb handler, built once (compressing a gigabyte takes a while)."""
+    return _bomb("gzip")
+
+
+@pytest.mark.anyio
+async def test_an_endless_body_is_cut_at_the_limit(transport: str) -> None:
+    """An endless chunked body ends at `max_response_bytes` with a clear error."""
+    with RawServer(_endless, lifetime=20) as server:
+        async with _raw_client(server, transport, max_response_bytes=2 << 20) as client:
+            with pytest.raises(APIResponseValidationError, match="max_response_bytes"):
+                await client.search(QUERY)
+
+
+@pytest.mark.anyio
+async def test_a_declared_huge_body_is_refused_before_reading(transport: str) -> None:
+    """A Content-Length of 2 GB is refused from the header alone."""
+
+    def huge(conn: socket.socket, request: RawRequest | None, stop: threading.Event) -> None:
+        if request is not None:
+            conn.sendall(response_bytes(200, b"{", content_length=2 << 30))
+            stop.wait(5)
+
+    with RawServer(huge, lifetime=20) as server:
+        async with _raw_client(server, transport) as client:
+            started = time.monotonic()
+            with pytest.raises(APIResponseValidationError, match="2,147,483,648 bytes"):
+                await client.search(QUERY)
+            assert time.monotonic() - started < 2
+
+
+@pytest.mark.anyio
+async def test_a_gzip_bomb_is_refused(
+    transport: str, gzip_bomb: Callable[[socket.socket, RawRequest | None, threading.Event], None]
+) -> None:
+    """A gigabyte of gzip'd spaces is refused as a bomb, having decompressed little of it."""
+    with RawServer(gzip_bomb, lifetime=20) as server:
+        async with _raw_client(server, transport) as client:
+            with pytest.raises(APIResponseValidationError, match=r"decompression bomb|larger"):
+                await client.search(QUERY)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_compressed_page_is_read(transport: str, encoding: str) -> None:
+    """gzip and deflate answers decode to the same page as a plain one."""
+    body = gzip.compress(PAGE) if encoding == "gzip" else zlib.compress(PAGE)
+    with RawServer(answer(200, body, **{"content-encoding": encoding})) as server:
+        async with _raw_client(server, transport) as client:
+            page = await client.search(QUERY)
+    assert page.tracks[0].name == "Raw Track"
+    assert server.requests[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+@pytest.mark.anyio
+async def test_an_unasked_encoding_is_refused(transport: str) -> None:
+    """A body in an encoding the client did not offer is a validation error, not garbage."""
+    with RawServer(answer(200, b"\x00\x01", **{"content-encoding": "br"})) as server:
+        async with _raw_client(server, transport) as client:
+            with pytest.raises(APIResponseValidationError, match="'br'"):
+                await client.search(QUERY)
+
+
+@pytest.mark.anyio
+async def test_an_httpx_timeout_keeps_a_total_bound(transport: str) -> None:
+    """`timeout=httpx.Timeout(0.5)` holds a trickled body to about 0.5 s in all."""
+    with RawServer(trickle, lifetime=10) as server:
+        async with _raw_client(server, transport, timeout=httpx.Timeout(0.5)) as client:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError, match=r"within 0\.5 s"):
+                await client.search(QUERY)
+            assert time.monotonic() - started < 2
+            with pytest.raises(APITimeoutError):
+                await client.search(QUERY, timeout=httpx.Timeout(0.3, connect=0.2))
