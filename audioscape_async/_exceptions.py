@@ -6,8 +6,10 @@ JSON or cattrs error, no raw httpx exception. The tree::
     AudioScapeError
     ├── InvalidParameterError        (also a ValueError; raised before any request)
     ├── APIConnectionError           (no answer: DNS, refused, reset, closed, TLS)
-    │   └── APITimeoutError          (no answer in time)
+    │   ├── APITimeoutError          (no answer in time)
+    │   └── CircuitOpenError         (not sent: the circuit breaker is open; `retry_in`)
     ├── APIResponseValidationError   (a 2xx answer that is not JSON or not the documented shape)
+    ├── BackendUnavailableError      (the `RedisBackend` cannot be reached; `url` without password)
     └── APIStatusError               (an error status, or a redirect: never followed)
         ├── BadRequestError          400
         ├── AuthenticationError      401
@@ -19,6 +21,10 @@ JSON or cattrs error, no raw httpx exception. The tree::
 Retried by default: `RateLimitError`, `InternalServerError` (500, 502, 503,
 504), `APIConnectionError` and `APITimeoutError`. Never retried: other 4xx and
 `APIResponseValidationError`.
+
+Transient (`is_transient`: they open the circuit breaker and let the cache serve
+a stale page): 429, 5xx and every `APIConnectionError`, `CircuitOpenError`
+included. Anything else is the request's own fault and is always raised.
 """
 
 from __future__ import annotations
@@ -35,7 +41,9 @@ __all__ = [
     "APITimeoutError",
     "AudioScapeError",
     "AuthenticationError",
+    "BackendUnavailableError",
     "BadRequestError",
+    "CircuitOpenError",
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
@@ -76,6 +84,28 @@ class APIConnectionError(AudioScapeError):
 
 class APITimeoutError(APIConnectionError):
     """The server did not answer within the configured timeout."""
+
+
+class CircuitOpenError(APIConnectionError):
+    """The circuit breaker is open: the request was not sent; `retry_in` says when a probe goes."""
+
+    retry_in: float
+
+    def __init__(
+        self, message: str, *, retry_in: float = 0.0, request: httpx.Request | None = None
+    ) -> None:
+        super().__init__(message, request=request)
+        self.retry_in = retry_in
+
+
+class BackendUnavailableError(AudioScapeError):
+    """The shared `RedisBackend` did not answer in time or at all; `url` has no password."""
+
+    url: str | None
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class APIResponseValidationError(AudioScapeError):
@@ -183,3 +213,14 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     if status_code >= 500:
         return InternalServerError
     return _STATUS_ERRORS.get(status_code, APIStatusError)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` says the service is unwell rather than the request wrong.
+
+    429, 5xx and connection errors (timeouts and an open circuit included) are
+    transient; 400, 401, validation failures and anything else are not.
+    """
+    if isinstance(error, APIStatusError):
+        return error.status_code == 429 or error.status_code >= 500
+    return isinstance(error, APIConnectionError)

@@ -106,11 +106,13 @@ class SearchMeta:
 class SearchResponse:
     """One page of search results.
 
-    `artists` and `albums` group the whole result set. `request_id` is the
-    server's id for the HTTP exchange, if it sent one: quote it to support.
+        `artists` and `albums` group the whole result set. `request_id` is the
+        server's id for the HTTP exchange, if it sent one: quote it to support.
+    `cache_status` is ``"miss"``, ``"hit"``, ``"coalesced"`` or ``"stale"`` when
+    the page went through a `SearchCache`, and None when no cache was used.
 
-    >>> page.tracks[0].asset_id  # doctest: +SKIP
-    '1837070127'
+        >>> page.tracks[0].asset_id  # doctest: +SKIP
+        '1837070127'
     """
 
     tracks: tuple[Track, ...]
@@ -118,6 +120,7 @@ class SearchResponse:
     albums: tuple[AlbumSummary, ...]
     meta: SearchMeta
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)
+    cache_status: str | None = attrs.field(default=None, repr=False, eq=False)
 
     def to_dict(self) -> dict[str, object]:
         """The page as the API's JSON object (without the request id)."""
