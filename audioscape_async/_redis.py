@@ -217,6 +217,7 @@ class RedisBackend:
         if client is not None:
             try:
                 await client.aclose()
+                await client.connection_pool.disconnect()
             except Exception as error:  # closing a dead connection must not fail
                 logger.debug("closing the Redis client failed: %s", error)
 
