@@ -246,6 +246,10 @@ class RedisBackend:
         0 means send now. The wait includes what is left of a shared pause; a
         pause longer than `max_pause` raises `RateLimitError` and reserves nothing.
         """
+        if not isinstance(rate, (int, float)) or not (math.isfinite(rate) and rate > 0):
+            raise InvalidParameterError("backend.rate", f"must be a number > 0, got {rate!r}")
+        if not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
+            raise InvalidParameterError("backend.burst", f"must be an integer >= 1, got {burst!r}")
         interval = round(_US / rate)
         limit = -1 if math.isinf(max_pause) else round(max_pause * _US)
         keys = [self._key("rate:", name), self._key("pause:", name)]

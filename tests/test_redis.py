@@ -348,6 +348,22 @@ def test_invalid_arguments(kwargs: dict[str, object], parameter: str) -> None:
     assert caught.value.parameter == parameter
 
 
+@asyncio_only
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("rate", "burst", "parameter"),
+    [(0, 1, "backend.rate"), (float("inf"), 1, "backend.rate"), (10, 0, "backend.burst")],
+)
+async def test_acquire_checks_its_limit(
+    redis_server: RedisServer, rate: float, burst: int, parameter: str
+) -> None:
+    """A rate that is not > 0 or a burst < 1 is refused before Redis is asked."""
+    async with RedisBackend(redis_server.url) as backend:
+        with pytest.raises(InvalidParameterError) as caught:
+            await backend.acquire("n", rate, burst)
+    assert caught.value.parameter == parameter
+
+
 #: One worker process: acquire slots of the shared limit from `start` to `end`
 #: (both `time.monotonic()` instants, which all processes of a host share),
 #: and print the instant of each send.
@@ -383,7 +399,7 @@ def largest_window(times: list[float], width: float = 1.0) -> int:
 
 def test_four_processes_share_one_limit(redis_server: RedisServer) -> None:
     """Four processes at 10 rps, burst 20, never send more than 30 in any one second."""
-    start = time.monotonic() + 3.0
+    start = time.monotonic() + 1.5  # time for the workers to start and connect
     end = start + 2.0
     workers = [
         subprocess.Popen(
