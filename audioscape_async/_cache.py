@@ -9,7 +9,9 @@ What `fetch` does, in order:
 
 1. **Hit.** A fresh entry (younger than `ttl`) comes back at once as a shallow
    copy with ``cache_status == "hit"``. In process this is a dict lookup and a
-   copy, with nothing awaited (see benchmarks/results.md for its cost).
+   copy, with nothing awaited (see benchmarks/results.md for its cost). With a
+   backend the read is a Redis round trip, made by the leader of step 2, so
+   identical searches arriving meanwhile wait for that one read.
 2. **Coalescing.** Otherwise, if the same key is already in flight, the caller
    waits for that call (``"coalesced"``); else it becomes the leader and awaits
    `call()` itself (``"miss"``). Everything runs in the callers' own tasks: no
@@ -121,13 +123,15 @@ class _Entry:
 class _Flight:
     """One call in flight for a key: its leader's outcome, once there is one."""
 
-    __slots__ = ("abandoned", "done", "error", "page")
+    __slots__ = ("abandoned", "done", "entry", "error", "page", "stored")
 
     def __init__(self, done: anyio.Event) -> None:
         self.done = done
         self.page: SearchResponse | None = None
         self.error: Exception | None = None
         self.abandoned = False
+        self.entry: _Entry | None = None  # what the leader found in a backend
+        self.stored = False  # the page came from the store, not from a call
 
 
 class SearchCache:
@@ -227,18 +231,18 @@ class SearchCache:
         `deadline` is a `time.monotonic()` instant (the caller's whole budget) or
         None; it bounds how long this caller waits for another's call.
         """
-        entry = self._entries.get(key) if self._backend is None else await self._load(key)
-        if entry is not None:
-            age = entry.age()
-            if age < self.ttl:
-                if not entry.shared:
+        entry: _Entry | None = None
+        if self._backend is None:
+            entry = self._entries.get(key)
+            if entry is not None:
+                age = entry.age()
+                if age < self.ttl:
                     self._entries.move_to_end(key)
-                self.hits += 1
-                return _copy(entry.page, "hit")
-            if age >= self.ttl + self.stale_if_error:
-                if not entry.shared:
+                    self.hits += 1
+                    return _copy(entry.page, "hit")
+                if age >= self.ttl + self.stale_if_error:
                     del self._entries[key]
-                entry = None
+                    entry = None
         while True:
             flight = self._flights.get(key)
             if flight is None:
@@ -246,8 +250,11 @@ class SearchCache:
             try:
                 page = await self._follow(flight, deadline)
             except Exception as error:
-                return self._stale_or_raise(key, entry, error)
+                return self._stale_or_raise(key, entry or flight.entry, error)
             if page is not None:
+                if flight.stored:
+                    self.hits += 1
+                    return _copy(page, "hit")
                 self.coalesced += 1
                 return _copy(page, "coalesced")
             # The leader was cancelled: the first follower to get here leads anew.
@@ -261,6 +268,14 @@ class SearchCache:
         self._flights[key] = flight
         try:
             try:
+                if self._backend is not None:
+                    # Read the shared store as the leader, so that identical
+                    # searches arriving meanwhile wait for this one read.
+                    entry = flight.entry = await self._load_fresh(key)
+                    if entry is not None and entry.age() < self.ttl:
+                        flight.page, flight.stored = entry.page, True
+                        self.hits += 1
+                        return _copy(entry.page, "hit")
                 page = await call()
                 flight.page = page
                 await self._store(key, page)
@@ -330,6 +345,13 @@ class SearchCache:
         entries.move_to_end(key)
         while len(entries) > self.max_entries:
             entries.popitem(last=False)
+
+    async def _load_fresh(self, key: str) -> _Entry | None:
+        """The backend's entry for `key` if it may still be served (fresh or stale)."""
+        entry = await self._load(key)
+        if entry is not None and entry.age() >= self.ttl + self.stale_if_error:
+            return None
+        return entry
 
     async def _load(self, key: str) -> _Entry | None:
         backend = self._backend
