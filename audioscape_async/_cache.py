@@ -41,6 +41,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -123,12 +124,13 @@ class _Entry:
 class _Flight:
     """One call in flight for a key: its leader's outcome, once there is one."""
 
-    __slots__ = ("abandoned", "done", "entry", "error", "page", "stored")
+    __slots__ = ("abandoned", "done", "entry", "error", "page", "stored", "traceback")
 
     def __init__(self, done: anyio.Event) -> None:
         self.done = done
         self.page: SearchResponse | None = None
         self.error: Exception | None = None
+        self.traceback: TracebackType | None = None
         self.abandoned = False
         self.entry: _Entry | None = None  # what the leader found in a backend
         self.stored = False  # the page came from the store, not from a call
@@ -280,7 +282,7 @@ class SearchCache:
                 flight.page = page
                 await self._store(key, page)
             except Exception as error:
-                flight.error = error
+                flight.error, flight.traceback = error, error.__traceback__
                 return self._stale_or_raise(key, entry, error)
             self.misses += 1
             return _copy(page, "miss")
@@ -308,7 +310,9 @@ class SearchCache:
                     "already in flight"
                 )
         if flight.error is not None:
-            raise flight.error
+            # From the leader's traceback each time, or every follower's raise
+            # would add its frames to the one before.
+            raise flight.error.with_traceback(flight.traceback)
         if flight.page is not None:
             return flight.page
         assert flight.abandoned

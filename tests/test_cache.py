@@ -183,6 +183,11 @@ async def test_concurrent_fetches_share_the_error_and_it_is_not_cached() -> None
     assert calls.count == 1
     assert len(errors) == 100
     assert all(error is failure for error in errors)
+    depth = 0
+    tb = failure.__traceback__
+    while tb is not None:
+        depth, tb = depth + 1, tb.tb_next
+    assert depth < 20  # each follower's raise starts from the leader's traceback
     assert (await cache.fetch(KEY, calls, deadline=None)).cache_status == "miss"
     assert calls.count == 2
 
