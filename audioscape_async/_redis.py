@@ -128,6 +128,19 @@ def _seconds(name: str, value: object, *, zero: bool = False) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
+def _check_url(url: object) -> None:
+    rule = "must be a redis://, rediss:// or unix:// URL"
+    if not isinstance(url, str):
+        raise InvalidParameterError("backend.url", f"{rule}, got {type(url).__name__}")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise InvalidParameterError("backend.url", f"{rule}; {safe_url(url)!r} is not") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise InvalidParameterError("backend.url", f"{rule}, not a {parts.scheme or 'bare'} URL")
+
+
 def _on_asyncio() -> bool:
     import sniffio
 
@@ -164,14 +177,7 @@ class RedisBackend:
         recheck_interval: float = 5.0,
         max_connections: int = 32,
     ) -> None:
-        if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in (
-            "redis",
-            "rediss",
-            "unix",
-        ):
-            raise InvalidParameterError(
-                "backend.url", "must be a redis://, rediss:// or unix:// URL"
-            )
+        _check_url(url)
         if not isinstance(prefix, str):
             raise InvalidParameterError("backend.prefix", f"must be a string, got {prefix!r}")
         if not isinstance(fallback, bool):
@@ -318,14 +324,17 @@ class RedisBackend:
                 f"RedisBackend needs redis-py: pip install 'audioscape-async[redis]' ({error})"
             ) from None
         # A client belongs to the loop it was made on; a new loop gets a new one.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            self._url,
-            max_connections=self.max_connections,
-            timeout=self.timeout,
-            socket_connect_timeout=self.connect_timeout,
-            socket_timeout=self.timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+        try:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self._url,
+                max_connections=self.max_connections,
+                timeout=self.timeout,
+                socket_connect_timeout=self.connect_timeout,
+                socket_timeout=self.timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+        except (ValueError, TypeError) as error:  # redis-py's own reading of the URL
+            raise InvalidParameterError("backend.url", f"redis-py cannot use it: {error}") from None
         self._client = aioredis.Redis(connection_pool=pool)
         self._loop = loop
         self._scripts.clear()

@@ -383,6 +383,16 @@ def test_rate_limit_backend_is_checked(kwargs: dict[str, object], parameter: str
     assert caught.value.parameter == parameter
 
 
+@asyncio_only
+@pytest.mark.anyio
+async def test_url_redis_py_refuses_is_invalid_parameter() -> None:
+    """A URL redis-py cannot read is an InvalidParameterError at first use, not a ValueError."""
+    backend = RedisBackend("redis://127.0.0.1:6379/0?health_check_interval=soon")
+    with pytest.raises(InvalidParameterError) as caught:
+        await backend.get("k")
+    assert caught.value.parameter == "backend.url"
+
+
 def test_safe_url_drops_credentials() -> None:
     """URLs in messages never carry a user or password."""
     assert safe_url("redis://user:pw@redis.example:6380/2") == "redis://redis.example:6380/2"
@@ -393,6 +403,8 @@ def test_safe_url_drops_credentials() -> None:
     ("kwargs", "parameter"),
     [
         ({"url": "http://127.0.0.1"}, "backend.url"),
+        ({"url": "redis://127.0.0.1:port/0"}, "backend.url"),
+        ({"url": b"redis://127.0.0.1"}, "backend.url"),
         ({"prefix": 3}, "backend.prefix"),
         ({"fallback": "yes"}, "backend.fallback"),
         ({"connect_timeout": 0}, "backend.connect_timeout"),
