@@ -22,8 +22,8 @@ limitation. An unreachable Redis is a `BackendUnavailableError` naming the URL
 (never its password) within ``connect_timeout + timeout`` seconds; for
 `recheck_interval` seconds after that, calls fail at once instead of trying
 again. With ``fallback=True`` the consumers (`SearchCache`, `SharedGate`) log
-one WARNING and carry on in process instead, and go back to Redis once it
-answers again. No redis-py exception escapes.
+one WARNING per outage and carry on in process instead, and go back to Redis
+once it answers again (logged too). No redis-py exception escapes.
 """
 
 from __future__ import annotations
@@ -353,9 +353,15 @@ class RedisBackend:
         # Each step has its own timeout; this one is the guarantee of no hang.
         with anyio.move_on_after(self.connect_timeout + self.timeout + 0.5) as scope:
             try:
-                return await command(client)
+                result = await command(client)
             except (redis.exceptions.RedisError, OSError, asyncio.TimeoutError) as error:
                 failure = error
+            else:
+                if self._down_error is not None:
+                    # Back after an outage: the next outage warns again.
+                    self._down_error, self._warned = None, False
+                    logger.warning("Redis at %s answers again", self.url)
+                return result
         if scope.cancelled_caught:
             reason = f"no answer in {self.connect_timeout + self.timeout:g} s"
         elif isinstance(failure, redis.exceptions.ResponseError):

@@ -321,7 +321,9 @@ async def test_fallback_warns_once_and_works_in_process(caplog: pytest.LogCaptur
 
 @asyncio_only
 @pytest.mark.anyio
-async def test_fallback_returns_to_redis_when_it_answers(own_redis_server: RedisServer) -> None:
+async def test_fallback_returns_to_redis_when_it_answers(
+    own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
     """After recheck_interval a fallen-back backend uses Redis again."""
     url = own_redis_server.url
     own_redis_server.stop()
@@ -336,8 +338,10 @@ async def test_fallback_returns_to_redis_when_it_answers(own_redis_server: Redis
     with RedisServer(port=own_redis_server.port):  # the same Redis, back again
         await anyio.sleep(0.25)
         assert not backend.use_local_store()
-        assert (await cache.fetch(KEY, call, deadline=None)).cache_status == "miss"
+        with caplog.at_level(logging.WARNING, logger="audioscape_async"):
+            assert (await cache.fetch(KEY, call, deadline=None)).cache_status == "miss"
         await backend.aclose()
+    assert [r.getMessage() for r in caplog.records][-1].endswith("answers again")
 
 
 @pytest.mark.anyio
