@@ -23,7 +23,9 @@ from ._exceptions import (
     APITimeoutError,
     AudioScapeError,
     AuthenticationError,
+    BackendUnavailableError,
     BadRequestError,
+    CircuitOpenError,
     DeadlineExceededError,
     InternalServerError,
     InvalidParameterError,
@@ -44,8 +46,11 @@ from ._retry import RetryPolicy
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._breaker import CircuitBreaker
+    from ._cache import SearchCache
     from ._crawl import Crawl, CrawlStats
     from ._ratelimit import RateLimit
+    from ._redis import RedisBackend
     from ._sync import Client, SyncCrawl
 
 # Imported on first use, so that `import audioscape_async` costs little more
@@ -57,6 +62,9 @@ _LAZY = {
     "Crawl": "._crawl",
     "CrawlStats": "._crawl",
     "RateLimit": "._ratelimit",
+    "SearchCache": "._cache",
+    "CircuitBreaker": "._breaker",
+    "RedisBackend": "._redis",
 }
 
 
@@ -84,7 +92,10 @@ __all__ = [
     "AsyncClient",
     "AudioScapeError",
     "AuthenticationError",
+    "BackendUnavailableError",
     "BadRequestError",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "Client",
     "Crawl",
     "CrawlStats",
@@ -97,7 +108,9 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RedisBackend",
     "RetryPolicy",
+    "SearchCache",
     "SearchFilters",
     "SearchMeta",
     "SearchResponse",

@@ -30,7 +30,7 @@ from ._constants import (
 )
 from ._exceptions import AudioScapeError, InvalidParameterError
 from ._logs import configure_from_env
-from ._models import Filters, SearchResponse, Track, encode_search, filters_json, search_body
+from ._models import Filters, SearchResponse, Track, check_search, filters_json, search_body
 from ._options import NOT_GIVEN, CallOptions, NotGiven, call_options
 from ._pipeline import Pipeline, Shared
 from ._retry import RetryPolicy
@@ -38,6 +38,8 @@ from ._transport import TransportChoice, TransportStage
 from ._validation import check_int_range, check_limit, check_max_items, check_offset, check_query
 
 if TYPE_CHECKING:
+    from ._breaker import CircuitBreaker
+    from ._cache import SearchCache
     from ._crawl import Crawl, CrawlStats, ProgressHook
     from ._pagination import FetchPage
     from ._ratelimit import RateLimit
@@ -84,6 +86,12 @@ class AsyncClient:
             is installed and the call runs on asyncio, else httpx's own.
         max_response_bytes: The largest answer body read, decompressed (8 MiB);
             past it a call raises `APIResponseValidationError`.
+        cache: A `SearchCache`: fresh pages answered from it, identical
+            searches in flight shared, stale pages served when the API fails.
+            `search` uses it unless ``cache=False``; walks only with ``cache=True``.
+        circuit_breaker: A `CircuitBreaker`: after repeated failures, calls
+            fail at once with `CircuitOpenError` (or are served stale) until a
+            probe succeeds.
 
     Every method also takes per-call options: ``timeout=`` (one attempt),
     ``max_retries=`` / ``retry=``, ``extra_headers=`` and ``deadline=``
@@ -105,15 +113,10 @@ class AsyncClient:
         rate_limit: RateLimit | None = None,
         transport: TransportChoice = "auto",
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        cache: SearchCache | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
     ) -> None:
         configure_from_env()
-        if rate_limit is not None:
-            from ._ratelimit import RateLimit
-
-            if not isinstance(rate_limit, RateLimit):
-                raise InvalidParameterError(
-                    "rate_limit", f"must be a RateLimit, got {type(rate_limit).__name__}"
-                )
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
             raise InvalidParameterError(
                 "http_client", f"must be an httpx.AsyncClient, got {type(http_client).__name__}"
@@ -129,9 +132,14 @@ class AsyncClient:
             base_headers=http_client.headers if http_client is not None else None,
             proxy_checked=http_client is None,
         )
-        self._pipeline = Pipeline(
-            config, Shared(TransportStage(http_client, transport), rate_limit)
+        shared = Shared(
+            TransportStage(http_client, transport),
+            config,
+            _checked("rate_limit", rate_limit, "RateLimit"),
+            _checked("cache", cache, "SearchCache"),
+            _checked("circuit_breaker", circuit_breaker, "CircuitBreaker"),
         )
+        self._pipeline = Pipeline(config, shared)
         self._state = _State.UNOPENED
         self._is_copy = False
 
@@ -253,6 +261,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        cache: bool = True,
     ) -> SearchResponse:
         """Search the catalog; return one page of results.
 
@@ -263,6 +272,9 @@ class AsyncClient:
             print(track.asset_id, track.name, track.score)
         ```
 
+        With the client's `SearchCache`, a fresh page comes from it
+        (``page.cache_status``); ``cache=False`` neither reads nor writes it.
+
         Raises:
             InvalidParameterError: before sending, if an argument breaks a rule.
             APIStatusError: a subclass per status, once retries are spent.
@@ -270,9 +282,11 @@ class AsyncClient:
             APITimeoutError: an attempt ran out of time, or the call of its `deadline`.
             APIResponseValidationError: the answer is not the documented shape.
         """
-        body = encode_search(query, limit=limit, offset=offset, filters=filters)
+        checked = check_search(query, limit, offset, filters)
+        body = search_body(query, limit, offset, checked)
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
-        return await self._pipeline.search(body, options)
+        key = self._cache_key(cache, query, limit, offset, checked)
+        return await self._pipeline.search(body, options, cache_key=key)
 
     def iter_pages(
         self,
@@ -288,6 +302,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        cache: bool = False,
     ) -> AsyncGenerator[SearchResponse, None]:
         """Walk every page of a search up to `meta.total`.
 
@@ -340,6 +355,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        cache: bool = False,
     ) -> AsyncGenerator[Track, None]:
         """Walk every track of a search, each `asset_id` once, fetching pages as needed.
 
@@ -348,12 +364,12 @@ class AsyncClient:
             print(track.name)
         ```
 
-        `concurrency` and the per-call options work as in `iter_pages`; the
-        order of the tracks does not depend on `concurrency`.
+        `concurrency`, `cache` and the per-call options work as in
+        `iter_pages`; the order of the tracks does not depend on `concurrency`.
         """
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
         batches = self._track_batches(
-            query, filters, page_size, max_items, offset, concurrency, options
+            query, filters, page_size, max_items, offset, concurrency, options, cache=cache
         )
 
         async def tracks() -> AsyncGenerator[Track, None]:
@@ -379,6 +395,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        cache: bool = False,
     ) -> Crawl:
         """Walk every track like `iter_tracks`, keeping statistics as it goes.
 
@@ -390,15 +407,16 @@ class AsyncClient:
         ```
 
         `on_progress(stats)` is called after every page (keep it quick: the
-        crawl waits for it).
+        crawl waits for it). `cache` works as in `iter_pages`.
         """
         from ._crawl import Crawl, CrawlStats
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
         stats = CrawlStats()
         batches = self._track_batches(
-            query, filters, page_size, max_items, offset, concurrency, options, stats=stats
-        )
+            query, filters, page_size, max_items, offset, concurrency, options,
+            stats=stats, cache=cache,
+        )  # fmt: skip
         return Crawl(batches, stats, on_progress)
 
     async def crawl_to_file(
@@ -499,11 +517,12 @@ class AsyncClient:
         stats: CrawlStats | None = None,
         seen: set[str] | None = None,
         delivered: int = 0,
+        cache: bool = False,
     ) -> AsyncGenerator[tuple[list[Track], int], None]:
         from ._pagination import walk_tracks
 
         fetch = self._page_fetcher(
-            query, filters, page_size, max_items, offset, concurrency, options, stats
+            query, filters, page_size, max_items, offset, concurrency, options, stats, cache=cache
         )
         return walk_tracks(
             fetch,
@@ -526,6 +545,8 @@ class AsyncClient:
         concurrency: int,
         options: CallOptions,
         stats: CrawlStats | None = None,
+        *,
+        cache: bool = False,
     ) -> FetchPage:
         """Check a walk's arguments now and return its page fetcher (one deadline for all)."""
         check_query(query)
@@ -542,6 +563,33 @@ class AsyncClient:
             if walk_options is None:
                 walk_options = options.started()  # the walk's deadline runs from its first page
             body = search_body(query, limit, offset, checked_filters)
-            return await pipeline.search(body, walk_options, stats)
+            key = self._cache_key(cache, query, limit, offset, checked_filters)
+            return await pipeline.search(body, walk_options, stats, cache_key=key)
 
         return fetch
+
+    def _cache_key(
+        self, use: bool, query: str, limit: int, offset: int, filters: dict[str, object] | None
+    ) -> str | None:
+        """The key of this request in the client's cache; None when it does not use one."""
+        if not use or self._pipeline.shared.cache is None:
+            return None
+        from ._cache import cache_key
+
+        return cache_key(str(self._pipeline.config.base_url), query, limit, offset, filters)
+
+
+def _checked(parameter: str, value: object, kind: str) -> Any:
+    """`value` if it is None or an instance of the SDK class named `kind`."""
+    if value is None:
+        return None
+    from . import _breaker, _cache, _ratelimit
+
+    cls = {
+        "RateLimit": _ratelimit.RateLimit,
+        "SearchCache": _cache.SearchCache,
+        "CircuitBreaker": _breaker.CircuitBreaker,
+    }[kind]
+    if not isinstance(value, cls):
+        raise InvalidParameterError(parameter, f"must be a {kind}, got {type(value).__name__}")
+    return value

@@ -6,9 +6,11 @@ JSON or cattrs error, no raw httpx exception. The tree::
     AudioScapeError
     ├── InvalidParameterError        (also a ValueError; raised before any request)
     ├── APIConnectionError           (no answer: DNS, refused, reset, closed, TLS)
-    │   └── APITimeoutError          (no answer in time)
-    │       └── DeadlineExceededError    (the call's `deadline` ran out; never retried)
+    │   ├── APITimeoutError          (no answer in time)
+    │   │   └── DeadlineExceededError    (the call's `deadline` ran out; never retried)
+    │   └── CircuitOpenError         (not sent: the circuit breaker is open; `retry_in`)
     ├── APIResponseValidationError   (a 2xx answer that is not JSON or not the documented shape)
+    ├── BackendUnavailableError      (the `RedisBackend` cannot be reached; `url` without password)
     └── APIStatusError               (an error status, or a redirect: never followed)
         ├── BadRequestError          400
         ├── AuthenticationError      401
@@ -27,6 +29,10 @@ the same class with the same fields, but without its `request` and
 
 `error_from_response` turns an error answer into its exception; it is the
 one place that reads an error body or a ``Retry-After`` header.
+
+Transient (`is_transient`: they open the circuit breaker and let the cache serve
+a stale page): 429, 5xx and every `APIConnectionError`, `CircuitOpenError`
+included. Anything else is the request's own fault and is always raised.
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ __all__ = [
     "APITimeoutError",
     "AudioScapeError",
     "AuthenticationError",
+    "BackendUnavailableError",
     "BadRequestError",
+    "CircuitOpenError",
     "DeadlineExceededError",
     "InternalServerError",
     "InvalidParameterError",
@@ -108,6 +116,28 @@ class APITimeoutError(APIConnectionError):
 
 class DeadlineExceededError(APITimeoutError):
     """The call's `deadline` ran out (or a wait could not fit in what was left); not retried."""
+
+
+class CircuitOpenError(APIConnectionError):
+    """The circuit breaker is open: the request was not sent; `retry_in` says when a probe goes."""
+
+    retry_in: float
+
+    def __init__(
+        self, message: str, *, retry_in: float = 0.0, request: httpx.Request | None = None
+    ) -> None:
+        super().__init__(message, request=request)
+        self.retry_in = retry_in
+
+
+class BackendUnavailableError(AudioScapeError):
+    """The shared `RedisBackend` did not answer in time or at all; `url` has no password."""
+
+    url: str | None
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class APIResponseValidationError(AudioScapeError):
@@ -315,3 +345,14 @@ def error_from_response(response: httpx.Response, *, shown_url: str) -> APIStatu
         request_id=request_id(response.headers),
         retry_after=wait,
     )
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` says the service is unwell rather than the request wrong.
+
+    429, 5xx and connection errors (timeouts and an open circuit included) are
+    transient; 400, 401, validation failures and anything else are not.
+    """
+    if isinstance(error, APIStatusError):
+        return error.status_code == 429 or error.status_code >= 500
+    return isinstance(error, APIConnectionError)

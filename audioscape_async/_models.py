@@ -288,15 +288,9 @@ def search_body(query: str, limit: int, offset: int, filters: dict[str, object] 
     return orjson.dumps(payload)
 
 
-def encode_search(
-    query: str,
-    *,
-    limit: int,
-    offset: int,
-    filters: Filters,
-) -> bytes:
-    """Check the arguments of one search and return its JSON body."""
+def check_search(query: str, limit: int, offset: int, filters: Filters) -> dict[str, object] | None:
+    """Check the arguments of one search; return its filters as the API's JSON object."""
     check_query(query)
     check_limit("limit", limit)
     check_offset(offset)
-    return search_body(query, limit, offset, filters_json(filters))
+    return filters_json(filters)

@@ -1,26 +1,31 @@
-"""One search, down the stages: options -> retry -> (gate -> transport -> decode) per attempt.
+"""One search, down the stages: options, cache, retry, then breaker, gate, transport, decode.
 
 `Pipeline.search` takes a JSON body already checked and encoded (`_models`)
 and the call's settled `CallOptions` (`_options`), and runs it down the
 stages, each a module of its own:
 
+- cache (`_cache`, when the client has a `SearchCache` and the call uses it):
+  a fresh page, a share of an identical call in flight, or, when the rest
+  fails transiently, a stale page;
 - retry (`_retry`): attempts under the call's `RetryPolicy`, each sleep
   checked against the deadline first;
-- gate (`_gate`): the client-wide pause after a 429 or 503, and the client-side
-  rate limit;
+- circuit breaker (`_breaker`, when the client has one), per attempt: an open
+  circuit fails at once, with `CircuitOpenError`;
+- gate (`_gate`, or `_redis.SharedGate` for a limit shared through Redis): the
+  client-wide pause after a 429 or 503, and the client-side rate limit;
 - transport (`_transport`): the bytes on the wire, a bounded body back, or an
   SDK error;
 - an error status becomes its exception (`_exceptions.error_from_response`),
   a 2xx body becomes a `SearchResponse` (`_decode`), told of its exchange.
 
 What is shared between a client and its `with_options` copies (the pool, the
-gate) is one `Shared`; what a copy may change is its `ClientConfig`. A new
-capability (a cache, a circuit breaker) is a new stage here, not a branch in
-the client.
+gate, the cache, the breaker) is one `Shared`; what a copy may change is its
+`ClientConfig`. A new capability is a new stage here, not a branch in the client.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -33,6 +38,7 @@ from ._exceptions import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    AudioScapeError,
     error_from_response,
     request_id,
 )
@@ -44,20 +50,39 @@ from ._retry import call_with_retries
 from ._transport import MAX_BYTES_EXTENSION, Body, TransportStage
 
 if TYPE_CHECKING:
+    from ._breaker import CircuitBreaker
+    from ._cache import SearchCache
     from ._crawl import CrawlStats
     from ._ratelimit import RateLimit
+    from ._redis import SharedGate
 
 __all__ = ["Pipeline", "Shared"]
 
 
 class Shared:
-    """What a client shares with its `with_options` copies: the pool and the gate."""
+    """What a client shares with its `with_options` copies: pool, gate, cache and breaker."""
 
-    __slots__ = ("gate", "transport")
+    __slots__ = ("breaker", "cache", "gate", "transport")
 
-    def __init__(self, transport: TransportStage, rate_limit: RateLimit | None) -> None:
+    def __init__(
+        self,
+        transport: TransportStage,
+        config: ClientConfig,
+        rate_limit: RateLimit | None,
+        cache: SearchCache | None,
+        breaker: CircuitBreaker | None,
+    ) -> None:
         self.transport = transport
-        self.gate = Gate(rate_limit)
+        self.cache = cache
+        self.breaker = breaker
+        self.gate: Gate | SharedGate
+        if rate_limit is not None and rate_limit.backend is not None:
+            from ._redis import SharedGate, limit_name
+
+            name = limit_name(str(config.base_url), config.api_key)
+            self.gate = SharedGate(rate_limit, rate_limit.backend, name)
+        else:
+            self.gate = Gate(rate_limit)
 
 
 class Pipeline:
@@ -72,13 +97,32 @@ class Pipeline:
         self.defaults.extensions[MAX_BYTES_EXTENSION] = config.max_response_bytes
 
     async def search(
-        self, body: bytes, options: CallOptions, stats: CrawlStats | None = None
+        self,
+        body: bytes,
+        options: CallOptions,
+        stats: CrawlStats | None = None,
+        *,
+        cache_key: str | None = None,
     ) -> SearchResponse:
-        """Run one search; return its page or raise its SDK error."""
-        transport = self.shared.transport
-        transport.check_context()
+        """Run one search; return its page or raise its SDK error.
+
+        With a `cache_key` (the call uses the client's cache), the cache stage
+        answers or runs the rest.
+        """
+        self.shared.transport.check_context()
         options = options.started()
+        cache = self.shared.cache
+        if cache is not None and cache_key is not None:
+            return await cache.fetch(
+                cache_key, lambda: self._send(body, options, stats), deadline=options.deadline_at
+            )
+        return await self._send(body, options, stats)
+
+    async def _send(
+        self, body: bytes, options: CallOptions, stats: CrawlStats | None
+    ) -> SearchResponse:
         gate = self.shared.gate
+        breaker = self.shared.breaker
         policy = options.retry
         slept_until = 0.0
         attempts = 0
@@ -90,12 +134,12 @@ class Pipeline:
                     f"a retry after {delay:.2f} s would end past it; last error: {error}"
                 ) from error
 
-        def on_retry(error: BaseException, delay: float) -> None:
+        async def on_retry(error: BaseException, delay: float) -> None:
             nonlocal slept_until
             if isinstance(error, APIStatusError) and error.retry_after is not None:
                 # The server's word holds for every task of this client, not just this
                 # one; this task's own retry sleep already waits it out.
-                slept_until = gate.pause(min(delay, policy.max_retry_after))
+                slept_until = await _pause(gate, min(delay, policy.max_retry_after))
                 if stats is not None and error.status_code == 429:
                     stats.rate_limited += 1
             if stats is not None:
@@ -104,6 +148,8 @@ class Pipeline:
         async def attempt() -> SearchResponse:
             nonlocal attempts
             attempts += 1
+            if breaker is not None:
+                breaker.before_attempt()
             waited = await gate.wait(
                 slept_until=slept_until,
                 max_pause=policy.max_retry_after,
@@ -111,7 +157,15 @@ class Pipeline:
             )
             if stats is not None:
                 stats.rate_wait_seconds += waited
-            page = await self._attempt(body, options, attempts)
+            if breaker is None:
+                page = await self._attempt(body, options, attempts)
+            else:
+                try:
+                    page = await self._attempt(body, options, attempts)
+                except AudioScapeError as error:
+                    breaker.record_failure(error)
+                    raise
+                breaker.record_success()
             page.attempts = attempts
             return page
 
@@ -123,7 +177,7 @@ class Pipeline:
             if error.response is not None and error.retry_after is not None:
                 # Not retried (spent, or Retry-After past the policy's limit): the
                 # pause still holds the client's other tasks, for at most the cap.
-                gate.pause(min(error.retry_after, policy.max_retry_after))
+                await _pause(gate, min(error.retry_after, policy.max_retry_after))
                 if stats is not None and error.status_code == 429:
                     stats.rate_limited += 1
             raise
@@ -186,3 +240,11 @@ class Pipeline:
         page.headers = answer.headers
         page.elapsed = answer.elapsed
         return page
+
+
+async def _pause(gate: Gate | SharedGate, seconds: float) -> float:
+    """Pause the gate; a shared gate's pause is written to Redis, so it is awaited."""
+    until = gate.pause(seconds)
+    if inspect.isawaitable(until):
+        return await until
+    return until

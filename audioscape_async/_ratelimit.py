@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._exceptions import InvalidParameterError
+
+if TYPE_CHECKING:
+    from ._redis import RedisBackend
 
 __all__ = ["RateLimit"]
 
@@ -28,6 +31,21 @@ def _check_burst(_instance: Any, _attribute: Any, value: object) -> None:
         raise InvalidParameterError("rate_limit.burst", f"must be an integer >= 1, got {value!r}")
 
 
+def _check_backend(instance: Any, _attribute: Any, value: object) -> None:
+    if value is None:
+        return
+    from ._redis import RedisBackend
+
+    if not isinstance(value, RedisBackend):
+        raise InvalidParameterError(
+            "rate_limit.backend", f"must be a RedisBackend or None, got {type(value).__name__}"
+        )
+    if instance.adaptive:
+        raise InvalidParameterError(
+            "rate_limit.adaptive", "an adaptive rate is per process: it cannot use a backend"
+        )
+
+
 @attrs.frozen
 class RateLimit:
     """A client-side limit on how fast one client sends requests.
@@ -39,6 +57,10 @@ class RateLimit:
     ``1 / requests_per_second`` seconds. With `adaptive`, the rate halves after
     each 429 (not below `min_requests_per_second`) and grows back by 5% of the
     configured rate per success, never above it.
+
+    With a `backend` (a `RedisBackend`), the limit holds for every process and
+    host that uses the same backend and API key together, and a 429's pause
+    reaches all of them.
     """
 
     requests_per_second: float = attrs.field(validator=_positive("requests_per_second"))
@@ -46,4 +68,7 @@ class RateLimit:
     adaptive: bool = False
     min_requests_per_second: float = attrs.field(
         default=0.5, validator=_positive("min_requests_per_second")
+    )
+    backend: RedisBackend | None = attrs.field(
+        default=None, validator=_check_backend, eq=False, repr=False, kw_only=True
     )

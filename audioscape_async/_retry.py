@@ -19,6 +19,7 @@ from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    CircuitOpenError,
     DeadlineExceededError,
     InvalidParameterError,
     parse_retry_after,
@@ -106,8 +107,8 @@ class RetryPolicy:
             if error.status_code not in self.retry_statuses:
                 return False
             return error.retry_after is None or error.retry_after <= self.max_retry_after
-        if isinstance(error, DeadlineExceededError):
-            return False
+        if isinstance(error, (DeadlineExceededError, CircuitOpenError)):
+            return False  # retrying would fail at once again
         if isinstance(error, APIConnectionError):
             return self.retry_connection_errors
         return False

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Itera
 from concurrent.futures import CancelledError, Future
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import anyio
 import httpx
@@ -36,6 +36,10 @@ from ._constants import (
 )
 from ._crawl import CrawlStats, ProgressHook
 from ._exceptions import AudioScapeError
+
+if TYPE_CHECKING:
+    from ._breaker import CircuitBreaker
+    from ._cache import SearchCache
 from ._models import Filters, SearchResponse, Track
 from ._options import NOT_GIVEN, NotGiven
 from ._ratelimit import RateLimit
@@ -118,6 +122,8 @@ class Client:
         rate_limit: RateLimit | None = None,
         transport: TransportChoice = "auto",
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        cache: SearchCache | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
     ) -> None:
         self._runtime: _Runtime | None = None
         # Built here, not in the loop thread: building does no I/O and binds to no
@@ -134,8 +140,19 @@ class Client:
             rate_limit=rate_limit,
             transport=transport,
             max_response_bytes=max_response_bytes,
+            cache=cache,
+            circuit_breaker=circuit_breaker,
         )
         self._http_client = http_client
+        # Redis connections belong to the loop that opened them: this client's.
+        self._backends = {
+            id(backend): backend
+            for backend in (
+                getattr(rate_limit, "backend", None),
+                cache.backend if cache is not None else None,
+            )
+            if backend is not None
+        }
         self._is_copy = False
         self._runtime = _Runtime()
         _open_clients.add(self)
@@ -163,6 +180,7 @@ class Client:
             max_response_bytes=max_response_bytes,
         )
         copy._http_client = None
+        copy._backends = {}
         copy._is_copy = True
         copy._runtime = self._runtime
         return copy
@@ -232,6 +250,8 @@ class Client:
                 # Your http_client's connections live in this event loop, which
                 # stops now: nothing could close them later, so they close here.
                 loop.portal.call(self._http_client.aclose)
+            for backend in self._backends.values():
+                loop.portal.call(backend.aclose)  # it reconnects if used again
         finally:
             loop.stop()
 
@@ -278,6 +298,7 @@ class Client:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        cache: bool = True,
     ) -> SearchResponse:
         return self._run(
             self._async.search(
@@ -290,6 +311,7 @@ class Client:
                 retry=retry,
                 extra_headers=extra_headers,
                 deadline=deadline,
+                cache=cache,
             )
         )
 
@@ -308,6 +330,7 @@ class Client:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        cache: bool = False,
     ) -> Iterator[SearchResponse]:
         pages = self._async.iter_pages(
             query,
@@ -321,6 +344,7 @@ class Client:
             retry=retry,
             extra_headers=extra_headers,
             deadline=deadline,
+            cache=cache,
         )
         return self._drain(pages, lambda page: (page,))
 
@@ -339,6 +363,7 @@ class Client:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        cache: bool = False,
     ) -> Iterator[Track]:
         # Page by page (a crawl's batches), not track by track: one hop to the
         # loop thread per page.
@@ -354,6 +379,7 @@ class Client:
             retry=retry,
             extra_headers=extra_headers,
             deadline=deadline,
+            cache=cache,
         )
         return self._drain(crawl.batches(), lambda batch: batch)
 
@@ -373,6 +399,7 @@ class Client:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        cache: bool = False,
     ) -> SyncCrawl:
         crawl = self._async.crawl(
             query,
@@ -387,6 +414,7 @@ class Client:
             retry=retry,
             extra_headers=extra_headers,
             deadline=deadline,
+            cache=cache,
         )
         return SyncCrawl(self._drain(crawl.batches(), lambda batch: batch), crawl.stats)
 

@@ -1,0 +1,400 @@
+"""`SearchCache`: serve repeated searches from memory, share identical ones in flight.
+
+One stage of the request pipeline, entered once per `search` with the key of
+the request as sent (`cache_key`) and the rest of the pipeline as `call`::
+
+    page = await cache.fetch(key, call, deadline=deadline)
+
+What `fetch` does, in order:
+
+1. **Hit.** A fresh entry (younger than `ttl`) comes back at once as a shallow
+   copy with ``cache_status == "hit"``. In process this is a dict lookup and a
+   copy, with nothing awaited (see benchmarks/results.md for its cost). With a
+   backend the read is a Redis round trip, made by the leader of step 2, so
+   identical searches arriving meanwhile wait for that one read.
+2. **Coalescing.** Otherwise, if the same key is already in flight, the caller
+   waits for that call (``"coalesced"``); else it becomes the leader and awaits
+   `call()` itself (``"miss"``). Everything runs in the callers' own tasks: no
+   task is spawned. If the leader is cancelled before `call()` returns, its
+   followers wake up and the first of them leads a new call, so a cancelled
+   caller never takes the page away from the others. A follower waits no longer
+   than its own `deadline`.
+3. **Errors are never cached.** The leader's error reaches every follower. If
+   it is transient (`is_transient`: 429, 5xx, connection errors, timeouts, an
+   open circuit), an expired entry younger than ``ttl + stale_if_error`` is
+   served instead with ``cache_status == "stale"``, logged at WARNING once per
+   key until the key is refreshed. Any other error (400, 401, validation) is
+   raised.
+
+Entries live in an LRU of at most `max_entries` in process, or, with a
+`RedisBackend`, in Redis with a time to live of ``ttl + stale_if_error``
+(coalescing stays per process). Ages are measured with the module's `clock`
+in process, and with wall time (`wall_clock`) in Redis, whose entries are
+shared by hosts whose monotonic clocks have nothing in common.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import orjson
+
+from ._exceptions import (
+    APITimeoutError,
+    BackendUnavailableError,
+    InvalidParameterError,
+    is_transient,
+)
+from ._models import SearchResponse
+
+if TYPE_CHECKING:
+    import anyio
+
+    from ._redis import RedisBackend
+
+__all__ = ["SearchCache", "cache_key"]
+
+logger = logging.getLogger("audioscape_async")
+
+#: The in-process store's clock, looked up at each call so tests can replace it.
+clock: Callable[[], float] = time.monotonic
+#: The clock of entries shared through a backend (seconds since the epoch).
+wall_clock: Callable[[], float] = time.time
+
+#: Bumped when the stored form of an entry changes; older entries are misses.
+_FORMAT = 1
+
+
+def cache_key(
+    base_url: str, query: str, limit: int, offset: int, filters_json: Mapping[str, Any] | None
+) -> str:
+    """The cache key of one search request as sent.
+
+    The query is stripped of white space at its ends and nothing else (the
+    API's rules for case are unknown); filters are the API's JSON object,
+    written with sorted keys, so equal filters make equal keys.
+    """
+    return orjson.dumps(
+        [base_url, query.strip(), limit, offset, filters_json], option=orjson.OPT_SORT_KEYS
+    ).decode()
+
+
+def _compile_copy() -> Callable[[SearchResponse, str], SearchResponse]:
+    # One keyword per field, generated from the class, so a field added to
+    # SearchResponse is copied too; faster than attrs.evolve by half.
+    names = [field.name for field in attrs.fields(SearchResponse) if field.name != "cache_status"]
+    arguments = ", ".join(f"{name}=page.{name}" for name in names)
+    source = f"def copy(page, status):\n    return cls({arguments}, cache_status=status)"
+    namespace: dict[str, Any] = {"cls": SearchResponse}
+    exec(source, namespace)
+    return namespace["copy"]  # type: ignore[no-any-return]
+
+
+_copy = _compile_copy()
+
+
+def _check_seconds(name: str, value: object, *, zero: bool) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0 or (value == 0 and not zero):  # type: ignore[arg-type, operator]
+        bound = ">= 0" if zero else "> 0"
+        raise InvalidParameterError(
+            f"cache.{name}", f"must be a number of seconds {bound}, got {value!r}"
+        )
+    return float(value)  # type: ignore[arg-type]
+
+
+@attrs.define(slots=True)
+class _Entry:
+    page: SearchResponse
+    stored_at: float
+    shared: bool  # from a backend: `stored_at` is wall time
+
+    def age(self) -> float:
+        return (wall_clock() if self.shared else clock()) - self.stored_at
+
+
+class _Flight:
+    """One call in flight for a key: its leader's outcome, once there is one."""
+
+    __slots__ = ("abandoned", "done", "entry", "error", "page", "stored", "traceback")
+
+    def __init__(self, done: anyio.Event) -> None:
+        self.done = done
+        self.page: SearchResponse | None = None
+        self.error: Exception | None = None
+        self.traceback: TracebackType | None = None
+        self.abandoned = False
+        self.entry: _Entry | None = None  # what the leader found in a backend
+        self.stored = False  # the page came from the store, not from a call
+
+
+class SearchCache:
+    """A cache of search pages with request coalescing and stale-if-error.
+
+    >>> cache = SearchCache(ttl=300, max_entries=10_000, stale_if_error=3_600)
+    >>> cache.stats()
+    {'hits': 0, 'misses': 0, 'coalesced': 0, 'stale': 0, 'entries': 0}
+
+    `ttl`: seconds a page is served as fresh. `max_entries`: the in-process
+    LRU's bound. `stale_if_error`: seconds past `ttl` that an expired page may
+    still be served when a refresh fails transiently (0: never). `backend`: a
+    `RedisBackend` whose store holds the entries instead, for every process
+    that uses it. The counters `hits`, `misses`, `coalesced` and `stale` count
+    the pages served each way. See the module docstring for the details.
+    """
+
+    __slots__ = (
+        "_backend",
+        "_entries",
+        "_flights",
+        "_warned",
+        "coalesced",
+        "hits",
+        "max_entries",
+        "misses",
+        "stale",
+        "stale_if_error",
+        "ttl",
+    )
+
+    def __init__(
+        self,
+        ttl: float = 300.0,
+        max_entries: int = 10_000,
+        stale_if_error: float = 0.0,
+        backend: RedisBackend | None = None,
+    ) -> None:
+        self.ttl = _check_seconds("ttl", ttl, zero=False)
+        if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries < 1:
+            raise InvalidParameterError(
+                "cache.max_entries", f"must be an integer >= 1, got {max_entries!r}"
+            )
+        self.max_entries = max_entries
+        self.stale_if_error = _check_seconds("stale_if_error", stale_if_error, zero=True)
+        if backend is not None:
+            from ._redis import RedisBackend
+
+            if not isinstance(backend, RedisBackend):
+                raise InvalidParameterError(
+                    "cache.backend", f"must be a RedisBackend or None, got {type(backend).__name__}"
+                )
+        self._backend = backend
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._flights: dict[str, _Flight] = {}
+        self._warned: set[str] = set()
+        self.hits = 0
+        self.misses = 0
+        self.coalesced = 0
+        self.stale = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"SearchCache(ttl={self.ttl:g}, max_entries={self.max_entries}, "
+            f"stale_if_error={self.stale_if_error:g}, backend={self._backend!r})"
+        )
+
+    @property
+    def backend(self) -> RedisBackend | None:
+        """The shared store, or None for the in-process one."""
+        return self._backend
+
+    def stats(self) -> dict[str, int]:
+        """The counters, and how many entries the in-process store holds now."""
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "coalesced": self.coalesced,
+            "stale": self.stale,
+            "entries": len(self._entries),
+        }
+
+    def clear(self) -> None:
+        """Forget every in-process entry (a backend's entries expire on their own)."""
+        self._entries.clear()
+        self._warned.clear()
+
+    async def fetch(
+        self,
+        key: str,
+        call: Callable[[], Awaitable[SearchResponse]],
+        *,
+        deadline: float | None,
+    ) -> SearchResponse:
+        """The page for `key`: from the cache, from a call in flight, or from `call()`.
+
+        `deadline` is a `time.monotonic()` instant (the caller's whole budget) or
+        None; it bounds how long this caller waits for another's call.
+        """
+        entry: _Entry | None = None
+        if self._backend is None:
+            entry = self._entries.get(key)
+            if entry is not None:
+                age = entry.age()
+                if age < self.ttl:
+                    self._entries.move_to_end(key)
+                    self.hits += 1
+                    return _copy(entry.page, "hit")
+                if age >= self.ttl + self.stale_if_error:
+                    del self._entries[key]
+                    entry = None
+        while True:
+            flight = self._flights.get(key)
+            if flight is None:
+                return await self._lead(key, call, entry)
+            try:
+                page = await self._follow(flight, deadline)
+            except Exception as error:
+                return self._stale_or_raise(key, entry or flight.entry, error)
+            if page is not None:
+                if flight.stored:
+                    self.hits += 1
+                    return _copy(page, "hit")
+                self.coalesced += 1
+                return _copy(page, "coalesced")
+            # The leader was cancelled: the first follower to get here leads anew.
+
+    async def _lead(
+        self, key: str, call: Callable[[], Awaitable[SearchResponse]], entry: _Entry | None
+    ) -> SearchResponse:
+        import anyio
+
+        flight = _Flight(anyio.Event())
+        self._flights[key] = flight
+        try:
+            try:
+                if self._backend is not None:
+                    # Read the shared store as the leader, so that identical
+                    # searches arriving meanwhile wait for this one read.
+                    entry = flight.entry = await self._load_fresh(key)
+                    if entry is not None and entry.age() < self.ttl:
+                        flight.page, flight.stored = entry.page, True
+                        self.hits += 1
+                        return _copy(entry.page, "hit")
+                page = await call()
+                flight.page = page
+                await self._store(key, page)
+            except Exception as error:
+                flight.error, flight.traceback = error, error.__traceback__
+                return self._stale_or_raise(key, entry, error)
+            self.misses += 1
+            return _copy(page, "miss")
+        finally:
+            # On cancellation with no page yet, nobody has the outcome: the
+            # followers wake to an abandoned flight and one of them calls again.
+            if flight.page is None and flight.error is None:
+                flight.abandoned = True
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            flight.done.set()
+
+    async def _follow(self, flight: _Flight, deadline: float | None) -> SearchResponse | None:
+        """Wait for a leader's outcome: its page, its error raised, or None if it gave up."""
+        import anyio
+
+        if deadline is None:
+            await flight.done.wait()
+        else:
+            with anyio.move_on_after(deadline - time.monotonic()):
+                await flight.done.wait()
+            if not flight.done.is_set():
+                raise APITimeoutError(
+                    "the call's deadline was reached while waiting for an identical search "
+                    "already in flight"
+                )
+        if flight.error is not None:
+            # From the leader's traceback each time, or every follower's raise
+            # would add its frames to the one before.
+            raise flight.error.with_traceback(flight.traceback)
+        if flight.page is not None:
+            return flight.page
+        assert flight.abandoned
+        return None
+
+    def _stale_or_raise(self, key: str, entry: _Entry | None, error: Exception) -> SearchResponse:
+        if entry is None or not is_transient(error):
+            raise error
+        if key not in self._warned:
+            if len(self._warned) >= self.max_entries:
+                self._warned.clear()
+            self._warned.add(key)
+            logger.warning(
+                "serving a stale page (%.0f s old) for search %s after: %s",
+                entry.age(),
+                key,
+                error,
+            )
+        self.stale += 1
+        return _copy(entry.page, "stale")
+
+    async def _store(self, key: str, page: SearchResponse) -> None:
+        self._warned.discard(key)
+        if self._backend is not None and not self._backend.use_local_store():
+            value = _encode(page, wall_clock())
+            try:
+                await self._backend.set(_shared_key(key), value, self.ttl + self.stale_if_error)
+                return
+            except BackendUnavailableError as error:
+                if not self._backend.fall_back(error):
+                    raise
+        entries = self._entries
+        entries[key] = _Entry(page, clock(), shared=False)
+        entries.move_to_end(key)
+        while len(entries) > self.max_entries:
+            entries.popitem(last=False)
+
+    async def _load_fresh(self, key: str) -> _Entry | None:
+        """The backend's entry for `key` if it may still be served (fresh or stale)."""
+        entry = await self._load(key)
+        if entry is not None and entry.age() >= self.ttl + self.stale_if_error:
+            return None
+        return entry
+
+    async def _load(self, key: str) -> _Entry | None:
+        backend = self._backend
+        assert backend is not None
+        if not backend.use_local_store():
+            try:
+                raw = await backend.get(_shared_key(key))
+            except BackendUnavailableError as error:
+                if not backend.fall_back(error):
+                    raise
+            else:
+                return _decode(raw) if raw is not None else None
+        return self._entries.get(key)
+
+
+def _shared_key(key: str) -> str:
+    # Bounded, and the query text is not left lying about in a shared store.
+    return "cache:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _encode(page: SearchResponse, stored_at: float) -> bytes:
+    """An entry as stored in a backend: a JSON header line, then the page as the API's JSON."""
+    header = {"format": _FORMAT, "stored_at": stored_at, "request_id": page.request_id}
+    return orjson.dumps(header) + b"\n" + orjson.dumps(page.to_dict())
+
+
+def _decode(raw: bytes) -> _Entry | None:
+    """An entry from a backend, or None for one this version cannot read (a miss)."""
+    from ._decode import decode_search_response
+    from ._exceptions import AudioScapeError
+
+    head, _, body = raw.partition(b"\n")
+    try:
+        header = orjson.loads(head)
+        if not isinstance(header, dict) or header.get("format") != _FORMAT:
+            return None
+        stored_at = float(header["stored_at"])
+        request_id = header.get("request_id")
+        page = decode_search_response(body, request_id if isinstance(request_id, str) else None)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AudioScapeError):
+        return None
+    return _Entry(page, stored_at, shared=True)

@@ -1,0 +1,469 @@
+"""`RedisBackend`: one rate limit, one 429 pause and one cache for a fleet of processes.
+
+Several worker processes on several hosts behind one API key must share the
+key's rate, or each allows the full rate on its own. With a backend they share
+three things through one Redis server:
+
+- **The rate limit**, as GCRA (the token bucket's arithmetic twin: one number
+  per limit, the theoretical arrival time, TAT). One Lua script per
+  acquisition reads Redis's own ``TIME``, so the hosts' clocks do not matter,
+  honours the shared pause, reserves the caller's slot and returns how long the
+  caller must wait before sending. Scripts run atomically, so N processes
+  together send at most ``burst + rate * T`` requests in any T seconds.
+- **The pause** a 429's ``Retry-After`` asks for: one key holding the Redis
+  instant it ends, only ever extended.
+- **The cache store** of `SearchCache`: bytes with a time to live.
+
+Only durations cross the wire; each process sleeps them on its own clock.
+
+redis-py's asyncio client is imported at first use (extra ``redis``); it runs
+on asyncio only, so on trio every call raises an `AudioScapeError` naming that
+limitation. An unreachable Redis is a `BackendUnavailableError` naming the URL
+(never its password) within ``connect_timeout + timeout`` seconds; for
+`recheck_interval` seconds after that, calls fail at once instead of trying
+again. With ``fallback=True`` the consumers (`SearchCache`, `SharedGate`) log
+one WARNING per outage and carry on in process instead, and go back to Redis
+once it answers again (logged too). No redis-py exception escapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import (
+    AudioScapeError,
+    BackendUnavailableError,
+    InvalidParameterError,
+    RateLimitError,
+)
+
+if TYPE_CHECKING:
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from ._ratelimit import RateLimit
+
+__all__ = ["RedisBackend", "SharedGate", "limit_name"]
+
+logger = logging.getLogger("audioscape_async")
+
+#: Redis's clock is in microseconds in the scripts: integers a double holds exactly.
+_US = 1_000_000
+
+# KEYS: tat, pause. ARGV: interval (µs), burst, longest pause to wait out (µs, -1: any).
+# Returns {wait µs, pause left µs}; wait is -1 when the pause is too long to wait
+# out, and then no slot is reserved.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local max_pause = tonumber(ARGV[3])
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0') - now
+if paused < 0 then paused = 0 end
+if max_pause >= 0 and paused > max_pause then
+  return {-1, string.format('%.0f', paused)}
+end
+local start = now + paused
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < start then tat = start end
+local send = tat - (burst - 1) * interval
+if send < start then send = start end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
+           'PX', math.ceil((new_tat - now) / 1000) + 1000)
+return {string.format('%.0f', send - now), string.format('%.0f', paused)}
+"""
+
+# KEYS: pause. ARGV: seconds (µs). Extends the pause, never shortens it; returns
+# the µs left of the pause now in force.
+_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local wanted = now + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if wanted > current then
+  redis.call('SET', KEYS[1], string.format('%.0f', wanted),
+             'PX', math.ceil((wanted - now) / 1000) + 1000)
+  current = wanted
+end
+return string.format('%.0f', current - now)
+"""
+
+
+def safe_url(url: str) -> str:
+    """`url` without its password (and without a user name that may be one)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host + (f":{parts.port}" if parts.port is not None else "")
+    except ValueError:
+        return "<an unreadable Redis URL>"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def limit_name(base_url: str, api_key: str) -> str:
+    """The name of the shared limit of one API key at one base URL.
+
+    A digest, so the key itself is never written to Redis.
+    """
+    return hashlib.sha256(f"{base_url}\0{api_key}".encode()).hexdigest()[:32]
+
+
+def _seconds(name: str, value: object, *, zero: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0 or (value == 0 and not zero):  # type: ignore[arg-type, operator]
+        raise InvalidParameterError(
+            f"backend.{name}",
+            f"must be a number of seconds {'>=' if zero else '>'} 0, got {value!r}",
+        )
+    return float(value)  # type: ignore[arg-type]
+
+
+def _check_url(url: object) -> None:
+    rule = "must be a redis://, rediss:// or unix:// URL"
+    if not isinstance(url, str):
+        raise InvalidParameterError("backend.url", f"{rule}, got {type(url).__name__}")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise InvalidParameterError("backend.url", f"{rule}; {safe_url(url)!r} is not") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise InvalidParameterError("backend.url", f"{rule}, not a {parts.scheme or 'bare'} URL")
+
+
+def _on_asyncio() -> bool:
+    import sniffio
+
+    try:
+        return sniffio.current_async_library() == "asyncio"
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+
+
+class RedisBackend:
+    """A Redis server shared by every process and host that uses it.
+
+    >>> fleet = RedisBackend("redis://127.0.0.1:6379/0")
+    >>> fleet
+    RedisBackend('redis://127.0.0.1:6379/0', prefix='audioscape:', fallback=False)
+
+    Pass it to `SearchCache(backend=...)` and to the rate limit. `prefix`
+    starts every key it writes. `connect_timeout` bounds connecting and
+    `timeout` each command; an unreachable server is a
+    `BackendUnavailableError` (see the module docstring), or with `fallback`
+    one WARNING and in-process behaviour until it answers again.
+    `max_connections` bounds the connections of one process (more concurrent
+    commands wait for one). Use it as ``async with`` or call `aclose()`.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "audioscape:",
+        fallback: bool = False,
+        connect_timeout: float = 1.0,
+        timeout: float = 1.0,
+        recheck_interval: float = 5.0,
+        max_connections: int = 32,
+    ) -> None:
+        _check_url(url)
+        if not isinstance(prefix, str):
+            raise InvalidParameterError("backend.prefix", f"must be a string, got {prefix!r}")
+        if not isinstance(fallback, bool):
+            raise InvalidParameterError(
+                "backend.fallback", f"must be True or False, got {fallback!r}"
+            )
+        if (
+            not isinstance(max_connections, int)
+            or isinstance(max_connections, bool)
+            or max_connections < 1
+        ):
+            raise InvalidParameterError(
+                "backend.max_connections", f"must be an integer >= 1, got {max_connections!r}"
+            )
+        self._url = url
+        self.url = safe_url(url)
+        self.prefix = prefix
+        self.fallback = fallback
+        self.connect_timeout = _seconds("connect_timeout", connect_timeout)
+        self.timeout = _seconds("timeout", timeout)
+        self.recheck_interval = _seconds("recheck_interval", recheck_interval, zero=True)
+        self.max_connections = max_connections
+        self._client: aioredis.Redis | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scripts: dict[str, Any] = {}
+        self._down_until = -math.inf
+        self._down_error: BackendUnavailableError | None = None
+        self._warned = False
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.url!r}, prefix={self.prefix!r}, fallback={self.fallback})"
+
+    async def __aenter__(self) -> RedisBackend:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close this process's connections (the backend reconnects if used again)."""
+        client, self._client, self._loop = self._client, None, None
+        self._scripts.clear()
+        if client is not None:
+            try:
+                await client.aclose()
+                await client.connection_pool.disconnect()
+            except Exception as error:  # closing a dead connection must not fail
+                logger.debug("closing the Redis client failed: %s", error)
+
+    # -- the consumers' view of availability -------------------------------------------
+
+    def use_local_store(self) -> bool:
+        """Whether a consumer should skip Redis now: it failed lately and `fallback` is on."""
+        return self.fallback and time.monotonic() < self._down_until
+
+    def fall_back(self, error: BackendUnavailableError) -> bool:
+        """Whether a consumer may carry on in process after `error` (WARNING the first time)."""
+        if not self.fallback:
+            return False
+        if not self._warned:
+            self._warned = True
+            logger.warning("%s; falling back to the in-process rate gate and cache", error.message)
+        return True
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def acquire(
+        self, name: str, rate: float, burst: int, *, max_pause: float = math.inf
+    ) -> float:
+        """Reserve the next slot of the shared limit `name`; return the seconds to wait first.
+
+        0 means send now. The wait includes what is left of a shared pause; a
+        pause longer than `max_pause` raises `RateLimitError` and reserves nothing.
+        """
+        if not isinstance(rate, (int, float)) or not (math.isfinite(rate) and rate > 0):
+            raise InvalidParameterError("backend.rate", f"must be a number > 0, got {rate!r}")
+        if not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
+            raise InvalidParameterError("backend.burst", f"must be an integer >= 1, got {burst!r}")
+        interval = round(_US / rate)
+        limit = -1 if math.isinf(max_pause) else round(max_pause * _US)
+        keys = [self._key("rate:", name), self._key("pause:", name)]
+        result = await self._script("acquire", _ACQUIRE, keys, [interval, burst, limit])
+        wait, paused = (int(part) for part in result)
+        if wait < 0:
+            raise RateLimitError(
+                f"a 429 paused every client sharing this limit for {paused / _US:.1f} s more, "
+                f"longer than the retry policy waits ({max_pause:g} s)",
+                status_code=429,
+                retry_after=paused / _US,
+            )
+        return wait / _US
+
+    async def pause(self, name: str, seconds: float) -> float:
+        """Pause every process sharing the limit `name` for `seconds` from now.
+
+        Extends a pause in force, never shortens it; returns the seconds left of
+        the pause now in force.
+        """
+        micros = max(0, round(seconds * _US))
+        left = await self._script("pause", _PAUSE, [self._key("pause:", name)], [micros])
+        return int(left) / _US
+
+    async def get(self, key: str) -> bytes | None:
+        """The value stored under `key`, or None."""
+        value = await self._run(lambda client: client.get(self._key("", key)))
+        return bytes(value) if value is not None else None
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        """Store `value` under `key` for `ttl` seconds."""
+        millis = max(1, math.ceil(ttl * 1000))
+        await self._run(lambda client: client.set(self._key("", key), value, px=millis))
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self.prefix}{kind}{name}"
+
+    async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        def run(client: aioredis.Redis) -> Any:
+            script = self._scripts.get(name)
+            if script is None:
+                script = self._scripts[name] = client.register_script(source)
+            return script(keys=keys, args=args)
+
+        return await self._run(run)
+
+    def _connect(self) -> aioredis.Redis:
+        if not _on_asyncio():
+            raise AudioScapeError(
+                "RedisBackend runs on asyncio only: redis-py's client does not support trio; "
+                "use asyncio, or no backend"
+            )
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._loop is loop:
+            return self._client
+        try:
+            import redis.asyncio as aioredis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+        except ImportError as error:
+            raise AudioScapeError(
+                f"RedisBackend needs redis-py: pip install 'audioscape-async[redis]' ({error})"
+            ) from None
+        # A client belongs to the loop it was made on; a new loop gets a new one.
+        try:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self._url,
+                max_connections=self.max_connections,
+                timeout=self.timeout,
+                socket_connect_timeout=self.connect_timeout,
+                socket_timeout=self.timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+        except (ValueError, TypeError) as error:  # redis-py's own reading of the URL
+            raise InvalidParameterError("backend.url", f"redis-py cannot use it: {error}") from None
+        self._client = aioredis.Redis(connection_pool=pool)
+        self._loop = loop
+        self._scripts.clear()
+        return self._client
+
+    async def _run(self, command: Any) -> Any:
+        client = self._connect()
+        if time.monotonic() < self._down_until and self._down_error is not None:
+            raise self._down_error
+        import asyncio
+
+        import anyio
+        import redis.exceptions
+
+        failure: BaseException | None = None
+        # Each step has its own timeout; this one is the guarantee of no hang.
+        with anyio.move_on_after(self.connect_timeout + self.timeout + 0.5) as scope:
+            try:
+                result = await command(client)
+            except (redis.exceptions.RedisError, OSError, asyncio.TimeoutError) as error:
+                failure = error
+            else:
+                if self._down_error is not None:
+                    # Back after an outage: the next outage warns again.
+                    self._down_error, self._warned = None, False
+                    logger.warning("Redis at %s answers again", self.url)
+                return result
+        if scope.cancelled_caught:
+            reason = f"no answer in {self.connect_timeout + self.timeout:g} s"
+        elif isinstance(failure, redis.exceptions.ResponseError):
+            message = str(failure)
+            password = urllib.parse.urlsplit(self._url).password
+            if password:
+                message = message.replace(password, "***")
+            raise AudioScapeError(f"Redis at {self.url} refused a command: {message}") from None
+        else:
+            reason = str(failure) or type(failure).__name__
+        password = urllib.parse.urlsplit(self._url).password
+        if password:
+            reason = reason.replace(password, "***")
+        unavailable = BackendUnavailableError(
+            f"Redis at {self.url} is unreachable: {reason}", url=self.url
+        )
+        self._down_until = time.monotonic() + self.recheck_interval
+        self._down_error = unavailable
+        raise unavailable from None
+
+
+class SharedGate:
+    """The client's rate gate, shared through a `RedisBackend` by every process.
+
+    The same calls as `Gate` (`wait`, `pause`, `succeeded`, `rate`), except that
+    `pause` must be awaited: it writes the pause to Redis. `name` (see
+    `limit_name`) says which processes share the limit: those of one API key.
+    Adaptive rates are not shared: the configured rate holds. With the
+    backend's `fallback`, an unreachable Redis falls back to an in-process
+    `Gate` of the same limit.
+    """
+
+    __slots__ = ("_backend", "_limit", "_local", "name")
+
+    def __init__(self, limit: RateLimit, backend: RedisBackend, name: str) -> None:
+        from ._gate import Gate
+
+        self._limit = limit
+        self._backend = backend
+        self._local = Gate(limit)
+        self.name = name
+
+    @property
+    def rate(self) -> float:
+        """The rate in force (requests per second)."""
+        return self._limit.requests_per_second
+
+    async def wait(
+        self,
+        *,
+        slept_until: float = 0.0,
+        max_pause: float = math.inf,
+        check_wait: Callable[[float, str], None] | None = None,
+    ) -> float:
+        """Wait for this request's slot of the shared limit; return the seconds waited.
+
+        `slept_until` (a `time.monotonic()` instant the caller already slept to
+        after its own 429) skips the local part of that pause; what Redis still
+        holds of it (its latency's worth) is waited out. `check_wait` may refuse
+        the wait (the call's deadline); the slot it reserved in Redis stays taken.
+        """
+        from . import _retry
+
+        backend = self._backend
+        local = self._local
+        if backend.use_local_store():
+            return await local.wait(
+                slept_until=slept_until, max_pause=max_pause, check_wait=check_wait
+            )
+        try:
+            delay = await backend.acquire(
+                self.name,
+                self._limit.requests_per_second,
+                self._limit.burst,
+                max_pause=max_pause,
+            )
+        except BackendUnavailableError as error:
+            if not backend.fall_back(error):
+                raise
+            return await local.wait(
+                slept_until=slept_until, max_pause=max_pause, check_wait=check_wait
+            )
+        if delay > 0:
+            if check_wait is not None:
+                check_wait(delay, "the shared rate limit")
+            await _retry.sleep(delay)
+        return delay
+
+    async def pause(self, seconds: float) -> float:
+        """Pause every process of the limit for `seconds`; return when it ends here (monotonic)."""
+        until = self._local.pause(seconds)
+        backend = self._backend
+        if backend.use_local_store():
+            return until
+        try:
+            left = await backend.pause(self.name, seconds)
+        except BackendUnavailableError as error:
+            if not backend.fall_back(error):
+                raise
+            return until
+        return max(until, time.monotonic() + left)
+
+    def succeeded(self) -> None:
+        """Note a successful request (the shared rate is not adaptive)."""
