@@ -31,6 +31,7 @@ from ._defaults import ADMIN_PREFIX, BASE_PATH, DEMO_API_KEY, FAULT_HEADER, NO_F
 from ._emulator import Emulator, RequestRecord
 from ._exceptions import CatalogError, EmulatorError, EmulatorStartupError
 from ._faults import FAULT_NAMES, Faults
+from ._openapi import openapi_document
 from ._ratelimit import RateLimit
 from ._server import EmulatorProcess, EmulatorServer
 
@@ -57,5 +58,6 @@ __all__ = [
     "create_app",
     "generate_catalog",
     "load_catalog",
+    "openapi_document",
     "run_serve",
 ]
