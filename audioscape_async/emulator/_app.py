@@ -80,6 +80,7 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     admin_token: str | None = None,
     body_timeout: float = d.BODY_TIMEOUT,
+    log_limit: int = d.REQUEST_LOG_LIMIT,
     log_max_bytes: int = d.REQUEST_LOG_MAX_BYTES,
 ) -> Starlette:
     """An ASGI app that answers like the AudioScape API, for tests and benchmarks.
@@ -91,8 +92,8 @@ def create_app(
     answers every search by keyword. `app.state.emulator` is the `Emulator`.
     `admin_token` is what the admin endpoints want as `Authorization: Bearer
     <token>` (random unless given; `Emulator.admin_token`); `body_timeout` the
-    seconds a request body may take to arrive; `log_max_bytes` bounds the
-    request log's size.
+    seconds a request body may take to arrive; `log_limit` and
+    `log_max_bytes` bound the request log in records and in bytes.
 
         >>> import httpx
         >>> app = create_app(tracks=1_000)
@@ -111,6 +112,7 @@ def create_app(
         semantic=semantic,
         clock=clock,
         admin_token=admin_token,
+        log_limit=log_limit,
         log_max_bytes=log_max_bytes,
     )
     if not (isinstance(body_timeout, (int, float)) and body_timeout > 0):
