@@ -536,15 +536,15 @@ _DRAIN_LIMIT = 1024 * 1024
 
 
 async def read_bounded_body(
-    receive: Receive, limit: int, timeout: float
+    receive: Receive, limit: int, seconds: float
 ) -> tuple[bytes, tuple[int, str] | None]:
-    """The request body, or a refusal (413 too large, 408 too slow) and what was read.
+    """The request body, or a refusal (413 too large, 408 too slow).
 
-    Never holds more than `limit` bytes, never waits more than `timeout` seconds.
+    Never holds more than `limit` bytes, never waits more than `seconds`.
     """
     chunks: list[bytes] = []
     size = 0
-    with anyio.move_on_after(timeout) as scope:
+    with anyio.move_on_after(seconds) as scope:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -561,7 +561,7 @@ async def read_bounded_body(
     if size > limit:
         return b"", (413, f"Request body too large (limit {limit} bytes)")
     if scope.cancelled_caught:
-        return b"", (408, f"Request body not received within {timeout:g} s")
+        return b"", (408, f"Request body not received within {seconds:g} s")
     return b"".join(chunks), None
 
 

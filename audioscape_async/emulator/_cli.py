@@ -202,7 +202,9 @@ def run_serve(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         if args.rate_retry_after is not None:
             if rate_limit is None:
                 return error("--rate-retry-after needs --rate")
-            rate_limit = RateLimit(rate_limit.rate, rate_limit.burst, retry_after=args.rate_retry_after)
+            rate_limit = RateLimit(
+                rate_limit.rate, rate_limit.burst, retry_after=args.rate_retry_after
+            )
         if args.admin_token is not None and not args.admin_token.strip():
             return error("--admin-token must not be empty")
         try:

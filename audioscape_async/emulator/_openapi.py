@@ -198,9 +198,7 @@ def openapi_document(server_url: str = c.DEFAULT_BASE_URL) -> dict[str, Any]:
                             "description": "Matching tracks, with grouped artists and albums.",
                             "content": {c.JSON_CONTENT_TYPE: {"schema": _SEARCH_RESPONSE}},
                         },
-                        "400": _error(
-                            "Missing or invalid parameters.", d.ERROR_MISSING_QUERY
-                        ),
+                        "400": _error("Missing or invalid parameters.", d.ERROR_MISSING_QUERY),
                         "401": _error("Invalid or missing API key.", d.ERROR_INVALID_KEY),
                         "408": _error(
                             "The request body did not arrive in time (emulator only).",

@@ -76,7 +76,8 @@ def uvicorn_server(app: Starlette, idle_timeout: float = d.IDLE_TIMEOUT) -> uvic
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=d.SHUTDOWN_GRACE,
-        timeout_keep_alive=idle_timeout,
+        # Typed int, but only ever handed to loop.call_later, which takes fractions too.
+        timeout_keep_alive=idle_timeout,  # type: ignore[arg-type]
         # A request head (line and headers) larger than this is refused with 400.
         h11_max_incomplete_event_size=d.MAX_HEAD_BYTES,
     )

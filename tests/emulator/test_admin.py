@@ -171,8 +171,10 @@ def test_admin_posts_accept_only_json(
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:80", "127.0.0.1:1", "0.0.0.0"])
-def test_admin_endpoints_check_the_host(admin: httpx.Client, live: EmulatorServer, host: str) -> None:
-    """A Host other than the bound address (a DNS-rebinding page's) is refused, token or not."""
+def test_admin_endpoints_check_the_host(
+    admin: httpx.Client, live: EmulatorServer, host: str
+) -> None:
+    """A Host other than the bound address (as a DNS-rebinding page sends) is refused."""
     response = admin.post("/faults", json={"rates": {"500": 1.0}}, headers={"host": host})
     assert response.status_code == 421
     assert live.emulator.faults.rates == {}

@@ -27,8 +27,7 @@ def strict() -> Iterator[EmulatorServer]:
 
 
 def _connect(server: EmulatorServer) -> socket.socket:
-    sock = socket.create_connection((server.host, server.port), timeout=5.0)
-    return sock
+    return socket.create_connection((server.host, server.port), timeout=5.0)
 
 
 def _head(server: EmulatorServer, extra: str) -> bytes:
@@ -155,25 +154,29 @@ def test_the_request_log_is_bounded_in_bytes() -> None:
     """Big queries evict old records once the log holds its byte budget; counters count all."""
     app = create_app(tracks=50, log_max_bytes=200_000)
     emulator: Emulator = app.state.emulator
-    with EmulatorServer(app) as server:
-        with httpx.Client(base_url=server.url, headers={"x-api-key": server.api_key}) as client:
-            for number in range(20):
-                search(client, {"query": f"{number} " + "q" * 30_000})
+    with (
+        EmulatorServer(app) as server,
+        httpx.Client(base_url=server.url, headers={"x-api-key": server.api_key}) as client,
+    ):
+        for number in range(20):
+            search(client, {"query": f"{number} " + "q" * 30_000})
     kept = emulator.requests
     assert emulator.summary()["count"] == 20
     assert 3 <= len(kept) <= 7
     assert sum(len(record.query or "") for record in kept) <= 200_000
-    assert kept[-1].query is not None and kept[-1].query.startswith("19 ")
+    assert (kept[-1].query or "").startswith("19 ")
 
 
 def test_the_request_log_is_bounded_in_records() -> None:
     """The log keeps at most log_limit records, the newest."""
     app = create_app(tracks=50, log_limit=3)
     emulator: Emulator = app.state.emulator
-    with EmulatorServer(app) as server:
-        with httpx.Client(base_url=server.url, headers={"x-api-key": server.api_key}) as client:
-            for number in range(5):
-                search(client, {"query": f"song {number}"})
+    with (
+        EmulatorServer(app) as server,
+        httpx.Client(base_url=server.url, headers={"x-api-key": server.api_key}) as client,
+    ):
+        for number in range(5):
+            search(client, {"query": f"song {number}"})
     assert [record.query for record in emulator.requests] == ["song 2", "song 3", "song 4"]
 
 

@@ -43,17 +43,14 @@ def test_the_emulator_keeps_its_documented_contract(
     )
     document = tmp_path / "openapi.json"
     document.write_text(printed.stdout, encoding="utf-8")
+    command = [sys.executable, "-m", "schemathesis.cli", "run", str(document)]
+    command += ["--url", contract_server.url]
+    command += ["--header", f"x-api-key: {contract_server.api_key}"]
+    # Both modes (valid and invalid data), every check, reproducibly.
+    command += ["--mode", "all", "--checks", "all", "--seed", "0", "--no-color"]
+    command += ["--max-examples", str(MAX_EXAMPLES)]
     run = subprocess.run(
-        [
-            sys.executable, "-m", "schemathesis.cli", "run", str(document),
-            "--url", contract_server.url,
-            "--header", f"x-api-key: {contract_server.api_key}",
-            "--mode", "all",
-            "--checks", "all",
-            "--max-examples", str(MAX_EXAMPLES),
-            "--seed", "0",
-            "--no-color",
-        ],  # fmt: skip
+        command,
         capture_output=True,
         text=True,
         timeout=300,

@@ -195,7 +195,9 @@ def test_admin_token_and_retry_after_options_are_used() -> None:
         banner = _read_banner(proc)
         assert banner["admin token"] == "tok-123"
         url, headers = banner["url"] + "/search", {"x-api-key": DEMO_API_KEY}
-        faulted = httpx.post(url, json={"query": "a"}, headers={**headers, "x-emulator-fault": "429"})
+        faulted = httpx.post(
+            url, json={"query": "a"}, headers={**headers, "x-emulator-fault": "429"}
+        )
         assert faulted.headers["retry-after"] == "7"
         assert httpx.post(url, json={"query": "a"}, headers=headers).status_code == 200
         limited = httpx.post(url, json={"query": "a"}, headers=headers)
