@@ -19,7 +19,14 @@ Over a real socket, in a thread or in a child process::
     with EmulatorProcess(tracks=100_000) as proc:
         ...  # proc.url, proc.api_key, proc.requests()
 
-From a shell: `audioscape serve` or `python -m audioscape_async.emulator`.
+From a shell: `audioscape serve` or `python -m audioscape_async.emulator`
+(`--openapi` prints the contract as OpenAPI 3; `openapi_document()` returns it).
+
+Defaults follow the API's documentation (a 429 has no `Retry-After` unless a
+fault or rate limit asks for one); where it is silent the choices are listed
+in the README. The server binds to loopback, bounds every body, closes idle
+connections, and its `/_emulator/` admin endpoints want the admin token
+(`Authorization: Bearer <token>`, printed by `audioscape serve`).
 """
 
 from __future__ import annotations

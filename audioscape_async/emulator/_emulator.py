@@ -54,8 +54,9 @@ class RequestRecord:
     limit: int | None = None
     query: str | None = None
     search_method: str | None = None
-    filters: dict[str, Any] | None = None
-    headers: dict[str, str] = attrs.field(factory=dict)
+    # Dicts cannot be hashed: a record hashes by the rest.
+    filters: dict[str, Any] | None = attrs.field(default=None, hash=False)
+    headers: dict[str, str] = attrs.field(factory=dict, hash=False)
     client_disconnected: bool = False
     #: About how many bytes the record holds, for the log's byte bound.
     size: int = attrs.field(default=0, repr=False, eq=False)

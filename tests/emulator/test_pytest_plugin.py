@@ -74,7 +74,7 @@ async def test_the_client_does_not_sleep_out_a_long_retry_after(
     assert page.tracks
     assert 120.0 in audioscape_retries.sleeps
     assert all(delay == 120.0 for delay in audioscape_retries.sleeps)
-    assert elapsed < 1.0
+    assert elapsed < 5.0
     assert [record.status for record in audioscape_emulator.emulator.requests] == [429, 200]
 
 
@@ -88,7 +88,7 @@ def test_the_sync_client_records_an_http_date_retry_after(
     audioscape_emulator.emulator.force_fault("429")
     started = time.monotonic()
     assert audioscape_sync_client.search("upbeat summer vibes", limit=1).tracks
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0
     assert audioscape_retries.sleeps
     assert 58.0 <= audioscape_retries.sleeps[0] <= 60.0
 
@@ -103,9 +103,14 @@ async def test_backoff_is_recorded_and_capped(
     audioscape_emulator.emulator.force_fault("503", count=3)
     started = time.monotonic()
     assert (await audioscape_client.search("jazz", limit=1)).tracks
-    assert len(audioscape_retries.sleeps) == 3
-    assert all(delay > 0 for delay in audioscape_retries.sleeps)
-    assert time.monotonic() - started < 3 * MAX_REAL_SLEEP + 1.0
+    elapsed = time.monotonic() - started
+    sleeps = audioscape_retries.sleeps
+    assert len(sleeps) == 3
+    # The default policy's backoff (0.5 s doubling, with jitter): at least 1.75 s in all...
+    assert sum(sleeps) >= 1.75
+    # ...of which each retry really waited at most MAX_REAL_SLEEP.
+    assert elapsed < sum(sleeps) / 2
+    assert MAX_REAL_SLEEP <= 0.005
 
 
 def test_the_emulator_fixture_holds_the_admin_token(audioscape_emulator: EmulatorServer) -> None:
