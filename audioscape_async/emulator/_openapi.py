@@ -3,7 +3,8 @@
 The API's documentation is a web page, not a schema; this is that page
 transcribed, with the choices the emulator makes where the page is silent
 (see the README's "What is documented and what is assumed"): `limit` and
-`offset` are integers (`27.0` counts as 27), `null` is a wrong type in every
+`offset` are numbers with whole values (`27.0` is 27, `27.5` is refused; the
+answer's `meta` gives them back as integers), `null` is a wrong type in every
 field, `offset` stops at 2**53 - 1, a blank `query` is missing, unknown
 fields are ignored (so objects stay open). Responses are exactly the
 documented shapes. `audioscape serve --openapi` prints it, so a contract
@@ -73,15 +74,18 @@ _SEARCH_REQUEST: dict[str, Any] = {
             "pattern": r"\S",
             "description": "An artist name, mood, genre, or description.",
         },
+        # The documentation types both as "number": any JSON number with a whole value.
         "limit": {
-            "type": "integer",
+            "type": "number",
+            "multipleOf": 1,
             "minimum": 1,
             "maximum": c.MAX_LIMIT,
             "default": c.DEFAULT_LIMIT,
             "description": "Maximum results to return.",
         },
         "offset": {
-            "type": "integer",
+            "type": "number",
+            "multipleOf": 1,
             "minimum": 0,
             "maximum": d.MAX_OFFSET,
             "default": c.DEFAULT_OFFSET,
@@ -208,9 +212,21 @@ def openapi_document(server_url: str = c.DEFAULT_BASE_URL) -> dict[str, Any]:
                             "The request body is too large (emulator only).",
                             f"Request body too large (limit {d.MAX_BODY_BYTES} bytes)",
                         ),
-                        "429": _error(
-                            "Rate limit exceeded.", d.MESSAGE_TOO_MANY_REQUESTS, key="message"
-                        ),
+                        "429": {
+                            **_error(
+                                "Rate limit exceeded.", d.MESSAGE_TOO_MANY_REQUESTS, key="message"
+                            ),
+                            "headers": {
+                                c.RETRY_AFTER_HEADER: {
+                                    "required": False,
+                                    "description": (
+                                        "Not in the API's documentation: the emulator sends "
+                                        "it only when a fault or rate limit asks for one."
+                                    ),
+                                    "schema": {"type": "string"},
+                                }
+                            },
+                        },
                         "500": _error("Something went wrong.", d.ERROR_INTERNAL),
                     },
                 }

@@ -238,9 +238,10 @@ class EmulatorProcess:
         ...     run_benchmark(base_url=proc.url, api_key=proc.api_key)
         ...     print(proc.requests()["count"])
 
-    The child prints its URL once it listens; `start` waits for that line.
-    The admin helpers (`requests`, `state`, `set_faults`, `force_fault`,
-    `set_rate_limit`, `reset`) steer it over HTTP.
+    The child prints its URL, key and admin token once it listens; `start`
+    waits for those lines. The admin helpers (`requests`, `state`,
+    `set_faults`, `force_fault`, `set_rate_limit`, `reset`) steer it over
+    HTTP, sending the admin token.
     """
 
     def __init__(

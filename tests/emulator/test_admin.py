@@ -156,6 +156,14 @@ def test_admin_token_is_random_per_emulator() -> None:
     assert create_app(tracks=10, admin_token="mine").state.emulator.admin_token == "mine"
 
 
+def test_admin_token_is_not_shown(admin: httpx.Client, live: EmulatorServer) -> None:
+    """Neither the state, the log nor the server's repr shows the admin token."""
+    search_headers = {"x-api-key": live.api_key, **live.admin_headers}
+    httpx.post(live.url + "/search", json={"query": "jazz"}, headers=search_headers)
+    shown = admin.get("/state").text + admin.get("/requests").text + repr(live)
+    assert live.admin_token not in shown
+
+
 @pytest.mark.parametrize(
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
 )

@@ -182,7 +182,10 @@ def test_openapi_prints_the_contract_and_exits_0(capsys: pytest.CaptureFixture[s
         "message": "Too Many Requests"
     }
     body = operation["requestBody"]["content"]["application/json"]["schema"]
-    assert body["properties"]["limit"]["type"] == "integer"
+    assert body["properties"]["limit"] == {
+        "type": "number", "multipleOf": 1, "minimum": 1, "maximum": 100, "default": 20,
+        "description": "Maximum results to return.",
+    }  # fmt: skip
 
 
 def test_admin_token_and_retry_after_options_are_used() -> None:
