@@ -97,6 +97,23 @@ def test_an_endless_chunked_body_is_cut_off(strict: EmulatorServer) -> None:
     assert answer == b"" or answer.startswith(b"HTTP/1.1 413 ")
 
 
+def test_an_endless_body_to_a_wrong_path_is_not_read_for_ever(strict: EmulatorServer) -> None:
+    """A 404 does not read its body, so it closes the connection instead of draining it."""
+    head = (
+        f"POST /nope HTTP/1.1\r\nHost: {strict.host}:{strict.port}\r\n"
+        "transfer-encoding: chunked\r\n\r\n"
+    ).encode()
+    chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
+    sent = 0
+    with _connect(strict) as sock:
+        sock.sendall(head)
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            while sent < 64 * 1024 * 1024:
+                sock.sendall(chunk)
+                sent += len(chunk)
+    assert sent < 16 * 1024 * 1024
+
+
 def test_an_oversized_body_is_a_413_that_closes_the_connection(strict: EmulatorServer) -> None:
     """A body over the limit is refused with 413 and Connection: close (nothing more is read)."""
     with httpx.Client(base_url=strict.url, headers={"x-api-key": strict.api_key}) as client:
