@@ -1,24 +1,35 @@
 """pytest fixtures that run the AudioScape emulator for your own test suite.
 
 Installed with the package and registered through the ``pytest11`` entry
-point, so the fixtures are there as soon as ``audioscape-async[emulator]`` is
-installed; nothing is imported or started until a test asks for one.
+point; nothing is imported or started until a test asks for a fixture. The
+emulator needs the ``emulator`` extra: a test that asks for one of these
+fixtures without it *fails* (it is not skipped, so a CI run cannot go green
+having tested nothing) with one line saying what to install.
 
 ``audioscape_server``
     Session-wide: the emulator on a free 127.0.0.1 port (an
     `audioscape_async.emulator.EmulatorServer`: ``.url``, ``.api_key``,
-    ``.emulator``).
+    ``.emulator``, and ``.admin_token`` / ``.admin_headers`` for its
+    ``/_emulator/`` admin endpoints).
 ``audioscape_emulator``
     The same server for one test; its faults, rate limit and request log are
     reset after the test. Steer it with ``.emulator.force_fault("429")``,
     ``.emulator.set_faults({"503": 0.5})`` or ``.emulator.set_rate_limit(...)``.
 ``audioscape_env``
     Sets ``AUDIOSCAPE_BASE_URL`` and ``AUDIOSCAPE_API_KEY`` for the test, so
-    code that builds its own client finds the emulator.
+    code that builds its own client finds the emulator (with fast retries, as
+    below).
 ``audioscape_client`` / ``audioscape_sync_client``
     A ready `AsyncClient` (an async fixture: run the test with anyio's pytest
-    plugin, ``@pytest.mark.anyio``) or `Client` wired to the emulator, with
-    retries that do not sleep long.
+    plugin, ``@pytest.mark.anyio``) or `Client` wired to the emulator. Its
+    retry policy waits through any ``Retry-After`` up to an hour, and...
+``audioscape_retries``
+    ...for the test, every SDK sleep (retry backoff, ``Retry-After``, the
+    client-wide pause after a 429) returns after at most
+    `MAX_REAL_SLEEP` (5 ms), whatever it was asked for, and is recorded:
+    ``audioscape_retries.sleeps`` lists the seconds asked for, so a test can
+    assert that a ``Retry-After: 120`` was honoured as 120. The client
+    fixtures and ``audioscape_env`` use it; ask for it to read the record.
 
 The marker ``@pytest.mark.audioscape_faults({"500": 1.0})`` sets fault rates
 for one test. Options: ``--audioscape-tracks N`` and ``--audioscape-seed N``
@@ -28,13 +39,44 @@ shape the generated catalog (defaults 10,000 and 0).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
 if TYPE_CHECKING:
     from . import AsyncClient, Client
     from .emulator import EmulatorServer
+
+#: The longest an SDK sleep really waits in a test that uses the plugin's clients.
+MAX_REAL_SLEEP: Final = 0.005
+#: The longest Retry-After the plugin's clients wait through (for free: see above).
+_MAX_RETRY_AFTER: Final = 3600.0
+#: What a test without the extra is told, in one line.
+_MISSING_EXTRA = (
+    "the AudioScape emulator fixtures need the 'emulator' extra: "
+    "pip install 'audioscape-async[emulator]' (missing: {missing})"
+)
+
+
+class RetrySleeps:
+    """What the SDK asked to sleep during one test, in seconds, in order.
+
+    >>> def test_honours_retry_after(audioscape_client, audioscape_retries): ...
+    """
+
+    def __init__(self) -> None:
+        #: Every delay asked for: backoffs, Retry-After waits, 429 pauses.
+        self.sleeps: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        """Record `seconds`, then wait at most `MAX_REAL_SLEEP` of it."""
+        import anyio
+
+        self.sleeps.append(seconds)
+        await anyio.sleep(min(max(seconds, 0.0), MAX_REAL_SLEEP))
+
+    def __repr__(self) -> str:
+        return f"<RetrySleeps {self.sleeps!r}>"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,17 +102,23 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def _emulator_server_class() -> type[EmulatorServer]:
+    """`EmulatorServer`, or a one-line failure naming the extra to install."""
+    missing = None
+    try:
+        from .emulator import EmulatorServer
+    except ImportError as error:
+        missing = (error.name or str(error)).split(".")[0]
+    if missing is not None:
+        # Outside the except block, so the report is one line, not a chained traceback.
+        pytest.fail(_MISSING_EXTRA.format(missing=missing), pytrace=False)
+    return EmulatorServer
+
+
 @pytest.fixture(scope="session")
 def audioscape_server(request: pytest.FixtureRequest) -> Iterator[EmulatorServer]:
     """The AudioScape emulator on a free loopback port, for the whole session."""
-    try:
-        from .emulator import EmulatorServer
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        pytest.skip(
-            f"the AudioScape emulator needs its extra: pip install 'audioscape-async[emulator]' "
-            f"({error})"
-        )
-    server = EmulatorServer(
+    server = _emulator_server_class()(
         tracks=request.config.getoption("--audioscape-tracks"),
         seed=request.config.getoption("--audioscape-seed"),
     )
@@ -94,8 +142,21 @@ def audioscape_emulator(
 
 
 @pytest.fixture
+def audioscape_retries(monkeypatch: pytest.MonkeyPatch) -> RetrySleeps:
+    """Make every SDK sleep of this test near-instant, and record what it asked for."""
+    from . import _retry
+
+    recorder = RetrySleeps()
+    # `_retry.sleep` is the SDK's one injectable sleep, looked up at call time.
+    monkeypatch.setattr(_retry, "sleep", recorder.sleep)
+    return recorder
+
+
+@pytest.fixture
 def audioscape_env(
-    audioscape_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+    audioscape_emulator: EmulatorServer,
+    audioscape_retries: RetrySleeps,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> EmulatorServer:
     """Point AUDIOSCAPE_BASE_URL and AUDIOSCAPE_API_KEY at the emulator for one test."""
     from ._constants import API_KEY_ENV, BASE_URL_ENV
@@ -112,13 +173,16 @@ def _client_options(server: EmulatorServer) -> dict[str, Any]:
         "api_key": server.api_key,
         "base_url": server.url,
         "timeout": 10.0,
-        # Retry quickly: the emulator's faults are meant to be retried, not waited for.
-        "retry": RetryPolicy(initial_backoff=0.01, max_backoff=0.05, max_retry_after=5.0),
+        # The default backoff, and Retry-After honoured up to an hour: `audioscape_retries`
+        # makes every wait near-instant, so the recorded delays are the real policy's.
+        "retry": RetryPolicy(max_retry_after=_MAX_RETRY_AFTER),
     }
 
 
 @pytest.fixture
-async def audioscape_client(audioscape_emulator: EmulatorServer) -> AsyncIterator[AsyncClient]:
+async def audioscape_client(
+    audioscape_emulator: EmulatorServer, audioscape_retries: RetrySleeps
+) -> AsyncIterator[AsyncClient]:
     """An open `AsyncClient` wired to the emulator (use with ``@pytest.mark.anyio``)."""
     from . import AsyncClient
 
@@ -127,7 +191,9 @@ async def audioscape_client(audioscape_emulator: EmulatorServer) -> AsyncIterato
 
 
 @pytest.fixture
-def audioscape_sync_client(audioscape_emulator: EmulatorServer) -> Iterator[Client]:
+def audioscape_sync_client(
+    audioscape_emulator: EmulatorServer, audioscape_retries: RetrySleeps
+) -> Iterator[Client]:
     """An open `Client` wired to the emulator."""
     from . import Client
 

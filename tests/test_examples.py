@@ -76,4 +76,4 @@ def test_plugin_example_suite(audioscape_server: EmulatorServer) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed" in result.stdout
+    assert "7 passed" in result.stdout

@@ -19,7 +19,14 @@ Over a real socket, in a thread or in a child process::
     with EmulatorProcess(tracks=100_000) as proc:
         ...  # proc.url, proc.api_key, proc.requests()
 
-From a shell: `audioscape serve` or `python -m audioscape_async.emulator`.
+From a shell: `audioscape serve` or `python -m audioscape_async.emulator`
+(`--openapi` prints the contract as OpenAPI 3; `openapi_document()` returns it).
+
+Defaults follow the API's documentation (a 429 has no `Retry-After` unless a
+fault or rate limit asks for one); where it is silent the choices are listed
+in the README. The server binds to loopback, bounds every body, closes idle
+connections, and its `/_emulator/` admin endpoints want the admin token
+(`Authorization: Bearer <token>`, printed by `audioscape serve`).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from ._defaults import ADMIN_PREFIX, BASE_PATH, DEMO_API_KEY, FAULT_HEADER, NO_F
 from ._emulator import Emulator, RequestRecord
 from ._exceptions import CatalogError, EmulatorError, EmulatorStartupError
 from ._faults import FAULT_NAMES, Faults
+from ._openapi import openapi_document
 from ._ratelimit import RateLimit
 from ._server import EmulatorProcess, EmulatorServer
 
@@ -57,5 +65,6 @@ __all__ = [
     "create_app",
     "generate_catalog",
     "load_catalog",
+    "openapi_document",
     "run_serve",
 ]

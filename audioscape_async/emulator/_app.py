@@ -6,17 +6,28 @@ bytes go out, and when: half a body then a closed socket, a content-length
 that matches a truncated body, no answer at all.
 
 Order of business for `POST /developer/v1/search`, like a gateway in front of
-a service: faults are decided (the `x-emulator-fault` header, then faults
-forced with `Emulator.force_fault`, then the seeded draw); "latency" waits;
+a service: the body is read, bounded in size (413) and in time (408), and
+either refusal closes the connection; faults are decided (the
+`x-emulator-fault` header, then faults forced with `Emulator.force_fault`,
+then the seeded draw); "latency" waits, watching for a client that leaves;
 an answer fault that stands for infrastructure (5xx, 429 storms, garbage,
 drop, hang) answers at once; then the API key (401), the rate limit (429),
 the content type and body (400), the search; finally "truncated" or
-"drop-mid-body" damage the answer on its way out.
+"drop-mid-body" damage the answer on its way out. A client that has left
+before its answer goes out is logged as `client_disconnected`, not as the
+status it never received.
+
+The admin endpoints (`/_emulator/...`) are safe to leave running on a shared
+machine: they want `Authorization: Bearer <admin token>`, a `Host` naming the
+address the server is bound to (no DNS rebinding), `application/json` bodies
+only (a cross-site form or `text/plain` POST cannot reach them) and bounded
+bodies.
 """
 
 from __future__ import annotations
 
 import email.utils
+import hmac
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -67,6 +78,10 @@ def create_app(
     faults: Faults | Mapping[str, float] | None = None,
     semantic: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    admin_token: str | None = None,
+    body_timeout: float = d.BODY_TIMEOUT,
+    log_limit: int = d.REQUEST_LOG_LIMIT,
+    log_max_bytes: int = d.REQUEST_LOG_MAX_BYTES,
 ) -> Starlette:
     """An ASGI app that answers like the AudioScape API, for tests and benchmarks.
 
@@ -75,6 +90,10 @@ def create_app(
     it accepts; `rate_limit` limits each key; `faults` injects failures
     (a `Faults`, or a rate mapping like `{"500": 0.1}`); `semantic=False`
     answers every search by keyword. `app.state.emulator` is the `Emulator`.
+    `admin_token` is what the admin endpoints want as `Authorization: Bearer
+    <token>` (random unless given; `Emulator.admin_token`); `body_timeout` the
+    seconds a request body may take to arrive; `log_limit` and
+    `log_max_bytes` bound the request log in records and in bytes.
 
         >>> import httpx
         >>> app = create_app(tracks=1_000)
@@ -92,21 +111,27 @@ def create_app(
         faults=faults,
         semantic=semantic,
         clock=clock,
+        admin_token=admin_token,
+        log_limit=log_limit,
+        log_max_bytes=log_max_bytes,
     )
+    if not (isinstance(body_timeout, (int, float)) and body_timeout > 0):
+        raise ValueError(f"body_timeout must be positive seconds, got {body_timeout!r}")
     admin = d.ADMIN_PREFIX
     app = Starlette(
         routes=[
-            Route(d.SEARCH_ROUTE, _SearchEndpoint(emulator), methods=["POST"]),
-            Route(f"{admin}/requests", _requests, methods=["GET"]),
-            Route(f"{admin}/state", _state, methods=["GET"]),
-            Route(f"{admin}/faults", _set_faults, methods=["POST"]),
-            Route(f"{admin}/force", _force, methods=["POST"]),
-            Route(f"{admin}/rate-limit", _set_rate_limit, methods=["POST"]),
-            Route(f"{admin}/reset", _reset, methods=["POST"]),
+            Route(d.SEARCH_ROUTE, _SearchEndpoint(emulator, body_timeout), methods=["POST"]),
+            Route(f"{admin}/requests", _admin_endpoint(_requests), methods=["GET"]),
+            Route(f"{admin}/state", _admin_endpoint(_state), methods=["GET"]),
+            Route(f"{admin}/faults", _admin_endpoint(_set_faults), methods=["POST"]),
+            Route(f"{admin}/force", _admin_endpoint(_force), methods=["POST"]),
+            Route(f"{admin}/rate-limit", _admin_endpoint(_set_rate_limit), methods=["POST"]),
+            Route(f"{admin}/reset", _admin_endpoint(_reset), methods=["POST"]),
         ],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.emulator = emulator
+    app.state.body_timeout = body_timeout
     return app
 
 
@@ -116,8 +141,9 @@ def create_app(
 class _SearchEndpoint:
     """`POST /developer/v1/search`, faults and all."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, body_timeout: float) -> None:
         self.emulator = emulator
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         emulator = self.emulator
@@ -133,11 +159,15 @@ class _SearchEndpoint:
         request_id = begun.request_id
         api_key = headers.get(c.API_KEY_HEADER)
         record = _Record(
-            begun.arrival, request_id, emulator.key_id(api_key) if api_key else None, begun.faults
+            begun.arrival,
+            request_id,
+            emulator.key_id(api_key) if api_key else None,
+            begun.faults,
+            _logged_headers(headers),
         )
 
-        def log(status: int | None) -> None:
-            emulator.record(record.finish(status), begun.generation)
+        def log(status: int | None, disconnected: bool) -> None:
+            emulator.record(record.finish(status, disconnected), begun.generation)
 
         exchange = _Exchange(
             send=send,
@@ -147,8 +177,13 @@ class _SearchEndpoint:
             on_answer=log,
         )
         try:
-            body, too_large = await _read_body(receive)
-            await self._serve(exchange, record, headers, body, too_large, forced_error)
+            body, refusal = await read_bounded_body(receive, d.MAX_BODY_BYTES, self.body_timeout)
+            record.size = len(body)
+            if refusal is not None:
+                status, message = refusal
+                await exchange.json(status, {"error": message}, [_CLOSE])
+                return
+            await self._serve(exchange, record, headers, body, forced_error)
         except _EmulatedNetworkError:
             raise
         except Exception:
@@ -165,7 +200,6 @@ class _SearchEndpoint:
         record: _Record,
         headers: Mapping[str, str],
         body: bytes,
-        too_large: bool,
         forced_error: str | None,
     ) -> None:
         emulator = self.emulator
@@ -173,8 +207,9 @@ class _SearchEndpoint:
         if forced_error is not None:
             await exchange.json(400, {"error": forced_error})
             return
-        if "latency" in faults:
-            await anyio.sleep(emulator.faults.latency)
+        if "latency" in faults and await exchange.client_leaves_within(emulator.faults.latency):
+            exchange.client_left()
+            return
         fault = answer_fault(faults)
         if fault is not None and fault not in DAMAGING_FAULTS:
             await self._infrastructure_fault(exchange, fault)
@@ -186,23 +221,20 @@ class _SearchEndpoint:
         assert record.key_id is not None
         wait = emulator.take_token(record.key_id)
         if wait is not None:
+            limit = emulator.rate_limit
+            form = limit.retry_after if limit is not None else None
             await exchange.json(
-                429,
-                {"message": d.MESSAGE_TOO_MANY_REQUESTS},
-                [(c.RETRY_AFTER_HEADER.encode(), str(wait).encode())],
+                429, {"message": d.MESSAGE_TOO_MANY_REQUESTS}, _retry_after(wait, form)
             )
             return
         try:
             check_content_type(headers.get("content-type"))
-            if too_large:
-                await exchange.json(
-                    413, {"error": f"Request body too large (limit {d.MAX_BODY_BYTES} bytes)"}
-                )
-                return
             data = parse_body(body)
             record.offset, record.limit = partial_paging(data)
             query = data.get("query")
             record.query = query if isinstance(query, str) else None
+            filters = data.get("filters")
+            record.filters = filters if isinstance(filters, dict) else None
             request = parse_search(data)
         except RequestError as exc:
             await exchange.json(400, {"error": str(exc)})
@@ -230,23 +262,23 @@ class _SearchEndpoint:
             await exchange.send_body(200, payload, _JSON)
 
     async def _infrastructure_fault(self, exchange: _Exchange, fault: str) -> None:
-        retry_after = self.emulator.faults.retry_after
+        faults = self.emulator.faults
         if fault == "500":
             await exchange.json(500, {"error": d.ERROR_INTERNAL})
         elif fault in ("502", "503"):
             await exchange.send_body(int(fault), HTML_BODIES[fault], _HTML)
         elif fault == "429":
+            form = faults.retry_after_format if faults.retry_after is not None else None
             await exchange.json(
                 429,
                 {"message": d.MESSAGE_TOO_MANY_REQUESTS},
-                [(c.RETRY_AFTER_HEADER.encode(), str(retry_after).encode())],
+                _retry_after(faults.retry_after or 0, form),
             )
         elif fault == "429-date":
-            when = email.utils.formatdate(time.time() + retry_after, usegmt=True)
             await exchange.json(
                 429,
                 {"message": d.MESSAGE_TOO_MANY_REQUESTS},
-                [(c.RETRY_AFTER_HEADER.encode(), when.encode())],
+                _retry_after(faults.retry_after or 0, "date"),
             )
         elif fault == "429-no-header":
             await exchange.json(429, {"message": d.MESSAGE_TOO_MANY_REQUESTS})
@@ -260,6 +292,29 @@ class _SearchEndpoint:
             await exchange.hang()
         else:  # pragma: no cover - FAULT_NAMES and this dispatch are kept in step
             raise AssertionError(f"unhandled fault {fault!r}")
+
+
+_CLOSE = (b"connection", b"close")
+
+
+def _retry_after(seconds: int, form: str | None) -> list[tuple[bytes, bytes]]:
+    """The Retry-After header of a 429: none (as documented), delta-seconds or a date."""
+    if form is None:
+        return []
+    if form == "date":
+        value = email.utils.formatdate(time.time() + seconds, usegmt=True)
+    else:
+        value = str(seconds)
+    return [(c.RETRY_AFTER_HEADER.encode(), value.encode())]
+
+
+#: Request headers the log leaves out: the API key is a secret (its `key_id` stands
+#: for it) and so is an admin token sent by mistake.
+_UNLOGGED_HEADERS = frozenset({c.API_KEY_HEADER, "authorization", "cookie"})
+
+
+def _logged_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k not in _UNLOGGED_HEADERS}
 
 
 class _EmulatedNetworkError(Exception):
@@ -286,16 +341,24 @@ class _Record:
     __slots__ = (
         "arrival",
         "faults",
+        "filters",
+        "headers",
         "key_id",
         "limit",
         "offset",
         "query",
         "request_id",
         "search_method",
+        "size",
     )
 
     def __init__(
-        self, arrival: float, request_id: str, key_id: str | None, faults: tuple[str, ...]
+        self,
+        arrival: float,
+        request_id: str,
+        key_id: str | None,
+        faults: tuple[str, ...],
+        headers: dict[str, str],
     ) -> None:
         self.arrival, self.request_id, self.key_id, self.faults = (
             arrival,
@@ -303,22 +366,30 @@ class _Record:
             key_id,
             faults,
         )
+        self.headers = headers
         self.offset: int | None = None
         self.limit: int | None = None
         self.query: str | None = None
+        self.filters: dict[str, Any] | None = None
         self.search_method: str | None = None
+        #: The body's size: what the query and filters can cost the log at most.
+        self.size = 0
 
-    def finish(self, status: int | None) -> RequestRecord:
+    def finish(self, status: int | None, disconnected: bool) -> RequestRecord:
         return RequestRecord(
             time=self.arrival,
             request_id=self.request_id,
             key_id=self.key_id,
-            status=status,
+            status=None if disconnected else status,
             faults=self.faults,
             offset=self.offset,
             limit=self.limit,
             query=self.query,
             search_method=self.search_method,
+            filters=self.filters,
+            headers=self.headers,
+            client_disconnected=disconnected,
+            size=self.size + sum(len(k) + len(v) for k, v in self.headers.items()),
         )
 
 
@@ -326,7 +397,8 @@ class _Exchange:
     """Sends one answer, whole or broken, and reports it just before its last bytes go.
 
     Reporting before the end means a client that has read the whole answer can
-    rely on finding the request in the log already.
+    rely on finding the request in the log already. An answer whose client has
+    already gone is reported as such: it was never delivered.
     """
 
     __slots__ = ("answered", "control", "on_answer", "receive", "request_id", "send", "started")
@@ -337,7 +409,7 @@ class _Exchange:
         receive: Receive,
         request_id: str,
         control: ConnectionControl | None,
-        on_answer: Callable[[int | None], None],
+        on_answer: Callable[[int | None, bool], None],
     ) -> None:
         self.send = send
         self.receive = receive
@@ -350,7 +422,32 @@ class _Exchange:
     def _answer(self, status: int | None) -> None:
         if not self.answered:
             self.answered = True
-            self.on_answer(status)
+            gone = status is not None and self.control is not None and self.control.closed
+            self.on_answer(status, gone)
+
+    def client_left(self) -> None:
+        """Report a request whose client left before it was answered."""
+        if not self.answered:
+            self.answered = True
+            self.on_answer(None, True)
+
+    async def client_leaves_within(self, seconds: float) -> bool:
+        """Wait `seconds`; True, as soon as it happens, if the client disconnects meanwhile."""
+        left = False
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                nonlocal left
+                # The body is read already: the next message is the disconnect.
+                while (await self.receive())["type"] != "http.disconnect":
+                    pass
+                left = True
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch)
+            await anyio.sleep(seconds)
+            group.cancel_scope.cancel()
+        return left
 
     def _start(
         self,
@@ -432,24 +529,40 @@ class _Exchange:
             pass
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The request body, and whether it was cut off at `MAX_BODY_BYTES`."""
+#: A body over the limit is still drained up to this many bytes in all, so a client
+#: that sends it whole before reading reads the 413 instead of a reset connection;
+#: past it (an endless body) the connection is closed at once.
+_DRAIN_LIMIT = 1024 * 1024
+
+
+async def read_bounded_body(
+    receive: Receive, limit: int, seconds: float
+) -> tuple[bytes, tuple[int, str] | None]:
+    """The request body, or a refusal (413 too large, 408 too slow).
+
+    Never holds more than `limit` bytes, never waits more than `seconds`.
+    """
     chunks: list[bytes] = []
     size = 0
-    too_large = False
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > d.MAX_BODY_BYTES:
-            too_large = True
-        elif chunk:
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks), too_large
+    with anyio.move_on_after(seconds) as scope:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size <= limit:
+                if chunk:
+                    chunks.append(chunk)
+            elif size > _DRAIN_LIMIT:
+                break
+            if not message.get("more_body", False):
+                break
+    if size > limit:
+        return b"", (413, f"Request body too large (limit {limit} bytes)")
+    if scope.cancelled_caught:
+        return b"", (408, f"Request body not received within {seconds:g} s")
+    return b"".join(chunks), None
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -473,8 +586,65 @@ def _admin_json(request: Request, body: object, status: int = 200) -> Response:
     )
 
 
-async def _admin_body(request: Request) -> Any:
-    raw = await request.body()
+def _admin_endpoint(
+    handler: Callable[[Request], Any],
+) -> Callable[[Request], Any]:
+    """Guard an admin endpoint: Host, admin token, JSON content type, bounded body."""
+
+    async def guarded(request: Request) -> Response:
+        _check_host(request)
+        token = _emulator(request).admin_token
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode(), token.encode()
+        ):
+            raise HTTPException(
+                401,
+                "the admin endpoints want Authorization: Bearer <admin token> "
+                "(audioscape serve prints it; EmulatorServer.admin_token holds it)",
+                headers={"www-authenticate": "Bearer"},
+            )
+        body, refusal = await read_bounded_body(
+            request.receive, d.MAX_BODY_BYTES, request.app.state.body_timeout
+        )
+        if refusal is not None:
+            raise HTTPException(*refusal, headers={"connection": "close"})
+        if request.method == "POST":
+            media_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
+            if media_type.lower() != c.JSON_CONTENT_TYPE:
+                raise HTTPException(
+                    415, f"the admin endpoints accept only {c.JSON_CONTENT_TYPE} bodies"
+                )
+        request.state.body = body
+        response: Response = await handler(request)
+        return response
+
+    return guarded
+
+
+def _check_host(request: Request) -> None:
+    """Refuse a Host other than the bound address: a DNS-rebinding page sends its own."""
+    server = request.scope.get("server")
+    host = request.headers.get("host", "").lower()
+    if server is None:
+        raise HTTPException(421, "the admin endpoints need to know the address they serve")
+    bound, port = str(server[0]).lower(), server[1]
+    names = {bound} | (set(d.LOOPBACK_HOSTS) if bound in d.LOOPBACK_HOSTS else set())
+    allowed: set[str] = set()
+    for name in names:
+        shown = f"[{name}]" if ":" in name else name
+        allowed.add(f"{shown}:{port}")
+        if port in (None, 80):
+            allowed.add(shown)
+    if host not in allowed:
+        raise HTTPException(
+            421, f"Host {host!r} is not this emulator's address; use one of {sorted(allowed)}"
+        )
+
+
+def _admin_body(request: Request) -> Any:
+    raw: bytes = request.state.body
     if not raw.strip():
         return {}
     try:
@@ -502,7 +672,7 @@ async def _state(request: Request) -> Response:
 async def _set_faults(request: Request) -> Response:
     """POST /_emulator/faults {"rates": {...}, "latency": s, "retry_after": s}."""
     try:
-        faults = Faults.from_json(await _admin_body(request))
+        faults = Faults.from_json(_admin_body(request))
     except (ValueError, TypeError) as exc:
         raise HTTPException(400, str(exc)) from None
     _emulator(request).set_faults(faults)
@@ -511,7 +681,7 @@ async def _set_faults(request: Request) -> Response:
 
 async def _force(request: Request) -> Response:
     """POST /_emulator/force {"fault": name, "count": n}: fault the next n searches."""
-    data = await _admin_body(request)
+    data = _admin_body(request)
     if not isinstance(data, dict) or not isinstance(data.get("fault"), str):
         raise HTTPException(400, 'expected {"fault": name, "count": n}')
     try:
@@ -522,15 +692,20 @@ async def _force(request: Request) -> Response:
 
 
 async def _set_rate_limit(request: Request) -> Response:
-    """POST /_emulator/rate-limit {"rate": r, "burst": b}, or {"rate": null} for none."""
-    data = await _admin_body(request)
+    """POST /_emulator/rate-limit {"rate": r, "burst": b, "retry_after": f}, or {"rate": null}."""
+    data = _admin_body(request)
     if not isinstance(data, dict):
         raise HTTPException(400, 'expected {"rate": r, "burst": b}')
     limit = None
     if data.get("rate") is not None:
         try:
             burst = data.get("burst")
-            limit = RateLimit(data["rate"]) if burst is None else RateLimit(data["rate"], burst)
+            form = data.get("retry_after")
+            limit = (
+                RateLimit(data["rate"], retry_after=form)
+                if burst is None
+                else RateLimit(data["rate"], burst, retry_after=form)
+            )
         except (ValueError, TypeError) as exc:
             raise HTTPException(400, str(exc)) from None
     _emulator(request).set_rate_limit(limit)
@@ -544,8 +719,14 @@ async def _reset(request: Request) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """404, 405 and admin refusals as JSON errors, with a request id like every answer."""
+    """404, 405 and admin refusals as JSON errors, with a request id like every answer.
+
+    A 404 or 405 has not read its body, so the connection is closed after it:
+    otherwise an endless body to a wrong path would be read (and dropped) for ever.
+    """
     assert isinstance(exc, HTTPException)
     response = _admin_json(request, {"error": exc.detail}, exc.status_code)
     response.headers.update(exc.headers or {})
+    if exc.status_code in (404, 405):
+        response.headers["connection"] = "close"
     return response

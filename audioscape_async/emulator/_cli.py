@@ -1,9 +1,15 @@
 """`audioscape serve`: run the emulator from the command line.
 
     audioscape serve [--host 127.0.0.1] [--port 8080] [--api-key KEY ...]
-                     [--tracks N | --catalog FILE] [--seed N]
-                     [--rate R[/BURST]] [--burst B] [--fault NAME=RATE ...]
-                     [--latency S] [--retry-after S] [--no-semantic]
+                     [--admin-token TOKEN] [--tracks N | --catalog FILE] [--seed N]
+                     [--rate R[/BURST]] [--burst B] [--rate-retry-after seconds|date]
+                     [--fault NAME=RATE ...] [--latency S] [--retry-after S]
+                     [--retry-after-format seconds|date] [--no-semantic]
+    audioscape serve --openapi      # print the contract as OpenAPI 3 and exit
+
+It prints the URL, the accepted keys and the admin token (random unless
+`--admin-token` sets it) that the `/_emulator/` endpoints want as
+`Authorization: Bearer <token>`.
 
 The top-level CLI adds these arguments to its `serve` subcommand with
 `add_serve_arguments` and calls `run_serve`; `python -m
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import signal
 import sys
 from collections.abc import Iterator
@@ -30,6 +37,7 @@ from ._app import create_app
 from ._catalog import generate_catalog, load_catalog
 from ._exceptions import EmulatorError
 from ._faults import FAULT_NAMES, Faults
+from ._openapi import openapi_document
 from ._ratelimit import RateLimit
 from ._server import base_url, bind_socket, uvicorn_server
 
@@ -119,6 +127,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--burst", type=positive_int, metavar="B", help="burst size for --rate")
     parser.add_argument(
+        "--rate-retry-after",
+        choices=d.RETRY_AFTER_FORMATS,
+        help="give the rate limit's 429s a Retry-After, as seconds or an HTTP date "
+        "(default: none, like the documented 429)",
+    )
+    parser.add_argument(
         "--fault",
         dest="faults",
         action="append",
@@ -138,7 +152,24 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         type=non_negative_int,
         default=d.DEFAULT_RETRY_AFTER,
         metavar="S",
-        help=f"Retry-After seconds of the '429' faults (default {d.DEFAULT_RETRY_AFTER})",
+        help="give the '429' fault a Retry-After of S seconds (default: none, like the "
+        "documented 429)",
+    )
+    parser.add_argument(
+        "--retry-after-format",
+        choices=d.RETRY_AFTER_FORMATS,
+        default="seconds",
+        help="write the '429' fault's Retry-After as seconds (default) or an HTTP date",
+    )
+    parser.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="the token the /_emulator/ admin endpoints want (default: a random one, printed)",
+    )
+    parser.add_argument(
+        "--openapi",
+        action="store_true",
+        help="print the emulated contract as an OpenAPI 3 document and exit",
     )
     parser.add_argument(
         "--no-semantic",
@@ -158,6 +189,9 @@ def run_serve(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
         return code
 
+    if getattr(args, "openapi", False):
+        print(json.dumps(openapi_document(), indent=2), file=stdout, flush=True)
+        return EXIT_OK
     serving = False
     try:
         rate_limit: RateLimit | None = args.rate
@@ -165,9 +199,20 @@ def run_serve(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             if rate_limit is None:
                 return error("--burst needs --rate")
             rate_limit = RateLimit(rate_limit.rate, args.burst)
+        if args.rate_retry_after is not None:
+            if rate_limit is None:
+                return error("--rate-retry-after needs --rate")
+            rate_limit = RateLimit(
+                rate_limit.rate, rate_limit.burst, retry_after=args.rate_retry_after
+            )
+        if args.admin_token is not None and not args.admin_token.strip():
+            return error("--admin-token must not be empty")
         try:
             faults = Faults(
-                dict(args.faults or []), latency=args.latency, retry_after=args.retry_after
+                dict(args.faults or []),
+                latency=args.latency,
+                retry_after=args.retry_after,
+                retry_after_format=args.retry_after_format,
             )
         except ValueError as exc:
             return error(str(exc))
@@ -195,6 +240,7 @@ def run_serve(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             rate_limit=rate_limit,
             faults=faults,
             semantic=args.semantic,
+            admin_token=args.admin_token,
         )
         try:
             sock = bind_socket(args.host, args.port)
@@ -208,6 +254,7 @@ def run_serve(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         print(f"{d.URL_LINE_PREFIX}{base_url(args.host, port)}", file=stdout)
         for key in emulator.api_keys:
             print(f"{d.API_KEY_LINE_PREFIX}{key}", file=stdout)
+        print(f"{d.ADMIN_TOKEN_LINE_PREFIX}{emulator.admin_token}", file=stdout)
         print("Press Ctrl-C to stop.", file=stdout, flush=True)
         serving = True
         with _sigterm_as_interrupt():

@@ -75,14 +75,34 @@ GROUP_LIMIT: Final = 25
 #: track positions in all (a million-track result costs about 12 MB).
 CACHE_MAX_ENTRIES: Final = 256
 CACHE_MAX_ITEMS: Final = 8_000_000
-#: The request log keeps this many newest records (its counters count every request).
+#: The request log keeps this many newest records (its counters count every request)...
 REQUEST_LOG_LIMIT: Final = 100_000
-#: Request bodies larger than this are refused with 413.
+#: ...and at most about this many bytes of them (queries, filters and headers included).
+REQUEST_LOG_MAX_BYTES: Final = 32 * 1024 * 1024
+#: Request bodies larger than this are refused with 413 (the admin endpoints' too).
 MAX_BODY_BYTES: Final = 64 * 1024
+#: A request head (request line and headers) larger than this is refused with 400.
+MAX_HEAD_BYTES: Final = 16 * 1024
+#: The largest offset accepted: the largest integer a JSON number holds exactly.
+MAX_OFFSET: Final = _c.MAX_JSON_INT
+#: Seconds a request body may take to arrive in full; a slower one gets 408.
+BODY_TIMEOUT: Final = 10.0
+#: Seconds a connection may sit idle, or halfway through a request's head, before it is
+#: closed (a keep-alive connection between requests, or a client that stopped mid-request).
+IDLE_TIMEOUT: Final = 10.0
+
+#: The admin endpoints want `Authorization: Bearer <token>`; the token is random per
+#: emulator unless given, and `audioscape serve` prints it on this line.
+ADMIN_TOKEN_LINE_PREFIX: Final = "admin token: "
+#: Bytes of randomness in a generated admin token.
+ADMIN_TOKEN_BYTES: Final = 24
 
 #: Fault defaults.
 DEFAULT_FAULT_LATENCY: Final = 1.0
-DEFAULT_RETRY_AFTER: Final = 1
+#: A 429 carries no Retry-After unless asked: the documented 429 has none.
+DEFAULT_RETRY_AFTER: Final = None
+#: How a Retry-After is written when one is asked for: delta-seconds or an HTTP date.
+RETRY_AFTER_FORMATS: Final = ("seconds", "date")
 
 #: Answer bodies, as the real API words them.
 ERROR_INVALID_KEY: Final = "Invalid API key"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import threading
 import time
 from collections import Counter, deque
@@ -35,9 +36,13 @@ class RequestRecord:
     """One search request as the emulator saw it.
 
     `key_id` is a short hash of the API key (never the key itself), None when
-    no key was sent. `status` is None when no answer was sent ("drop",
-    "hang"). `offset`, `limit`, `query` and `search_method` are None when the
-    request did not get that far (refused, faulted before validation).
+    no key was sent. `status` is None when no answer was delivered: "drop",
+    "hang", or `client_disconnected` (the client left before its answer went
+    out, say while a "latency" fault held it). `offset`, `limit`, `query`,
+    `filters` and `search_method` are None when the request did not get that
+    far (refused, faulted before validation); `filters` is the `filters`
+    object exactly as sent. `headers` are the request's headers, lower-cased,
+    without `x-api-key`, `authorization` and `cookie`.
     """
 
     time: float
@@ -49,10 +54,17 @@ class RequestRecord:
     limit: int | None = None
     query: str | None = None
     search_method: str | None = None
+    # Dicts cannot be hashed: a record hashes by the rest.
+    filters: dict[str, Any] | None = attrs.field(default=None, hash=False)
+    headers: dict[str, str] = attrs.field(factory=dict, hash=False)
+    client_disconnected: bool = False
+    #: About how many bytes the record holds, for the log's byte bound.
+    size: int = attrs.field(default=0, repr=False, eq=False)
 
     def to_json(self) -> dict[str, Any]:
         """The record as the admin endpoint shows it."""
-        return attrs.asdict(self, recurse=False) | {"faults": list(self.faults)}
+        shown = attrs.asdict(self, recurse=False, filter=lambda a, _: a.name != "size")
+        return shown | {"faults": list(self.faults)}
 
 
 @attrs.frozen
@@ -86,21 +98,33 @@ class Emulator:
         faults: Faults | Mapping[str, float] | None = None,
         semantic: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        admin_token: str | None = None,
+        log_limit: int = d.REQUEST_LOG_LIMIT,
+        log_max_bytes: int = d.REQUEST_LOG_MAX_BYTES,
     ) -> None:
         if isinstance(api_keys, str):
             raise TypeError("api_keys must be a sequence of keys, not one string")
         keys = tuple(api_keys)
         if not keys or not all(isinstance(k, str) and k for k in keys):
             raise ValueError("api_keys must hold at least one non-empty string")
+        if admin_token is not None and (not isinstance(admin_token, str) or not admin_token):
+            raise ValueError("admin_token must be a non-empty string")
+        for name, bound in (("log_limit", log_limit), ("log_max_bytes", log_max_bytes)):
+            if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+                raise ValueError(f"{name} must be a positive integer, got {bound!r}")
         self.seed = seed
         self.api_keys = keys
+        self._admin_token = admin_token or secrets.token_urlsafe(d.ADMIN_TOKEN_BYTES)
+        self._log_limit = log_limit
+        self._log_max_bytes = log_max_bytes
+        self._log_bytes = 0
         self.semantic = semantic
         self._clock = clock
         self._lock = threading.Lock()
         self._initial = (catalog, rate_limit, Faults.coerce(faults))
         self._key_ids = {key: self.key_id(key) for key in keys}
         self._ranker = Ranker(catalog)
-        self._log: deque[RequestRecord] = deque(maxlen=d.REQUEST_LOG_LIMIT)
+        self._log: deque[RequestRecord] = deque()
         # Bumped by every reset, so a request that began before it (a "hang" whose
         # client gives up later) cannot land in the fresh log.
         self._generation = 0
@@ -117,6 +141,7 @@ class Emulator:
         self._rng = random.Random(f"audioscape-faults:{self.seed}")
         self._forced: deque[str] = deque()
         self._log.clear()
+        self._log_bytes = 0
         self._count = 0
         self._status_counts: Counter[str] = Counter()
         self._fault_counts: Counter[str] = Counter()
@@ -125,6 +150,11 @@ class Emulator:
         self._generation += 1
 
     # ----------------------------------------------------------------- public steering
+
+    @property
+    def admin_token(self) -> str:
+        """What the admin endpoints want as `Authorization: Bearer <token>`."""
+        return self._admin_token
 
     @property
     def catalog(self) -> Catalog:
@@ -143,7 +173,11 @@ class Emulator:
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """The search requests so far, oldest first (the newest 100,000 are kept)."""
+        """The search requests so far, oldest first.
+
+        The newest are kept: at most 100,000 records and about 32 MB (set with
+        `log_limit` and `log_max_bytes`); the counters of `summary` count all.
+        """
         with self._lock:
             return list(self._log)
 
@@ -316,11 +350,25 @@ class Emulator:
         with self._lock:
             if generation != self._generation:
                 return
-            self._log.append(record)
+            log = self._log
+            log.append(record)
+            self._log_bytes += record.size + _RECORD_OVERHEAD
+            while len(log) > self._log_limit or (
+                self._log_bytes > self._log_max_bytes and len(log) > 1
+            ):
+                self._log_bytes -= log.popleft().size + _RECORD_OVERHEAD
             self._count += 1
-            self._status_counts[str(record.status) if record.status else "none"] += 1
+            if record.client_disconnected:
+                status = "client_disconnected"
+            else:
+                status = str(record.status) if record.status else "none"
+            self._status_counts[status] += 1
             for fault in record.faults:
                 self._fault_counts[fault] += 1
+
+
+#: What a record costs beyond its body and headers (the object, ids, numbers).
+_RECORD_OVERHEAD = 400
 
 
 def _request_id(seed: int, kind: str, number: int) -> str:

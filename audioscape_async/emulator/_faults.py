@@ -1,5 +1,8 @@
 """Injectable faults: what can go wrong between an SDK and the API.
 
+What the API documents is the default: a 429 is `{"message": "Too Many
+Requests"}` with no `Retry-After` unless a fault configuration asks for one.
+
 A request gets at most one *answer fault* (it replaces or damages the answer;
 their rates add up to at most 1) and, independently, any of the *modifiers*
 ("latency" delays the answer, "semantic-outage" makes this request fall back to
@@ -70,6 +73,20 @@ def _checked_rates(rates: Mapping[str, float] | None) -> Mapping[str, float]:
     return MappingProxyType(clean)
 
 
+def _retry_after_seconds(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attribute.name} must be whole seconds >= 0 or None, got {value!r}")
+
+
+def _retry_after_format(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in d.RETRY_AFTER_FORMATS:
+        raise ValueError(
+            f"{attribute.name} must be one of {', '.join(d.RETRY_AFTER_FORMATS)}, got {value!r}"
+        )
+
+
 def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{attribute.name} must be a number, got {value!r}")
@@ -86,13 +103,22 @@ class Faults:
 
     `rates` maps fault names (`FAULT_NAMES`) to probabilities in 0..1; the
     answer faults' rates must add up to at most 1. `latency` is the delay
-    in seconds the "latency" fault adds; `retry_after` the seconds the "429"
-    and "429-date" faults ask the client to wait.
+    in seconds the "latency" fault adds.
+
+    The "429" fault answers the documented 429, `{"message": "Too Many
+    Requests"}` with no `Retry-After`, unless `retry_after` (whole seconds)
+    is set: then it carries `Retry-After`, written as delta-seconds or, with
+    `retry_after_format="date"`, as an HTTP date that many seconds ahead.
+    "429-date" always writes a date (`retry_after` seconds ahead, 0 if unset)
+    and "429-no-header" never sends one.
     """
 
     rates: Mapping[str, float] = attrs.field(factory=dict, converter=_checked_rates)
     latency: float = attrs.field(default=d.DEFAULT_FAULT_LATENCY, validator=_non_negative)
-    retry_after: int = attrs.field(default=d.DEFAULT_RETRY_AFTER, validator=_non_negative)
+    retry_after: int | None = attrs.field(
+        default=d.DEFAULT_RETRY_AFTER, validator=_retry_after_seconds
+    )
+    retry_after_format: str = attrs.field(default="seconds", validator=_retry_after_format)
 
     @classmethod
     def coerce(cls, value: Faults | Mapping[str, float] | None) -> Faults:
@@ -103,25 +129,34 @@ class Faults:
 
     @classmethod
     def from_json(cls, data: object) -> Faults:
-        """A `Faults` from the admin endpoint's body: {"rates": {...}, "latency", "retry_after"}."""
+        """A `Faults` from the admin endpoint's body.
+
+        {"rates": {...}, "latency": s, "retry_after": s or null, "retry_after_format": f}
+        """
         if not isinstance(data, dict):
             raise ValueError("expected a JSON object")
-        unknown = set(data) - {"rates", "latency", "retry_after"}
+        fields = {"rates", "latency", "retry_after", "retry_after_format"}
+        unknown = set(data) - fields
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
         rates = data.get("rates") or {}
         if not isinstance(rates, dict):
             raise ValueError("rates must be an object of fault name to rate")
-        retry_after = data.get("retry_after", d.DEFAULT_RETRY_AFTER)
-        if isinstance(retry_after, bool) or not isinstance(retry_after, int):
-            raise ValueError(f"retry_after must be whole seconds, got {retry_after!r}")
         return cls(
-            rates, latency=data.get("latency", d.DEFAULT_FAULT_LATENCY), retry_after=retry_after
+            rates,
+            latency=data.get("latency", d.DEFAULT_FAULT_LATENCY),
+            retry_after=data.get("retry_after", d.DEFAULT_RETRY_AFTER),
+            retry_after_format=data.get("retry_after_format", "seconds"),
         )
 
     def to_json(self) -> dict[str, Any]:
         """The admin endpoint's view of this configuration."""
-        return {"rates": dict(self.rates), "latency": self.latency, "retry_after": self.retry_after}
+        return {
+            "rates": dict(self.rates),
+            "latency": self.latency,
+            "retry_after": self.retry_after,
+            "retry_after_format": self.retry_after_format,
+        }
 
     def draw(self, rng: random.Random) -> tuple[str, ...]:
         """The faults for one request: always three draws, so runs stay reproducible."""

@@ -2,7 +2,10 @@
 
 Each key starts with `burst` tokens; a request spends one; tokens refill at
 `rate` per second up to `burst`. A request that finds less than one token is
-answered 429 with `Retry-After`: the whole seconds until a token is back.
+answered the documented 429, `{"message": "Too Many Requests"}`, without a
+`Retry-After` (the API's documentation shows none). `retry_after="seconds"`
+or `"date"` adds one: the whole seconds until a token is back, as
+delta-seconds or as an HTTP date.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+
+from . import _defaults as d
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -33,12 +38,24 @@ class RateLimit:
     5
     >>> RateLimit(rate=0.5, burst=3).burst
     3
+    >>> RateLimit(rate=1, retry_after="seconds").retry_after
+    'seconds'
     """
 
     rate: float = attrs.field(validator=_positive)
     burst: int = attrs.field(
         default=attrs.Factory(_default_burst, takes_self=True), validator=_positive
     )
+    #: None (the documented 429: no Retry-After), "seconds" or "date".
+    retry_after: str | None = attrs.field(default=None, kw_only=True)
+
+    @retry_after.validator
+    def _format(self, attribute: attrs.Attribute[Any], value: str | None) -> None:
+        if value is not None and value not in d.RETRY_AFTER_FORMATS:
+            raise ValueError(
+                f"retry_after must be None or one of {', '.join(d.RETRY_AFTER_FORMATS)}, "
+                f"got {value!r}"
+            )
 
     @burst.validator
     def _whole(self, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -58,9 +75,9 @@ class RateLimit:
             ) from None
         return cls(rate) if burst is None else cls(rate, burst)
 
-    def to_json(self) -> dict[str, float]:
+    def to_json(self) -> dict[str, Any]:
         """The admin endpoint's view of this limit."""
-        return {"rate": self.rate, "burst": self.burst}
+        return {"rate": self.rate, "burst": self.burst, "retry_after": self.retry_after}
 
 
 class TokenBuckets:

@@ -60,8 +60,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_server(app: Starlette) -> uvicorn.Server:
-    """A quiet uvicorn server for the app, with the fault-capable protocol."""
+def uvicorn_server(app: Starlette, idle_timeout: float = d.IDLE_TIMEOUT) -> uvicorn.Server:
+    """A quiet uvicorn server for the app, with the fault-capable protocol.
+
+    A connection idle for `idle_timeout` seconds (between requests, or before a
+    request's head is complete: a client that stopped halfway) is closed.
+    """
     config = uvicorn.Config(
         app,
         http=FaultCapableH11Protocol,
@@ -72,6 +76,10 @@ def uvicorn_server(app: Starlette) -> uvicorn.Server:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=d.SHUTDOWN_GRACE,
+        # Typed int, but only ever handed to loop.call_later, which takes fractions too.
+        timeout_keep_alive=idle_timeout,  # type: ignore[arg-type]
+        # A request head (line and headers) larger than this is refused with 400.
+        h11_max_incomplete_event_size=d.MAX_HEAD_BYTES,
     )
     return uvicorn.Server(config)
 
@@ -93,6 +101,7 @@ class EmulatorServer:
         ...     )
 
     Pass an `app` from `create_app`, or `create_app`'s keyword arguments.
+    `idle_timeout` closes connections idle (or stalled mid-request) that long.
     """
 
     def __init__(
@@ -102,6 +111,7 @@ class EmulatorServer:
         host: str = d.LOOPBACK_HOST,
         port: int = 0,
         startup_timeout: float = d.STARTUP_TIMEOUT,
+        idle_timeout: float = d.IDLE_TIMEOUT,
         **app_options: Any,
     ) -> None:
         if app is not None and app_options:
@@ -109,6 +119,7 @@ class EmulatorServer:
         self.app = app if app is not None else create_app(**app_options)
         self.host = host
         self.startup_timeout = startup_timeout
+        self.idle_timeout = idle_timeout
         self._requested_port = port
         self._port: int | None = None
         self._server: uvicorn.Server | None = None
@@ -124,6 +135,16 @@ class EmulatorServer:
     def api_key(self) -> str:
         """A key the emulator accepts."""
         return self.emulator.api_keys[0]
+
+    @property
+    def admin_token(self) -> str:
+        """The token the `/_emulator/` admin endpoints want (`Authorization: Bearer ...`)."""
+        return self.emulator.admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers that let a request through the admin endpoints' guard."""
+        return {"authorization": f"Bearer {self.admin_token}"}
 
     @property
     def port(self) -> int:
@@ -158,7 +179,7 @@ class EmulatorServer:
                 f"cannot listen on {self.host}:{self._requested_port}: {exc.strerror or exc}"
             ) from exc
         self._port = sock.getsockname()[1]
-        server = uvicorn_server(self.app)
+        server = uvicorn_server(self.app, self.idle_timeout)
         thread = threading.Thread(
             target=server.run,
             kwargs={"sockets": [sock]},
@@ -217,9 +238,10 @@ class EmulatorProcess:
         ...     run_benchmark(base_url=proc.url, api_key=proc.api_key)
         ...     print(proc.requests()["count"])
 
-    The child prints its URL once it listens; `start` waits for that line.
-    The admin helpers (`requests`, `state`, `set_faults`, `force_fault`,
-    `set_rate_limit`, `reset`) steer it over HTTP.
+    The child prints its URL, key and admin token once it listens; `start`
+    waits for those lines. The admin helpers (`requests`, `state`,
+    `set_faults`, `force_fault`, `set_rate_limit`, `reset`) steer it over
+    HTTP, sending the admin token.
     """
 
     def __init__(
@@ -252,7 +274,12 @@ class EmulatorProcess:
             args += ["--rate", f"{rate_limit.rate:g}/{rate_limit.burst}"]
         for name, rate in checked.rates.items():
             args += ["--fault", f"{name}={rate:g}"]
-        args += ["--latency", f"{checked.latency:g}", "--retry-after", str(checked.retry_after)]
+        if rate_limit is not None and rate_limit.retry_after is not None:
+            args += ["--rate-retry-after", rate_limit.retry_after]
+        args += ["--latency", f"{checked.latency:g}"]
+        if checked.retry_after is not None:
+            args += ["--retry-after", str(checked.retry_after)]
+            args += ["--retry-after-format", checked.retry_after_format]
         if not semantic:
             args.append("--no-semantic")
         #: The command line the child runs.
@@ -264,6 +291,7 @@ class EmulatorProcess:
         self._output: list[str] = []
         self._url: str | None = None
         self._api_key: str | None = None
+        self._admin_token: str | None = None
         self._client: httpx.Client | None = None
 
     @property
@@ -284,6 +312,13 @@ class EmulatorProcess:
         if self._api_key is None:
             raise EmulatorError("the emulator process is not running; call start() first")
         return self._api_key
+
+    @property
+    def admin_token(self) -> str:
+        """The token the child's admin endpoints want; the helpers below send it."""
+        if self._admin_token is None:
+            raise EmulatorError("the emulator process is not running; call start() first")
+        return self._admin_token
 
     @property
     def pid(self) -> int | None:
@@ -318,7 +353,7 @@ class EmulatorProcess:
         )
         self._reader.start()
         deadline = time.monotonic() + self.startup_timeout
-        while self._url is None or self._api_key is None:
+        while self._url is None or self._api_key is None or self._admin_token is None:
             try:
                 line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
@@ -335,6 +370,8 @@ class EmulatorProcess:
                 self._url = line[len(d.URL_LINE_PREFIX) :].strip()
             elif line.startswith(d.API_KEY_LINE_PREFIX) and self._api_key is None:
                 self._api_key = line[len(d.API_KEY_LINE_PREFIX) :].strip()
+            elif line.startswith(d.ADMIN_TOKEN_LINE_PREFIX) and self._admin_token is None:
+                self._admin_token = line[len(d.ADMIN_TOKEN_LINE_PREFIX) :].strip()
         return self
 
     def _read(self) -> None:
@@ -370,7 +407,7 @@ class EmulatorProcess:
         if process.stdout is not None:
             process.stdout.close()
         self._process = self._reader = None
-        self._url = self._api_key = None
+        self._url = self._api_key = self._admin_token = None
         return process.returncode
 
     def __enter__(self) -> EmulatorProcess:
@@ -388,7 +425,10 @@ class EmulatorProcess:
 
     def _admin(self, method: str, path: str, body: object = None) -> Any:
         if self._client is None:
-            self._client = httpx.Client(base_url=self.root_url + d.ADMIN_PREFIX)
+            self._client = httpx.Client(
+                base_url=self.root_url + d.ADMIN_PREFIX,
+                headers={"authorization": f"Bearer {self.admin_token}"},
+            )
         response = self._client.request(
             method, path, json=body, headers={"content-type": c.JSON_CONTENT_TYPE}
         )

@@ -2,7 +2,16 @@
 
 Every refusal is a `RequestError` whose message names the offending field,
 which the app returns as `400 {"error": message}`. Unknown fields (top level
-and inside `filters`) are ignored, as the API does; `null` means "not given".
+and inside `filters`) are ignored, as the API does.
+
+Two choices the API's documentation leaves open, made the same way for
+every field (the README lists them with the other assumptions):
+
+- A JSON number is an integer when its value is one: `27.0` is 27, as most
+  JSON servers read it, and `27.5` is a 400 naming the field.
+- `null` is a value of the wrong type, not "not given": `"limit": null` or
+  `"filters": {"created_after": null}` is a 400 naming the field, like any
+  other wrong type. To leave a field out, leave it out.
 """
 
 from __future__ import annotations
@@ -59,13 +68,15 @@ def parse_body(body: bytes) -> Mapping[str, Any]:
 
 def parse_search(data: Mapping[str, Any]) -> SearchRequest:
     """Validate a search body: query, limit, offset and filters."""
-    query = data.get("query")
-    if query is None or (isinstance(query, str) and not query.strip()):
+    if "query" not in data:
         raise RequestError(d.ERROR_MISSING_QUERY)
+    query = data["query"]
     if not isinstance(query, str):
-        raise RequestError("Invalid field: query must be a string")
+        raise RequestError(f"Invalid field: query must be a string, got {_kind(query)}")
+    if not query.strip():
+        raise RequestError(d.ERROR_MISSING_QUERY)
     limit = _integer(data, "limit", c.DEFAULT_LIMIT, low=1, high=c.MAX_LIMIT)
-    offset = _integer(data, "offset", c.DEFAULT_OFFSET, low=0, high=None)
+    offset = _integer(data, "offset", c.DEFAULT_OFFSET, low=0, high=d.MAX_OFFSET)
     return SearchRequest(query=query, limit=limit, offset=offset, filters=_filters(data))
 
 
@@ -73,78 +84,106 @@ def partial_paging(data: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """Best-effort offset and limit of a body, for the request log even when it is refused."""
     values: list[int | None] = []
     for name in ("offset", "limit"):
-        value = data.get(name)
-        values.append(value if isinstance(value, int) and not isinstance(value, bool) else None)
+        values.append(_as_integer(data.get(name)))
     return values[0], values[1]
 
 
-def _integer(
-    data: Mapping[str, Any], name: str, default: int, *, low: int, high: int | None
-) -> int:
-    value = data.get(name)
+def _kind(value: object) -> str:
+    """How a refusal names a JSON value of the wrong type."""
     if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return repr(value)
+
+
+def _as_integer(value: object) -> int | None:
+    """The integer a JSON number stands for (27 and 27.0 alike), else None."""
+    if isinstance(value, bool):  # JSON true is not a number
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _integer(data: Mapping[str, Any], name: str, default: int, *, low: int, high: int) -> int:
+    if name not in data:
         return default
-    bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-    # JSON true is not a number, and 20.0 is not an integer.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"Invalid field: {name} must be an integer {bounds}")
-    if value < low or (high is not None and value > high):
-        raise RequestError(f"Invalid field: {name} must be an integer {bounds}, got {value}")
-    return value
+    value = data[name]
+    bounds = f"between {low} and {high}"
+    number = _as_integer(value)
+    if number is None:
+        raise RequestError(f"Invalid field: {name} must be an integer {bounds}, got {_kind(value)}")
+    if not low <= number <= high:
+        raise RequestError(f"Invalid field: {name} must be an integer {bounds}, got {number}")
+    return number
 
 
 def _number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise RequestError(f"Invalid field: {name} must be a number")
+        raise RequestError(f"Invalid field: {name} must be a number, got {_kind(value)}")
     if value < 0:
         raise RequestError(f"Invalid field: {name} must not be negative")
     return value
 
 
 def _filters(data: Mapping[str, Any]) -> SearchFilters:
-    raw = data.get("filters")
-    if raw is None:
+    if "filters" not in data:
         return NO_FILTERS
+    raw = data["filters"]
     if not isinstance(raw, dict):
-        raise RequestError("Invalid field: filters must be an object")
+        raise RequestError(f"Invalid field: filters must be an object, got {_kind(raw)}")
 
     genres: frozenset[str] | None = None
-    raw_genres = raw.get("genres")
-    if raw_genres is not None:
+    if "genres" in raw:
+        raw_genres = raw["genres"]
         if not isinstance(raw_genres, list) or not all(
             isinstance(g, str) and g.strip() for g in raw_genres
         ):
-            raise RequestError("Invalid field: filters.genres must be an array of strings")
+            raise RequestError(
+                "Invalid field: filters.genres must be an array of non-empty strings"
+                + ("" if isinstance(raw_genres, list) else f", got {_kind(raw_genres)}")
+            )
         # An empty list narrows nothing, like leaving the filter out.
         genres = frozenset(g.strip().casefold() for g in raw_genres) or None
 
     duration_min = duration_max = None
-    duration = raw.get("duration")
-    if duration is not None:
+    if "duration" in raw:
+        duration = raw["duration"]
         if not isinstance(duration, dict):
             raise RequestError(
-                "Invalid field: filters.duration must be an object with min and/or max seconds"
+                "Invalid field: filters.duration must be an object with min and/or max seconds, "
+                f"got {_kind(duration)}"
             )
-        if duration.get("min") is not None:
+        if "min" in duration:
             duration_min = _number(duration["min"], "filters.duration.min")
-        if duration.get("max") is not None:
+        if "max" in duration:
             duration_max = _number(duration["max"], "filters.duration.max")
-        if duration_min is not None and duration_max is not None and duration_min > duration_max:
-            raise RequestError(
-                "Invalid field: filters.duration.min must not be greater than filters.duration.max"
-            )
+        # min > max is a range that holds no track: an empty answer, not a refusal,
+        # as a database query would give (the documentation says nothing either way).
 
     min_play_count = min_likes = None
-    if raw.get("min_play_count") is not None:
+    if "min_play_count" in raw:
         min_play_count = _number(raw["min_play_count"], "filters.min_play_count")
-    if raw.get("min_likes") is not None:
+    if "min_likes" in raw:
         min_likes = _number(raw["min_likes"], "filters.min_likes")
 
     created_after = None
-    raw_date = raw.get("created_after")
-    if raw_date is not None:
+    if "created_after" in raw:
+        raw_date = raw["created_after"]
         if not isinstance(raw_date, str) or not _DATE.fullmatch(raw_date):
-            raise RequestError("Invalid field: filters.created_after must be a date as YYYY-MM-DD")
+            shown = "" if isinstance(raw_date, str) else f", got {_kind(raw_date)}"
+            raise RequestError(
+                f"Invalid field: filters.created_after must be a date as YYYY-MM-DD{shown}"
+            )
         try:
             created_after = _dt.date.fromisoformat(raw_date)
         except ValueError:

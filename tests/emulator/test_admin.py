@@ -7,14 +7,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from audioscape_async.emulator import ADMIN_PREFIX, EmulatorServer
+from audioscape_async.emulator import ADMIN_PREFIX, EmulatorServer, create_app
 from tests.emulator.support import search
 
 
 @pytest.fixture
 def admin(live: EmulatorServer) -> Iterator[httpx.Client]:
     """A client for the live server's admin endpoints."""
-    with httpx.Client(base_url=live.root_url + ADMIN_PREFIX, timeout=5.0) as client:
+    with httpx.Client(
+        base_url=live.root_url + ADMIN_PREFIX, headers=live.admin_headers, timeout=5.0
+    ) as client:
         yield client
 
 
@@ -30,7 +32,7 @@ def test_requests_summarises_the_log(admin: httpx.Client, http: httpx.Client) ->
     first = summary["requests"][0]
     assert set(first) == {
         "time", "request_id", "key_id", "status", "faults", "offset", "limit", "query",
-        "search_method",
+        "search_method", "filters", "headers", "client_disconnected",
     }  # fmt: skip
     assert first["query"] == "chill lo-fi beats"
     assert first["search_method"] == "semantic"
@@ -42,7 +44,9 @@ def test_requests_summarises_the_log(admin: httpx.Client, http: httpx.Client) ->
 def test_faults_endpoint_sets_the_rates(admin: httpx.Client, http: httpx.Client) -> None:
     """POST /faults replaces the fault configuration of the running emulator."""
     answer = admin.post("/faults", json={"rates": {"502": 1.0}, "retry_after": 4})
-    assert answer.json() == {"rates": {"502": 1.0}, "latency": 1.0, "retry_after": 4}
+    assert answer.json() == {
+        "rates": {"502": 1.0}, "latency": 1.0, "retry_after": 4, "retry_after_format": "seconds"
+    }  # fmt: skip
     assert search(http).status_code == 502
     admin.post("/faults", json={"rates": {}})
     assert search(http).status_code == 200
@@ -70,7 +74,7 @@ def test_reset_endpoint_restores_the_start(admin: httpx.Client, http: httpx.Clie
     """POST /reset empties the log and drops faults and limits set since the start."""
     admin.post("/faults", json={"rates": {"500": 1.0}})
     search(http)
-    assert admin.post("/reset").json() == {"reset": True}
+    assert admin.post("/reset", json={}).json() == {"reset": True}
     state = admin.get("/state").json()
     assert state["faults"]["rates"] == {}
     assert state["rate_limit"] is None
@@ -111,5 +115,116 @@ def test_bad_admin_bodies_are_400(admin: httpx.Client, path: str, body: object) 
 
 def test_admin_body_must_be_json(admin: httpx.Client) -> None:
     """A non-JSON admin body is a 400."""
-    response = admin.post("/faults", content=b"{nope")
+    response = admin.post("/faults", content=b"{nope", headers={"content-type": "application/json"})
     assert response.status_code == 400
+
+
+_ADMIN_CALLS = [
+    ("GET", "/requests"),
+    ("GET", "/state"),
+    ("POST", "/faults"),
+    ("POST", "/force"),
+    ("POST", "/rate-limit"),
+    ("POST", "/reset"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), _ADMIN_CALLS)
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", "Basic abc"])
+def test_admin_endpoints_want_the_admin_token(
+    live: EmulatorServer, method: str, path: str, authorization: str | None
+) -> None:
+    """Without the right `Authorization: Bearer <token>` every admin endpoint is a 401."""
+    headers = {"authorization": authorization} if authorization else {}
+    response = httpx.request(
+        method,
+        live.root_url + ADMIN_PREFIX + path,
+        json={"rates": {"500": 1.0}} if method == "POST" else None,
+        headers=headers,
+    )
+    assert response.status_code == 401
+    assert "admin token" in response.json()["error"]
+    assert live.emulator.faults.rates == {}
+
+
+def test_admin_token_is_random_per_emulator() -> None:
+    """Two emulators get different, unguessable admin tokens unless one is given."""
+    first, second = create_app(tracks=10), create_app(tracks=10)
+    tokens = {first.state.emulator.admin_token, second.state.emulator.admin_token}
+    assert len(tokens) == 2
+    assert all(len(token) >= 24 for token in tokens)
+    assert create_app(tracks=10, admin_token="mine").state.emulator.admin_token == "mine"
+
+
+def test_admin_token_is_not_shown(admin: httpx.Client, live: EmulatorServer) -> None:
+    """Neither the state, the log nor the server's repr shows the admin token."""
+    search_headers = {"x-api-key": live.api_key, **live.admin_headers}
+    httpx.post(live.url + "/search", json={"query": "jazz"}, headers=search_headers)
+    shown = admin.get("/state").text + admin.get("/requests").text + repr(live)
+    assert live.admin_token not in shown
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_admin_posts_accept_only_json(
+    admin: httpx.Client, live: EmulatorServer, content_type: str
+) -> None:
+    """A POST a web page could send cross-site without a preflight changes nothing: 415."""
+    response = admin.post(
+        "/faults", content=b'{"rates": {"500": 1.0}}', headers={"content-type": content_type}
+    )
+    assert response.status_code == 415
+    assert live.emulator.faults.rates == {}
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:80", "127.0.0.1:1", "0.0.0.0"])
+def test_admin_endpoints_check_the_host(
+    admin: httpx.Client, live: EmulatorServer, host: str
+) -> None:
+    """A Host other than the bound address (as a DNS-rebinding page sends) is refused."""
+    response = admin.post("/faults", json={"rates": {"500": 1.0}}, headers={"host": host})
+    assert response.status_code == 421
+    assert live.emulator.faults.rates == {}
+
+
+def test_admin_accepts_localhost_for_a_loopback_bind(live: EmulatorServer) -> None:
+    """On a loopback bind, Host localhost:PORT names the same server and is accepted."""
+    response = httpx.get(
+        f"http://localhost:{live.port}{ADMIN_PREFIX}/state",
+        headers={**live.admin_headers, "host": f"localhost:{live.port}"},
+    )
+    assert response.status_code == 200
+
+
+def test_admin_bodies_are_bounded(admin: httpx.Client, live: EmulatorServer) -> None:
+    """An admin body over the limit is a 413 that closes the connection, not read whole."""
+    body = b'{"rates": {}, "pad": "' + b"x" * 200_000 + b'"}'
+    response = admin.post("/faults", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.headers["connection"] == "close"
+
+
+def test_rate_limit_endpoint_sets_the_retry_after_form(
+    admin: httpx.Client, http: httpx.Client
+) -> None:
+    """POST /rate-limit takes retry_after ("seconds" or "date") for the tier's 429s."""
+    answer = admin.post("/rate-limit", json={"rate": 0.01, "burst": 1, "retry_after": "seconds"})
+    assert answer.json()["rate_limit"]["retry_after"] == "seconds"
+    search(http)
+    assert int(search(http).headers["retry-after"]) >= 1
+
+
+def test_log_shows_what_the_app_sent(admin: httpx.Client, http: httpx.Client) -> None:
+    """Each record holds the query, the filters as sent and the headers, but not the key."""
+    search(
+        http,
+        {"query": "boss fight", "filters": {"genres": ["rock"], "min_likes": 5}},
+        user_agent="my-game/1.0",
+    )
+    record = admin.get("/requests").json()["requests"][0]
+    assert record["query"] == "boss fight"
+    assert record["filters"] == {"genres": ["rock"], "min_likes": 5}
+    assert record["headers"]["user-agent"] == "my-game/1.0"
+    assert "x-api-key" not in record["headers"]
+    assert http.headers["x-api-key"] not in str(record)

@@ -15,7 +15,7 @@ def test_public_names_are_pinned() -> None:
         "FAULT_NAMES", "NO_FAULT", "Catalog", "CatalogError", "Emulator", "EmulatorError",
         "EmulatorProcess", "EmulatorServer", "EmulatorStartupError", "Faults", "RateLimit",
         "RequestRecord", "Track", "add_serve_arguments", "create_app", "generate_catalog",
-        "load_catalog", "run_serve",
+        "load_catalog", "openapi_document", "run_serve",
     ])  # fmt: skip
     for name in emulator.__all__:
         assert getattr(emulator, name) is not None

@@ -134,6 +134,22 @@ def test_gateway_errors_are_html_pages(http: httpx.Client, status: str) -> None:
     assert status in response.text
 
 
+def test_429_by_default_is_the_documented_answer(http: httpx.Client) -> None:
+    """Unless asked, "429" is exactly the documented 429: the body and no Retry-After."""
+    response = search(http, x_emulator_fault="429")
+    assert response.status_code == 429
+    assert response.json() == {"message": "Too Many Requests"}
+    assert "retry-after" not in response.headers
+
+
+def test_429_retry_after_can_be_an_http_date(live: EmulatorServer, http: httpx.Client) -> None:
+    """retry_after_format="date" writes the "429" fault's Retry-After as an HTTP date."""
+    live.emulator.set_faults(Faults(retry_after=120, retry_after_format="date"))
+    response = search(http, x_emulator_fault="429")
+    when = email.utils.parsedate_to_datetime(response.headers["retry-after"])
+    assert 118 <= when.timestamp() - time.time() <= 121
+
+
 def test_429_storm_has_retry_after_seconds(live: EmulatorServer, http: httpx.Client) -> None:
     """ "429" answers the documented body with the configured Retry-After in seconds."""
     live.emulator.set_faults(Faults(retry_after=3))
@@ -143,8 +159,9 @@ def test_429_storm_has_retry_after_seconds(live: EmulatorServer, http: httpx.Cli
     assert response.headers["retry-after"] == "3"
 
 
-def test_429_date_has_an_http_date(http: httpx.Client) -> None:
+def test_429_date_has_an_http_date(live: EmulatorServer, http: httpx.Client) -> None:
     """ "429-date" gives Retry-After as an HTTP-date a second or so ahead."""
+    live.emulator.set_faults(Faults(retry_after=1))
     response = search(http, x_emulator_fault="429-date")
     assert response.status_code == 429
     when = email.utils.parsedate_to_datetime(response.headers["retry-after"])
@@ -285,11 +302,28 @@ class FakeClock:
 def limited() -> Iterator[tuple[EmulatorServer, FakeClock]]:
     """A server allowing 0.5 request/s with bursts of 2, on a hand-moved clock, two keys."""
     clock = FakeClock()
-    app = create_app(
-        tracks=50, api_keys=("key-a", "key-b"), rate_limit=RateLimit(0.5, burst=2), clock=clock
-    )
+    limit = RateLimit(0.5, burst=2, retry_after="seconds")
+    app = create_app(tracks=50, api_keys=("key-a", "key-b"), rate_limit=limit, clock=clock)
     with EmulatorServer(app) as server:
         yield server, clock
+
+
+@pytest.mark.parametrize("form", [None, "date"])
+def test_rate_limit_retry_after_is_an_option(form: str | None) -> None:
+    """A tier's 429 has no Retry-After by default; retry_after="date" gives an HTTP date."""
+    clock = FakeClock()
+    limit = RateLimit(0.5, burst=1, retry_after=form)
+    app = create_app(tracks=50, rate_limit=limit, clock=clock)
+    with EmulatorServer(app) as server, httpx.Client(base_url=server.url) as client:
+        assert search(client, x_api_key=server.api_key).status_code == 200
+        refused = search(client, x_api_key=server.api_key)
+    assert refused.status_code == 429
+    assert refused.json() == {"message": "Too Many Requests"}
+    if form is None:
+        assert "retry-after" not in refused.headers
+    else:
+        when = email.utils.parsedate_to_datetime(refused.headers["retry-after"])
+        assert 0 <= when.timestamp() - time.time() <= 3
 
 
 def test_rate_limit_answers_429_after_the_burst(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import socket
 import subprocess
@@ -13,7 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audioscape_async.emulator import DEMO_API_KEY, add_serve_arguments, run_serve
+from audioscape_async.emulator import (
+    DEMO_API_KEY,
+    add_serve_arguments,
+    openapi_document,
+    run_serve,
+)
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -65,6 +71,11 @@ def test_serve_prints_url_and_key_and_stops_cleanly(
         banner["url"] + "/search", json={"query": "jazz"}, headers={"x-api-key": DEMO_API_KEY}
     )
     assert response.status_code == 200
+    token = banner["admin token"]
+    root = banner["url"].removesuffix("/developer/v1")
+    assert httpx.get(root + "/_emulator/state").status_code == 401
+    authorized = httpx.get(root + "/_emulator/state", headers={"authorization": f"Bearer {token}"})
+    assert authorized.status_code == 200
     proc.send_signal(stop)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
@@ -115,6 +126,8 @@ def test_bad_options_are_one_line_usage_errors(
     ("argv", "message"),
     [
         (["--burst", "3"], "--burst needs --rate"),
+        (["--rate-retry-after", "date"], "--rate-retry-after needs --rate"),
+        (["--admin-token", " "], "--admin-token must not be empty"),
         (["--fault", "500=0.7", "--fault", "503=0.6"], "add up to"),
         (["--catalog", "/nonexistent/catalog.jsonl"], "cannot read catalog"),
         (["--catalog", "catalog.txt"], "unknown catalog format"),
@@ -157,3 +170,42 @@ def test_module_entry_point_reports_bad_input_without_traceback() -> None:
     assert proc.returncode == 2
     assert "Traceback" not in out + err
     assert err.strip().startswith("python -m audioscape_async.emulator: error:")
+
+
+def test_openapi_prints_the_contract_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    """--openapi prints the shipped OpenAPI document as JSON and serves nothing."""
+    assert run_serve(_parse("--openapi")) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document == openapi_document()
+    operation = document["paths"]["/search"]["post"]
+    assert operation["responses"]["429"]["content"]["application/json"]["example"] == {
+        "message": "Too Many Requests"
+    }
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["limit"] == {
+        "type": "number", "multipleOf": 1, "minimum": 1, "maximum": 100, "default": 20,
+        "description": "Maximum results to return.",
+    }  # fmt: skip
+
+
+def test_admin_token_and_retry_after_options_are_used() -> None:
+    """--admin-token sets the token; --retry-after and --rate-retry-after give 429s a header."""
+    proc = _spawn(
+        "--port", "0", "--tracks", "50", "--admin-token", "tok-123",
+        "--retry-after", "7", "--rate", "0.01/1", "--rate-retry-after", "seconds",
+    )  # fmt: skip
+    try:
+        banner = _read_banner(proc)
+        assert banner["admin token"] == "tok-123"
+        url, headers = banner["url"] + "/search", {"x-api-key": DEMO_API_KEY}
+        faulted = httpx.post(
+            url, json={"query": "a"}, headers={**headers, "x-emulator-fault": "429"}
+        )
+        assert faulted.headers["retry-after"] == "7"
+        assert httpx.post(url, json={"query": "a"}, headers=headers).status_code == 200
+        limited = httpx.post(url, json={"query": "a"}, headers=headers)
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
