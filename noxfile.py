@@ -12,8 +12,12 @@ from pathlib import Path
 import nox
 
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.default_venv_backend = "venv"
+
+#: What CI runs, in order: `.ci/run` runs exactly these sessions (`nox --no-venv
+#: --no-install` in the environment it built), and `nox` alone runs them here.
+CI_SESSIONS = ["tests", "lint", "typecheck", "bench_smoke"]
+nox.options.sessions = CI_SESSIONS
 
 ROOT = Path(__file__).parent
 PYTHONS = re.findall(
@@ -25,7 +29,7 @@ PYTHONS = re.findall(
 def tests(session: nox.Session) -> None:
     """The test suite, every async test on asyncio and trio."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-m", "not soak", *session.posargs)
+    session.run("python", "-m", "pytest", "-m", "not soak", *session.posargs)
 
 
 @nox.session(python=PYTHONS[-1:] or None)
@@ -48,6 +52,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and on the typing pins."""
     session.install("-e", ".[test]")
     session.run("mypy", "--strict", "audioscape_async", "tests/typing")
+
+
+@nox.session
+def bench_smoke(session: nox.Session) -> None:
+    """Every benchmark at a tiny size: they still run (writes nothing)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "benchmarks", "--smoke")
 
 
 @nox.session

@@ -365,11 +365,7 @@ class TransportStage:
         started = time.perf_counter()
         try:
             with anyio.fail_after(bound):
-                response = await self._send(request)
-                try:
-                    content = await _read_body(response, max_bytes)
-                finally:
-                    await response.aclose()
+                response, content = await self._exchange(request, max_bytes)
         except TimeoutError as error:
             _forget_locals(error, outer)
             raise on_bound() from error
@@ -383,24 +379,36 @@ class TransportStage:
             raise APIConnectionError(
                 f"could not reach {host}: {_describe(error)}", request=request
             ) from error
-        except APIResponseValidationError as error:
-            error.response = response if "response" in locals() else None
-            raise
         # The body is read, within its limits: give the response what reading it would have.
         response._content = content
         return Answer(response, content, time.perf_counter() - started)
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        """Send one request through the pool; after a failure, reclaim what it left behind."""
+    async def _exchange(
+        self, request: httpx.Request, max_bytes: int
+    ) -> tuple[httpx.Response, bytes]:
+        """Send one request through the pool and read its answer; after a failure or a
+        cancellation at any point, reclaim what it left behind."""
         try:
             if self._slots is None:
-                return await self.http.send(request, stream=True, follow_redirects=False)
+                return await self._round_trip(request, max_bytes)
             async with self._slots:
-                return await self.http.send(request, stream=True, follow_redirects=False)
+                return await self._round_trip(request, max_bytes)
         except BaseException:
             if self.owns_http:
                 await _close_orphans(self.http, request.stream)
             raise
+
+    async def _round_trip(
+        self, request: httpx.Request, max_bytes: int
+    ) -> tuple[httpx.Response, bytes]:
+        response = await self.http.send(request, stream=True, follow_redirects=False)
+        try:
+            return response, await _read_body(response, max_bytes)
+        except APIResponseValidationError as error:
+            error.response = response
+            raise
+        finally:
+            await response.aclose()
 
     async def aclose(self) -> None:
         """Close the pool, if it is the SDK's own. Idempotent."""
