@@ -542,3 +542,81 @@ def test_decoding_raises_nothing_but_validation_errors(content: bytes) -> None:
     if raised is not None:
         assert raised.request_id == "req-1"
         assert str(raised)
+
+
+# -- strictness: every documented field x a value of every JSON type ------------------
+
+#: Every documented field: its path in a one-track, one-artist, one-album page, and its kind.
+FIELD_KINDS: list[tuple[tuple[str | int, ...], str]] = [
+    *[(("tracks", 0, name), "str") for name in ("asset_id", "name", "artist", "album", "genre")],
+    *[(("tracks", 0, name), "number") for name in ("duration", "bpm", "score")],
+    (("artists", 0, "name"), "str"),
+    (("artists", 0, "track_count"), "int"),
+    (("albums", 0, "name"), "str"),
+    (("albums", 0, "artist"), "str"),
+    (("albums", 0, "track_count"), "int"),
+    *[(("meta", name), "int") for name in ("total", "limit", "offset")],
+    (("meta", "search_method"), "str"),
+    (("meta", "matched_artist"), "str?"),
+    *[((name,), "array") for name in ("tracks", "artists", "albums")],
+    (("meta",), "object"),
+    *[((name, 0), "object") for name in ("tracks", "artists", "albums")],
+]
+
+#: A value of every JSON type (and the edges within types), with the kinds that accept it.
+JSON_VALUES: list[tuple[object, frozenset[str]]] = [
+    (None, frozenset({"str?"})),
+    (True, frozenset()),
+    (False, frozenset()),
+    (0, frozenset({"int", "number"})),
+    (-7, frozenset({"int", "number"})),
+    (2**53 + 1, frozenset({"int", "number"})),
+    (2**64 - 1, frozenset({"int", "number"})),
+    (20.0, frozenset({"int", "number"})),
+    (-0.0, frozenset({"int", "number"})),
+    (7.5, frozenset({"number"})),
+    (1e300, frozenset({"int", "number"})),
+    ("120", frozenset({"str", "str?"})),
+    ("", frozenset({"str", "str?"})),
+    ("Épica \U0001f3b5", frozenset({"str", "str?"})),
+    ([], frozenset({"array"})),
+    ([1], frozenset()),
+    (["1837070127"], frozenset()),
+    ({}, frozenset()),
+    ({"name": "x"}, frozenset()),
+]
+
+
+def _get(page: SearchResponse, path: tuple[str | int, ...]) -> Any:
+    value: Any = page
+    for step in path:
+        value = value[step] if isinstance(step, int) else getattr(value, step)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "value", "accepted_by"),
+    [(path, kind, value, ok) for path, kind in FIELD_KINDS for value, ok in JSON_VALUES],
+    ids=[f"{_dotted(path)}={value!r:.20}" for path, _ in FIELD_KINDS for value, _ in JSON_VALUES],
+)
+def test_each_field_takes_only_its_json_type(
+    path: tuple[str | int, ...], kind: str, value: object, accepted_by: frozenset[str]
+) -> None:
+    """Each field accepts exactly its JSON type, decoded exactly; anything else names the field."""
+    content = orjson.dumps(_with(path, value))
+    if kind not in accepted_by:
+        with pytest.raises(APIResponseValidationError) as caught:
+            decode_search_response(content, "req-1")
+        assert _dotted(path) in str(caught.value)
+        assert caught.value.request_id == "req-1"
+        return
+    decoded = _get(decode_search_response(content, "req-1"), path)
+    if kind == "int":
+        assert type(decoded) is int
+        assert decoded == int(value)  # type: ignore[call-overload]
+    elif kind == "number":
+        assert type(decoded) is float
+        assert decoded == float(value)  # type: ignore[arg-type]
+    else:
+        assert type(decoded) is {"str": str, "str?": type(value), "array": tuple}[kind]
+        assert decoded == (tuple(value) if kind == "array" else value)  # type: ignore[arg-type]
