@@ -5,25 +5,33 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import inspect
+import json
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import httpx
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from audioscape_async import (
+    AlbumSummary,
     APIResponseValidationError,
+    ArtistSummary,
     AsyncClient,
     DurationRange,
     InvalidParameterError,
     SearchFilters,
+    SearchMeta,
     SearchResponse,
+    Track,
 )
-from audioscape_async._decode import decode_search_response
+from audioscape_async._decode import _Page, decode_search_response
 from tests.helpers import MockAPI, ok, open_client, page_json, record_sleeps, track_json
 
 
@@ -620,3 +628,93 @@ def test_each_field_takes_only_its_json_type(
     else:
         assert type(decoded) is {"str": str, "str?": type(value), "array": tuple}[kind]
         assert decoded == (tuple(value) if kind == "array" else value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [2**64, 10**30, -(10**40), 2**53 + 1])
+def test_integers_of_any_size_decode_exactly(value: int) -> None:
+    """An integer field holds the JSON integer exactly, however large (not via a float)."""
+    body = _with(("meta", "total"), value)
+    page = decode_search_response(json.dumps(body).encode())
+    assert type(page.meta.total) is int
+    assert page.meta.total == value
+
+
+@pytest.mark.parametrize("junk", [b'"\xff"', b'"\xed\xa0\x80"', b'{"k": "caf\xe9"}'])
+def test_invalid_utf8_anywhere_is_not_json(junk: bytes) -> None:
+    """Invalid UTF-8, even in a field the SDK ignores, makes the body invalid JSON."""
+    content = b'{"new_field": ' + junk + b", " + orjson.dumps(page_json(["1"]))[1:]
+    with pytest.raises(APIResponseValidationError, match="not valid JSON"):
+        decode_search_response(content)
+    assert decode_search_response(content.replace(junk, b'"ok \xc3\xa9"')).tracks
+
+
+def test_page_fields_are_the_json_fields_of_the_response() -> None:
+    """The decoder reads exactly the SearchResponse fields that come from the JSON (and compare)."""
+    from_json = [field.name for field in attrs.fields(SearchResponse) if field.eq]
+    assert list(_Page.__annotations__) == from_json == list(page_json())
+
+
+def test_import_loads_no_decoding_library_until_the_first_decode() -> None:
+    """`import audioscape_async` loads neither msgspec nor cattrs; a valid page loads no cattrs."""
+    script = (
+        "import sys, audioscape_async\n"
+        "from audioscape_async._decode import decode_search_response\n"
+        "print(sorted(m for m in ('msgspec', 'cattrs') if m in sys.modules))\n"
+        f"decode_search_response({orjson.dumps(page_json(['1']))!r})\n"
+        "print(sorted(m for m in ('msgspec', 'cattrs') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split("\n")[:2] == ["[]", "['msgspec']"]
+
+
+# -- round trip: any page the models can hold comes back equal -------------------------
+
+_text = st.text(max_size=8)
+_number = st.floats(allow_nan=False, allow_infinity=False)
+_tracks = st.builds(Track, _text, _text, _text, _text, _number, _text, _number, _number)
+_metas = st.builds(
+    SearchMeta, st.integers(), st.integers(), st.integers(), _text, st.none() | _text
+)
+_pages = st.builds(
+    SearchResponse,
+    st.lists(_tracks, max_size=4).map(tuple),
+    st.lists(st.builds(ArtistSummary, _text, st.integers()), max_size=3).map(tuple),
+    st.lists(st.builds(AlbumSummary, _text, _text, st.integers()), max_size=3).map(tuple),
+    _metas,
+)
+
+
+def _whole_floats(value: Any) -> Any:
+    """`value` with every integer a float can hold exactly written as a float (20 as 20.0)."""
+    if isinstance(value, dict):
+        return {key: _whole_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats(item) for item in value]
+    if type(value) is int and abs(value) <= 2**53:
+        return float(value)
+    return value
+
+
+_BIG = SearchResponse(
+    (Track("1", "Épica", "A", "B", 1e308, "x", -0.0, 2.0**60),),
+    (ArtistSummary("A", 2**64),),
+    (AlbumSummary("B", "A", -(2**70)),),
+    SearchMeta(10**30, 2**53 + 1, 0, "semantic", None),
+)
+
+
+@given(page=_pages, whole_floats=st.booleans(), ascii_only=st.booleans())
+@example(page=_BIG, whole_floats=True, ascii_only=False)
+@example(page=_BIG, whole_floats=False, ascii_only=True)
+def test_a_page_round_trips_through_json(
+    page: SearchResponse, whole_floats: bool, ascii_only: bool
+) -> None:
+    """decode(encode(page)) == page, with the same types and values, however it is written."""
+    body = page.to_dict()
+    content = json.dumps(_whole_floats(body) if whole_floats else body, ensure_ascii=ascii_only)
+    decoded = decode_search_response(content.encode(), "req-9")
+    assert decoded == page
+    assert repr(decoded) == repr(page)  # 20 and 20.0 are equal, but not the same type
+    assert decoded.request_id == "req-9"
