@@ -68,6 +68,15 @@ def medians(samples: Mapping[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def spread(numerator: list[float], denominator: list[float]) -> str:
+    """The 10th to 90th percentile of a ratio taken round by round (rounds are interleaved)."""
+    ratios = sorted(a / b for a, b in zip(numerator, denominator, strict=True))
+    if len(ratios) < 10:
+        return f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
+    deciles = statistics.quantiles(ratios, n=10)
+    return f"{deciles[0]:.2f}-{deciles[-1]:.2f}"
+
+
 def interleave_sync(
     variants: Mapping[str, Callable[[], object]], *, rounds: int, batch: int
 ) -> dict[str, list[float]]:

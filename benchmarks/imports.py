@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from ._common import Result, Settings, medians
+from ._common import Result, Settings, medians, spread
 
 NAME = "imports"
 
@@ -96,6 +96,8 @@ def _run(settings: Settings, env: dict[str, str]) -> list[Result]:
             target="<= 1.2",
             notes=[
                 "bytecode cached for both (PYTHONPYCACHEPREFIX), as for installed packages",
+                "audioscape_async / httpx per round (p10-p90): "
+                + spread(samples["import audioscape_async"], samples["import httpx"]),
                 "heavy modules loaded by `import audioscape_async`: "
                 + (
                     loaded
