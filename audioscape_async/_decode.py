@@ -1,15 +1,25 @@
 """JSON bytes of a successful answer to a `SearchResponse`, strictly and fast.
 
-Every answer goes through a fast path: orjson, then one structure function per
-model class, generated once at import from the class's own attrs fields (so it
-cannot drift from the model). Each checks its fields' exact types inline (a
-JSON ``true`` is not a number, ``"120"`` is not a number, 120 is not a string)
-and calls the slotted class's own ``__init__`` with positional arguments.
-Fields the documentation does not list are ignored, so the server may add some
-without breaking old clients.
+Every answer first goes through msgspec, which parses the JSON straight into
+the SDK's own slotted attrs classes, in C, checking each field's exact type as
+it reads it (a JSON ``true`` is not a number, ``"120"`` is not a number, 120 is
+not a string; an integer is a number) and skipping the fields the
+documentation does not list, so the server may add some without breaking old
+clients (it checks that they are JSON, but not that their numbers would fit a
+float). It reads every integer exactly, however large. It reads into `_Page`,
+the documented fields only, so that no body can set the page's request id or
+anything else the SDK adds about the HTTP exchange.
 
-Only when the fast path fails does a cattrs converter with detailed validation
-run over the same data, to say exactly which field was missing or wrong.
+msgspec is stricter than the SDK in one place: it refuses ``20.0`` for an
+integer, and some JSON encoders write whole numbers that way. So an answer it
+refuses is read again, untyped, and structured by one function per model
+class, generated from the class's own attrs fields (so it cannot drift from
+the model): as strict as msgspec, except that a whole float is an integer.
+Only when that fails too does a cattrs converter with detailed validation run
+over the same data, to say exactly which field was missing or wrong.
+
+msgspec, the generated functions and cattrs are each loaded on first use, so
+that `import audioscape_async` pays for none of them (see benchmarks/imports.py).
 """
 
 from __future__ import annotations
@@ -17,10 +27,9 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict, TypeVar
 
 import attrs
-import orjson
 
 from ._exceptions import APIResponseValidationError
 from ._models import AlbumSummary, ArtistSummary, SearchMeta, SearchResponse, Track
@@ -29,6 +38,56 @@ if TYPE_CHECKING:
     import cattrs
 
 T = TypeVar("T")
+
+
+class _Page(TypedDict):
+    """What msgspec reads: the fields of `SearchResponse` that come from the JSON."""
+
+    tracks: tuple[Track, ...]
+    artists: tuple[ArtistSummary, ...]
+    albums: tuple[AlbumSummary, ...]
+    meta: SearchMeta
+
+
+@cache
+def _read_page() -> Callable[[bytes], _Page]:
+    import msgspec
+
+    return msgspec.json.Decoder(_Page).decode
+
+
+def decode_search_response(content: bytes, request_id: str | None = None) -> SearchResponse:
+    """Parse and check one answer; raise `APIResponseValidationError` if it is not valid."""
+    try:
+        if not content.isascii():
+            # msgspec checks the UTF-8 of the strings it reads, not of those it skips.
+            content.decode()
+        page = _read_page()(content)
+    except Exception:
+        return _decode_slowly(content, request_id)
+    return SearchResponse(
+        tracks=page["tracks"],
+        artists=page["artists"],
+        albums=page["albums"],
+        meta=page["meta"],
+        request_id=request_id,
+    )
+
+
+def _decode_slowly(content: bytes, request_id: str | None) -> SearchResponse:
+    """Decode an answer msgspec refused, or raise the error that says what is wrong with it."""
+    import msgspec
+
+    try:
+        data = msgspec.json.decode(content)
+    except Exception as error:  # a DecodeError, or a RecursionError past its nesting limit
+        snippet = content[:80].decode("utf-8", "replace")
+        _fail(f"is not valid JSON ({error}); it starts with {snippet!r}", None, request_id)
+    try:
+        return _structure()(data, request_id)
+    except Exception:
+        # Every decoding failure, whatever it raised, becomes one error type.
+        _fail(f"does not match the documented shape: {_explain(data)}", data, request_id)
 
 
 def _wrong(expected: str, value: object) -> TypeError:
@@ -68,7 +127,7 @@ _CHECKS: dict[object, str] = {
 
 
 def _compile(cls: type[T]) -> Callable[[Any], T]:
-    """Generate the fast structure function of a flat attrs class."""
+    """Generate the structure function of a flat attrs class."""
     hints = typing.get_type_hints(cls)
     names = [field.name for field in attrs.fields(cls)]  # type: ignore[arg-type]
     lines = ["def structure(data):"]
@@ -87,26 +146,28 @@ def _compile(cls: type[T]) -> Callable[[Any], T]:
     return namespace["structure"]  # type: ignore[no-any-return]
 
 
-_track = _compile(Track)
-_artist = _compile(ArtistSummary)
-_album = _compile(AlbumSummary)
-_meta = _compile(SearchMeta)
-
-
 def _list(value: object) -> list[Any]:
     if type(value) is list:
         return value
     raise _wrong("a list", value)
 
 
-def _structure_fast(data: Any, request_id: str | None) -> SearchResponse:
-    return SearchResponse(
-        tuple([_track(item) for item in _list(data["tracks"])]),
-        tuple([_artist(item) for item in _list(data["artists"])]),
-        tuple([_album(item) for item in _list(data["albums"])]),
-        _meta(data["meta"]),
-        request_id,
-    )
+@cache
+def _structure() -> Callable[[Any, str | None], SearchResponse]:
+    """The structure function of a whole answer, generated on the first answer msgspec refuses."""
+    track, artist = _compile(Track), _compile(ArtistSummary)
+    album, meta = _compile(AlbumSummary), _compile(SearchMeta)
+
+    def structure(data: Any, request_id: str | None) -> SearchResponse:
+        return SearchResponse(
+            tracks=tuple([track(item) for item in _list(data["tracks"])]),
+            artists=tuple([artist(item) for item in _list(data["artists"])]),
+            albums=tuple([album(item) for item in _list(data["albums"])]),
+            meta=meta(data["meta"]),
+            request_id=request_id,
+        )
+
+    return structure
 
 
 def _is(expected: object) -> Callable[[Any], bool]:
@@ -122,7 +183,7 @@ def _array_of(items: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 
 @cache
 def _detailed_converter() -> cattrs.Converter:
-    """The slow, exact twin of the fast path, built on the first failure it explains."""
+    """The slow, exact twin of the structure functions, built on the first failure it explains."""
     import cattrs
     from cattrs.gen import make_dict_structure_fn, override
 
@@ -135,15 +196,21 @@ def _detailed_converter() -> cattrs.Converter:
     for many in (tuple[Track, ...], tuple[ArtistSummary, ...], tuple[AlbumSummary, ...]):
         items = converter.get_structure_hook(many)
         converter.register_structure_hook_func(_is(many), _array_of(items))
+    # The fields that do not come from the JSON (the request id, ...) are not read from it.
+    omitted = {
+        field.name: override(omit=True)
+        for field in attrs.fields(SearchResponse)
+        if field.name not in _Page.__annotations__
+    }
     converter.register_structure_hook(
         SearchResponse,
-        make_dict_structure_fn(SearchResponse, converter, request_id=override(omit=True)),
+        make_dict_structure_fn(SearchResponse, converter, **omitted),  # type: ignore[arg-type]
     )
     return converter
 
 
 def _explain(data: object) -> str:
-    """Say what is wrong with `data`, once the fast path has found it wrong."""
+    """Say what is wrong with `data`, once the structure functions have found it wrong."""
     import cattrs
 
     if not isinstance(data, dict):
@@ -161,17 +228,3 @@ def _fail(message: str, data: object, request_id: str | None) -> NoReturn:
     raise APIResponseValidationError(
         f"the API answered with a body that {message}", body=data, request_id=request_id
     )
-
-
-def decode_search_response(content: bytes, request_id: str | None = None) -> SearchResponse:
-    """Parse and check one answer; raise `APIResponseValidationError` if it is not valid."""
-    try:
-        data = orjson.loads(content)
-    except orjson.JSONDecodeError as error:
-        snippet = content[:80].decode("utf-8", "replace")
-        _fail(f"is not valid JSON ({error}); it starts with {snippet!r}", None, request_id)
-    try:
-        return _structure_fast(data, request_id)
-    except Exception:
-        # Every decoding failure, whatever it raised, becomes one error type.
-        _fail(f"does not match the documented shape: {_explain(data)}", data, request_id)

@@ -68,11 +68,27 @@ def medians(samples: Mapping[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def spread(numerator: list[float], denominator: list[float]) -> str:
+    """The 10th to 90th percentile of a ratio taken round by round (rounds are interleaved)."""
+    ratios = sorted(a / b for a, b in zip(numerator, denominator, strict=True))
+    if len(ratios) < 10:
+        return f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
+    deciles = statistics.quantiles(ratios, n=10)
+    return f"{deciles[0]:.2f}-{deciles[-1]:.2f}"
+
+
 def interleave_sync(
-    variants: Mapping[str, Callable[[], object]], *, rounds: int, batch: int
+    variants: Mapping[str, Callable[[], object]],
+    *,
+    rounds: int,
+    batch: int,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, list[float]]:
     """Seconds per call of each variant: `rounds` rounds, each running every variant once
-    for `batch` calls, in a shuffled order (so drift on a noisy machine hits all alike)."""
+    for `batch` calls, in a shuffled order (so drift on a noisy machine hits all alike).
+
+    `clock=time.thread_time` counts only the CPU time of this thread: for work that is
+    all CPU, it leaves out the time other processes on a shared machine take the core."""
     samples: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     for _ in range(rounds):
@@ -80,10 +96,10 @@ def interleave_sync(
         for name in names:
             call = variants[name]
             gc.collect()
-            start = time.perf_counter()
+            start = clock()
             for _ in range(batch):
                 call()
-            samples[name].append((time.perf_counter() - start) / batch)
+            samples[name].append((clock() - start) / batch)
     return samples
 
 

@@ -5,25 +5,33 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import inspect
+import json
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import httpx
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from audioscape_async import (
+    AlbumSummary,
     APIResponseValidationError,
+    ArtistSummary,
     AsyncClient,
     DurationRange,
     InvalidParameterError,
     SearchFilters,
+    SearchMeta,
     SearchResponse,
+    Track,
 )
-from audioscape_async._decode import decode_search_response
+from audioscape_async._decode import _Page, decode_search_response
 from tests.helpers import MockAPI, ok, open_client, page_json, record_sleeps, track_json
 
 
@@ -542,3 +550,171 @@ def test_decoding_raises_nothing_but_validation_errors(content: bytes) -> None:
     if raised is not None:
         assert raised.request_id == "req-1"
         assert str(raised)
+
+
+# -- strictness: every documented field x a value of every JSON type ------------------
+
+#: Every documented field: its path in a one-track, one-artist, one-album page, and its kind.
+FIELD_KINDS: list[tuple[tuple[str | int, ...], str]] = [
+    *[(("tracks", 0, name), "str") for name in ("asset_id", "name", "artist", "album", "genre")],
+    *[(("tracks", 0, name), "number") for name in ("duration", "bpm", "score")],
+    (("artists", 0, "name"), "str"),
+    (("artists", 0, "track_count"), "int"),
+    (("albums", 0, "name"), "str"),
+    (("albums", 0, "artist"), "str"),
+    (("albums", 0, "track_count"), "int"),
+    *[(("meta", name), "int") for name in ("total", "limit", "offset")],
+    (("meta", "search_method"), "str"),
+    (("meta", "matched_artist"), "str?"),
+    *[((name,), "array") for name in ("tracks", "artists", "albums")],
+    (("meta",), "object"),
+    *[((name, 0), "object") for name in ("tracks", "artists", "albums")],
+]
+
+#: A value of every JSON type (and the edges within types), with the kinds that accept it.
+JSON_VALUES: list[tuple[object, frozenset[str]]] = [
+    (None, frozenset({"str?"})),
+    (True, frozenset()),
+    (False, frozenset()),
+    (0, frozenset({"int", "number"})),
+    (-7, frozenset({"int", "number"})),
+    (2**53 + 1, frozenset({"int", "number"})),
+    (2**64 - 1, frozenset({"int", "number"})),
+    (20.0, frozenset({"int", "number"})),
+    (-0.0, frozenset({"int", "number"})),
+    (7.5, frozenset({"number"})),
+    (1e300, frozenset({"int", "number"})),
+    ("120", frozenset({"str", "str?"})),
+    ("", frozenset({"str", "str?"})),
+    ("Épica \U0001f3b5", frozenset({"str", "str?"})),
+    ([], frozenset({"array"})),
+    ([1], frozenset()),
+    (["1837070127"], frozenset()),
+    ({}, frozenset()),
+    ({"name": "x"}, frozenset()),
+]
+
+
+def _get(page: SearchResponse, path: tuple[str | int, ...]) -> Any:
+    value: Any = page
+    for step in path:
+        value = value[step] if isinstance(step, int) else getattr(value, step)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "value", "accepted_by"),
+    [(path, kind, value, ok) for path, kind in FIELD_KINDS for value, ok in JSON_VALUES],
+    ids=[f"{_dotted(path)}={value!r:.20}" for path, _ in FIELD_KINDS for value, _ in JSON_VALUES],
+)
+def test_each_field_takes_only_its_json_type(
+    path: tuple[str | int, ...], kind: str, value: object, accepted_by: frozenset[str]
+) -> None:
+    """Each field accepts exactly its JSON type, decoded exactly; anything else names the field."""
+    content = orjson.dumps(_with(path, value))
+    if kind not in accepted_by:
+        with pytest.raises(APIResponseValidationError) as caught:
+            decode_search_response(content, "req-1")
+        assert _dotted(path) in str(caught.value)
+        assert caught.value.request_id == "req-1"
+        return
+    decoded = _get(decode_search_response(content, "req-1"), path)
+    if kind == "int":
+        assert type(decoded) is int
+        assert decoded == int(value)  # type: ignore[call-overload]
+    elif kind == "number":
+        assert type(decoded) is float
+        assert decoded == float(value)  # type: ignore[arg-type]
+    else:
+        assert type(decoded) is {"str": str, "str?": type(value), "array": tuple}[kind]
+        assert decoded == (tuple(value) if kind == "array" else value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [2**64, 10**30, -(10**40), 2**53 + 1])
+def test_integers_of_any_size_decode_exactly(value: int) -> None:
+    """An integer field holds the JSON integer exactly, however large (not via a float)."""
+    body = _with(("meta", "total"), value)
+    page = decode_search_response(json.dumps(body).encode())
+    assert type(page.meta.total) is int
+    assert page.meta.total == value
+
+
+@pytest.mark.parametrize("junk", [b'"\xff"', b'"\xed\xa0\x80"', b'{"k": "caf\xe9"}'])
+def test_invalid_utf8_anywhere_is_not_json(junk: bytes) -> None:
+    """Invalid UTF-8, even in a field the SDK ignores, makes the body invalid JSON."""
+    content = b'{"new_field": ' + junk + b", " + orjson.dumps(page_json(["1"]))[1:]
+    with pytest.raises(APIResponseValidationError, match="not valid JSON"):
+        decode_search_response(content)
+    assert decode_search_response(content.replace(junk, b'"ok \xc3\xa9"')).tracks
+
+
+def test_page_fields_are_the_json_fields_of_the_response() -> None:
+    """The decoder reads exactly the SearchResponse fields that come from the JSON (and compare)."""
+    from_json = [field.name for field in attrs.fields(SearchResponse) if field.eq]
+    assert list(_Page.__annotations__) == from_json == list(page_json())
+
+
+def test_import_loads_no_decoding_library_until_the_first_decode() -> None:
+    """`import audioscape_async` loads neither msgspec nor cattrs; a valid page loads no cattrs."""
+    script = (
+        "import sys, audioscape_async\n"
+        "from audioscape_async._decode import decode_search_response\n"
+        "print(sorted(m for m in ('msgspec', 'cattrs') if m in sys.modules))\n"
+        f"decode_search_response({orjson.dumps(page_json(['1']))!r})\n"
+        "print(sorted(m for m in ('msgspec', 'cattrs') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split("\n")[:2] == ["[]", "['msgspec']"]
+
+
+# -- round trip: any page the models can hold comes back equal -------------------------
+
+_text = st.text(max_size=8)
+_number = st.floats(allow_nan=False, allow_infinity=False)
+_tracks = st.builds(Track, _text, _text, _text, _text, _number, _text, _number, _number)
+_metas = st.builds(
+    SearchMeta, st.integers(), st.integers(), st.integers(), _text, st.none() | _text
+)
+_pages = st.builds(
+    SearchResponse,
+    st.lists(_tracks, max_size=4).map(tuple),
+    st.lists(st.builds(ArtistSummary, _text, st.integers()), max_size=3).map(tuple),
+    st.lists(st.builds(AlbumSummary, _text, _text, st.integers()), max_size=3).map(tuple),
+    _metas,
+)
+
+
+def _whole_floats(value: Any) -> Any:
+    """`value` with every integer a float can hold exactly written as a float (20 as 20.0)."""
+    if isinstance(value, dict):
+        return {key: _whole_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats(item) for item in value]
+    if type(value) is int and abs(value) <= 2**53:
+        return float(value)
+    return value
+
+
+_BIG = SearchResponse(
+    (Track("1", "Épica", "A", "B", 1e308, "x", -0.0, 2.0**60),),
+    (ArtistSummary("A", 2**64),),
+    (AlbumSummary("B", "A", -(2**70)),),
+    SearchMeta(10**30, 2**53 + 1, 0, "semantic", None),
+)
+
+
+@given(page=_pages, whole_floats=st.booleans(), ascii_only=st.booleans())
+@example(page=_BIG, whole_floats=True, ascii_only=False)
+@example(page=_BIG, whole_floats=False, ascii_only=True)
+def test_a_page_round_trips_through_json(
+    page: SearchResponse, whole_floats: bool, ascii_only: bool
+) -> None:
+    """decode(encode(page)) == page, with the same types and values, however it is written."""
+    body = page.to_dict()
+    content = json.dumps(_whole_floats(body) if whole_floats else body, ensure_ascii=ascii_only)
+    decoded = decode_search_response(content.encode(), "req-9")
+    assert decoded == page
+    assert repr(decoded) == repr(page)  # 20 and 20.0 are equal, but not the same type
+    assert decoded.request_id == "req-9"
