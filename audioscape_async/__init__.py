@@ -27,6 +27,7 @@ from ._exceptions import (
     InternalServerError,
     InvalidParameterError,
     NotFoundError,
+    PaginationError,
     PermissionDeniedError,
     RateLimitError,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",

@@ -449,22 +449,17 @@ class AsyncClient:
         in offset order, the same as a sequential walk. Arguments are checked
         now, before anything is sent.
         """
-        fetch = self._prepare_walk(query, filters, page_size, max_items, offset, concurrency)
-        received = 0
+        from ._pagination import WalkOptions, walk_pages
 
-        def budget() -> int | None:
-            return None if max_items is None else max_items - received
+        fetch = self._prepare_walk(query, filters, page_size, max_items, offset, concurrency)
+        options = WalkOptions(
+            start=offset, page_size=page_size, max_items=max_items, concurrency=concurrency
+        )
 
         async def pages() -> AsyncGenerator[SearchResponse, None]:
-            from ._pagination import walk_pages
-
-            nonlocal received
-            walk = walk_pages(
-                fetch, start=offset, page_size=page_size, budget=budget, concurrency=concurrency
-            )
+            walk = walk_pages(fetch, options)
             async with aclosing(walk):
                 async for _, page in walk:
-                    received += len(page.tracks)
                     yield page
 
         return pages()
@@ -520,28 +515,28 @@ class AsyncClient:
         """Walk every track like `iter_tracks`, keeping statistics as it goes.
 
         ```python
-        crawl = client.crawl("chill lo-fi beats", concurrency=8)
-        async for track in crawl:
-            ...
+        async with client.crawl("chill lo-fi beats", concurrency=8) as crawl:
+            async for track in crawl:
+                ...
         print(crawl.stats.to_dict())
         ```
+
+        In an ``async with`` block the crawl streams: `concurrency` requests in
+        flight, each page delivered as soon as the pages before it were. A
+        plain ``async for`` over it works too, fetching in steps.
 
         `on_progress(stats)` is called after every page (keep it quick: the
         crawl waits for it).
         """
         from ._crawl import Crawl, CrawlStats
+        from ._pagination import WalkOptions
 
         stats = CrawlStats()
-        batches = self._track_batches(
-            query,
-            filters=filters,
-            page_size=page_size,
-            max_items=max_items,
-            offset=offset,
-            concurrency=concurrency,
-            stats=stats,
+        fetch = self._prepare_walk(query, filters, page_size, max_items, offset, concurrency, stats)
+        options = WalkOptions(
+            start=offset, page_size=page_size, max_items=max_items, concurrency=concurrency
         )
-        return Crawl(batches, stats, on_progress)
+        return Crawl(fetch, options, stats, on_progress)
 
     async def crawl_to_file(
         self,
@@ -621,19 +616,13 @@ class AsyncClient:
         seen: set[str] | None = None,
         delivered: int = 0,
     ) -> AsyncGenerator[tuple[list[Track], int], None]:
-        from ._pagination import walk_tracks
+        from ._pagination import WalkOptions, walk_tracks
 
         fetch = self._prepare_walk(query, filters, page_size, max_items, offset, concurrency, stats)
-        return walk_tracks(
-            fetch,
-            start=offset,
-            page_size=page_size,
-            max_items=max_items,
-            concurrency=concurrency,
-            stats=stats,
-            seen=seen,
-            delivered=delivered,
+        options = WalkOptions(
+            start=offset, page_size=page_size, max_items=max_items, concurrency=concurrency
         )
+        return walk_tracks(fetch, options, stats=stats, seen=seen, delivered=delivered)
 
     def _prepare_walk(
         self,

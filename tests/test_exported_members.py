@@ -30,6 +30,7 @@ PUBLIC = [
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",

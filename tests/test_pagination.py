@@ -120,15 +120,18 @@ async def test_total_growing_mid_walk_follows_the_new_total() -> None:
 
 
 @pytest.mark.anyio
-async def test_empty_page_before_total_stops_the_walk(caplog: pytest.LogCaptureFixture) -> None:
-    """An empty page although meta.total says more: the walk stops there, with a warning."""
+async def test_empty_page_before_total_is_asked_again_then_ends_the_walk(
+    caplog: pytest.LogCaptureFixture, sleeps: list[float]
+) -> None:
+    """An empty page although meta.total says more: asked twice more with backoff, then the end."""
     catalog_ids = ids(20)
     api = MockAPI(respond=catalog(catalog_ids, total=50))
     caplog.set_level(logging.WARNING, logger="audioscape_async")
     pages = await _all_pages(api, page_size=10)
-    assert _asked(api) == [(0, 10), (10, 10), (20, 10)]
+    assert _asked(api) == [(0, 10), (10, 10), (20, 10), (20, 10), (20, 10)]
+    assert sleeps == [0.5, 1.0]
     assert _flat(pages) == catalog_ids
-    assert any("empty page" in record.getMessage() for record in caplog.records)
+    assert any("the result set ends there" in record.getMessage() for record in caplog.records)
 
 
 @pytest.mark.anyio
