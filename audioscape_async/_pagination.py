@@ -294,12 +294,11 @@ class _Walk:
             self.finish("empty_page", complete=False)
         self.slots.popleft()
 
-        seen = self.seen
-        fresh = []
-        for track in tracks:
-            if track.asset_id not in seen:
-                seen.add(track.asset_id)
-                fresh.append(track)
+        seen, add = self.seen, self.seen.add
+        # `add` returns None: each new id is kept once and recorded, in one pass.
+        fresh = [
+            track for track in tracks if track.asset_id not in seen and not add(track.asset_id)
+        ]
         if received:
             self._check_progress(offset, tracks, fresh)
             if len(fresh) < received:
