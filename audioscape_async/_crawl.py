@@ -151,12 +151,13 @@ class Crawl:
         self._seen = seen
         self._delivered = delivered
         self._exit: AsyncExitStack | None = None
+        self._ended = False  # its ``async with`` block is over: the crawl is spent
         self._window: AsyncIterator[tuple[list[Track], int]] | None = None
         self._plain: AsyncGenerator[tuple[list[Track], int], None] | None = None
         self._iterators: list[AsyncGenerator[Track, None]] = []
 
     async def __aenter__(self) -> Crawl:
-        if self._exit is not None or self._plain is not None:
+        if self._exit is not None or self._plain is not None or self._ended:
             raise AudioScapeError("this crawl has started already; a crawl runs once")
         from ._pagination import stream_tracks
 
@@ -180,6 +181,7 @@ class Crawl:
         tb: TracebackType | None,
     ) -> None:
         stack, self._exit, self._window = self._exit, None, None
+        self._ended = True
         try:
             await self._close_iterators()
         finally:
@@ -206,6 +208,8 @@ class Crawl:
     def _source(self) -> AsyncIterator[tuple[list[Track], int]]:
         if self._window is not None:
             return self._window
+        if self._ended:
+            raise AudioScapeError("this crawl's async with block has ended; a crawl runs once")
         if self._plain is None:
             from ._pagination import walk_tracks
 

@@ -539,7 +539,7 @@ async def test_plain_crawl_still_iterates_without_async_with(clean: EmulatorServ
 
 @pytest.mark.anyio
 async def test_a_crawl_opens_once() -> None:
-    """Entering the same crawl twice is a clear AudioScapeError."""
+    """Entering a crawl twice, or iterating it after its block, is a clear AudioScapeError."""
     with PagingServer(straight(300)) as server:
         async with _loopback(server) as client:
             crawl = client.crawl(QUERY)
@@ -547,6 +547,10 @@ async def test_a_crawl_opens_once() -> None:
                 with pytest.raises(AudioScapeError, match="started already"):
                     async with crawl:
                         pass
+            with pytest.raises(AudioScapeError, match="block has ended"):
+                async for _ in crawl.batches():
+                    pass
+            assert len(server.asked) <= 1  # opened, never read: at most the first page
 
 
 # -- the rules that end a walk ------------------------------------------------------------
