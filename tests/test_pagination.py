@@ -443,6 +443,27 @@ async def test_window_keeps_concurrency_requests_in_flight(clean: EmulatorServer
 
 
 @pytest.mark.anyio
+async def test_a_slow_page_holds_back_a_bounded_window() -> None:
+    """While page 2 takes 1 s, the window asks at most concurrency x depth pages past it."""
+    catalog_walk = straight(10_000)
+    asked_meanwhile: list[int] = []
+
+    def serve(offset: int, limit: int, n: int) -> tuple[list[int], int] | int:
+        if offset == 100 and not asked_meanwhile:
+            time.sleep(1.0)
+            asked_meanwhile.append(max(o for o, _ in server.asked))
+        return catalog_walk(offset, limit, n)
+
+    with PagingServer(serve) as server:
+        async with _loopback(server) as client:
+            got, _ = await _crawl_ids(client, page_size=100, max_items=3_000, concurrency=2)
+    assert got == [str(1_000_000 + n) for n in range(3_000)]
+    # Two in flight, four pages per request: the plan held offsets 100..800 at most.
+    assert len(asked_meanwhile) == 1
+    assert asked_meanwhile[0] <= 800
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("trials", [6, pytest.param(100, marks=pytest.mark.soak)])
 async def test_window_and_steps_equal_a_sequential_walk_under_random_faults(
     clean: EmulatorServer, trials: int
