@@ -30,6 +30,7 @@ from ._exceptions import (
     InternalServerError,
     InvalidParameterError,
     NotFoundError,
+    PaginationError,
     PermissionDeniedError,
     RateLimitError,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",

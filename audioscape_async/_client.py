@@ -25,7 +25,6 @@ from ._constants import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_OFFSET,
     DEFAULT_TIMEOUT,
-    MAX_CONCURRENCY,
     MAX_LIMIT,
 )
 from ._exceptions import AudioScapeError, InvalidParameterError
@@ -35,13 +34,13 @@ from ._options import NOT_GIVEN, CallOptions, NotGiven, call_options
 from ._pipeline import Pipeline, Shared
 from ._retry import RetryPolicy
 from ._transport import TransportChoice, TransportStage
-from ._validation import check_int_range, check_limit, check_max_items, check_offset, check_query
+from ._validation import check_limit, check_max_items, check_query
 
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
     from ._crawl import Crawl, CrawlStats, ProgressHook
-    from ._pagination import FetchPage
+    from ._pagination import FetchPage, WalkOptions
     from ._ratelimit import RateLimit
 
 __all__ = ["AsyncClient", "InsecureURLWarning"]
@@ -318,25 +317,16 @@ class AsyncClient:
         now, before anything is sent. `timeout` and `retry` apply to each
         page, `deadline` to the whole walk.
         """
-        options = self._options(timeout, max_retries, retry, extra_headers, deadline)
-        fetch = self._page_fetcher(
-            query, filters, page_size, max_items, offset, concurrency, options
-        )
-        received = 0
+        from ._pagination import walk_pages
 
-        def budget() -> int | None:
-            return None if max_items is None else max_items - received
+        options = self._options(timeout, max_retries, retry, extra_headers, deadline)
+        fetch = self._page_fetcher(query, filters, options, cache=cache)
+        walk_options = _walk_options(page_size, max_items, offset, concurrency)
 
         async def pages() -> AsyncGenerator[SearchResponse, None]:
-            from ._pagination import walk_pages
-
-            nonlocal received
-            walk = walk_pages(
-                fetch, start=offset, page_size=page_size, budget=budget, concurrency=concurrency
-            )
+            walk = walk_pages(fetch, walk_options)
             async with aclosing(walk):
                 async for _, page in walk:
-                    received += len(page.tracks)
                     yield page
 
         return pages()
@@ -400,11 +390,15 @@ class AsyncClient:
         """Walk every track like `iter_tracks`, keeping statistics as it goes.
 
         ```python
-        crawl = client.crawl("chill lo-fi beats", concurrency=8)
-        async for track in crawl:
-            ...
+        async with client.crawl("chill lo-fi beats", concurrency=8) as crawl:
+            async for track in crawl:
+                ...
         print(crawl.stats.to_dict())
         ```
+
+        In an ``async with`` block the crawl streams: `concurrency` requests in
+        flight, each page delivered as soon as the pages before it were. A
+        plain ``async for`` over it works too, fetching in steps.
 
         `on_progress(stats)` is called after every page (keep it quick: the
         crawl waits for it). `cache` works as in `iter_pages`.
@@ -413,11 +407,9 @@ class AsyncClient:
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
         stats = CrawlStats()
-        batches = self._track_batches(
-            query, filters, page_size, max_items, offset, concurrency, options,
-            stats=stats, cache=cache,
-        )  # fmt: skip
-        return Crawl(batches, stats, on_progress)
+        fetch = self._page_fetcher(query, filters, options, stats, cache=cache)
+        walk_options = _walk_options(page_size, max_items, offset, concurrency)
+        return Crawl(fetch, walk_options, stats, on_progress)
 
     async def crawl_to_file(
         self,
@@ -521,39 +513,21 @@ class AsyncClient:
     ) -> AsyncGenerator[tuple[list[Track], int], None]:
         from ._pagination import walk_tracks
 
-        fetch = self._page_fetcher(
-            query, filters, page_size, max_items, offset, concurrency, options, stats, cache=cache
-        )
-        return walk_tracks(
-            fetch,
-            start=offset,
-            page_size=page_size,
-            max_items=max_items,
-            concurrency=concurrency,
-            stats=stats,
-            seen=seen,
-            delivered=delivered,
-        )
+        fetch = self._page_fetcher(query, filters, options, stats, cache=cache)
+        walk_options = _walk_options(page_size, max_items, offset, concurrency)
+        return walk_tracks(fetch, walk_options, stats=stats, seen=seen, delivered=delivered)
 
     def _page_fetcher(
         self,
         query: str,
         filters: Filters,
-        page_size: int,
-        max_items: int | None,
-        offset: int,
-        concurrency: int,
         options: CallOptions,
         stats: CrawlStats | None = None,
         *,
         cache: bool = False,
     ) -> FetchPage:
-        """Check a walk's arguments now and return its page fetcher (one deadline for all)."""
+        """Check a walk's query and filters now; return its page fetcher (one deadline for all)."""
         check_query(query)
-        check_limit("page_size", page_size)
-        check_offset(offset)
-        check_max_items(max_items)
-        check_int_range("concurrency", concurrency, 1, MAX_CONCURRENCY)
         checked_filters = filters_json(filters)
         pipeline = self._pipeline
         walk_options: CallOptions | None = None
@@ -577,6 +551,17 @@ class AsyncClient:
         from ._cache import cache_key
 
         return cache_key(str(self._pipeline.config.base_url), query, limit, offset, filters)
+
+
+def _walk_options(
+    page_size: int, max_items: int | None, offset: int, concurrency: int
+) -> WalkOptions:
+    """A walk's paging, checked now (before anything is sent)."""
+    from ._pagination import WalkOptions
+
+    return WalkOptions(
+        start=offset, page_size=page_size, max_items=max_items, concurrency=concurrency
+    )
 
 
 def _checked(parameter: str, value: object, kind: str) -> Any:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import orjson
@@ -30,6 +31,9 @@ from ._exceptions import (
     RateLimitError,
 )
 from ._models import Track
+
+if TYPE_CHECKING:
+    from ._pagination import FetchPage, WalkOptions
 
 __all__ = ["Crawl", "CrawlStats"]
 
@@ -45,9 +49,11 @@ class CrawlStats:
     """What a crawl has done so far; live while it runs, final when it ends.
 
     `retries` counts retries by cause (``"429"``, ``"5xx"``, ``"connection"``,
-    ``"timeout"``); `drift` counts inconsistencies the walk met and handled
+    ``"timeout"``, ``"empty_page"``: an empty page before `meta.total` asked
+    again); `drift` counts inconsistencies the walk met and handled
     (``"total_changed"``, ``"short_page"``, ``"empty_page"``,
-    ``"duplicate_ids"``).
+    ``"duplicate_ids"``). `complete` is True only when the result set really
+    ended (or `max_items` tracks were delivered).
     """
 
     pages: int = 0
@@ -58,6 +64,11 @@ class CrawlStats:
     rate_wait_seconds: float = 0.0
     drift: dict[str, int] = attrs.Factory(dict)
     resumed_at: int | None = None
+    #: Whether the result set really ended (or `max_items` was reached); see `end_reason`.
+    complete: bool = False
+    #: Why the walk ended: "end_of_results", "max_items", "empty_page", "error", or a
+    #: `PaginationError.reason`; None while it runs (or when its loop was left early).
+    end_reason: str | None = None
     started: float = attrs.field(factory=time.monotonic, repr=False)
     finished: float | None = attrs.field(default=None, repr=False)
 
@@ -95,6 +106,8 @@ class CrawlStats:
             "rate_wait_seconds": round(self.rate_wait_seconds, 3),
             "drift": dict(self.drift),
             "resumed_at": self.resumed_at,
+            "complete": self.complete,
+            "end_reason": self.end_reason,
             "elapsed_seconds": round(self.elapsed, 3),
         }
 
@@ -104,26 +117,79 @@ ProgressHook = Callable[[CrawlStats], None]
 
 
 class Crawl:
-    """An async iterator over every track of a search, with live `stats`.
+    """Every track of a search, each `asset_id` once, with live `stats`.
+
+    Open it with ``async with`` for the streaming window: `concurrency`
+    requests always in flight, each page delivered as soon as every page
+    before it was, and nothing left running when the block ends:
 
     ```python
-    crawl = client.crawl("chill lo-fi beats", concurrency=8)
-    async for track in crawl:
-        ...
+    async with client.crawl("chill lo-fi beats", concurrency=8) as crawl:
+        async for track in crawl:
+            ...
     print(crawl.stats.to_dict())
     ```
+
+    A plain ``async for track in client.crawl(...)`` works too; it fetches in
+    steps (a step waits for its slowest page before delivering).
     """
 
     def __init__(
         self,
-        batches: AsyncGenerator[tuple[list[Track], int], None],
+        fetch: FetchPage,
+        options: WalkOptions,
         stats: CrawlStats,
-        on_progress: ProgressHook | None,
+        on_progress: ProgressHook | None = None,
+        *,
+        seen: set[str] | None = None,
+        delivered: int = 0,
     ) -> None:
-        self._batches = batches
+        self._fetch = fetch
+        self._options = options
         self.stats = stats
         self._on_progress = on_progress
+        self._seen = seen
+        self._delivered = delivered
+        self._exit: AsyncExitStack | None = None
+        self._ended = False  # its ``async with`` block is over: the crawl is spent
+        self._window: AsyncIterator[tuple[list[Track], int]] | None = None
+        self._plain: AsyncGenerator[tuple[list[Track], int], None] | None = None
         self._iterators: list[AsyncGenerator[Track, None]] = []
+
+    async def __aenter__(self) -> Crawl:
+        if self._exit is not None or self._plain is not None or self._ended:
+            raise AudioScapeError("this crawl has started already; a crawl runs once")
+        from ._pagination import stream_tracks
+
+        stack = AsyncExitStack()
+        self._window = await stack.enter_async_context(
+            stream_tracks(
+                self._fetch,
+                self._options,
+                stats=self.stats,
+                seen=self._seen,
+                delivered=self._delivered,
+            )
+        )
+        self._exit = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._exit, self._window = self._exit, None, None
+        self._ended = True
+        try:
+            await self._close_iterators()
+        finally:
+            if self.stats.finished is None:
+                self.stats.finished = time.monotonic()
+            if stack is not None:
+                # Cancels the requests in flight and waits for them to be gone.
+                await stack.__aexit__(exc_type, exc, tb)
 
     def __aiter__(self) -> AsyncGenerator[Track, None]:
         tracks = self._tracks()
@@ -139,22 +205,46 @@ class Crawl:
                 for track in batch:
                     yield track
 
+    def _source(self) -> AsyncIterator[tuple[list[Track], int]]:
+        if self._window is not None:
+            return self._window
+        if self._ended:
+            raise AudioScapeError("this crawl's async with block has ended; a crawl runs once")
+        if self._plain is None:
+            from ._pagination import walk_tracks
+
+            self._plain = walk_tracks(
+                self._fetch,
+                self._options,
+                stats=self.stats,
+                seen=self._seen,
+                delivered=self._delivered,
+            )
+        return self._plain
+
     async def batches(self) -> AsyncGenerator[list[Track], None]:
         """The crawl page by page: each page's new tracks (the sync facade's unit)."""
+        source = self._source()
         try:
-            async for batch, _ in self._batches:
+            async for batch, _ in source:
                 if self._on_progress is not None:
                     self._on_progress(self.stats)
                 yield batch
         finally:
             self.stats.finished = time.monotonic()
-            await self._batches.aclose()
+            if source is self._plain:
+                await self._plain.aclose()
+
+    async def _close_iterators(self) -> None:
+        iterators, self._iterators = self._iterators, []
+        for tracks in iterators:
+            await tracks.aclose()
 
     async def aclose(self) -> None:
-        """Stop the crawl early; nothing keeps running."""
-        for tracks in self._iterators:
-            await tracks.aclose()
-        await self._batches.aclose()
+        """Stop the crawl early; nothing keeps running (an ``async with`` crawl: at its end)."""
+        await self._close_iterators()
+        if self._plain is not None:
+            await self._plain.aclose()
 
 
 @attrs.frozen

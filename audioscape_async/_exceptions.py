@@ -11,6 +11,7 @@ JSON or cattrs error, no raw httpx exception. The tree::
     │   └── CircuitOpenError         (not sent: the circuit breaker is open; `retry_in`)
     ├── APIResponseValidationError   (a 2xx answer that is not JSON or not the documented shape)
     ├── BackendUnavailableError      (the `RedisBackend` cannot be reached; `url` without password)
+    ├── PaginationError              (a walk stopped: the server made no progress; `reason`)
     └── APIStatusError               (an error status, or a redirect: never followed)
         ├── BadRequestError          400
         ├── AuthenticationError      401
@@ -20,8 +21,10 @@ JSON or cattrs error, no raw httpx exception. The tree::
         └── InternalServerError      5xx
 
 Retried by default: `RateLimitError`, `InternalServerError` (500, 502, 503,
-504), `APIConnectionError` and `APITimeoutError`. Never retried: other 4xx and
-`APIResponseValidationError`.
+504), `APIConnectionError` and `APITimeoutError`. Never retried: other 4xx,
+`APIResponseValidationError`, `DeadlineExceededError`, `CircuitOpenError` and
+`PaginationError` (an empty page before `meta.total` is asked again by the walk
+itself, before it ends there).
 
 Every exception pickles (to hand it from a worker process to its parent) as
 the same class with the same fields, but without its `request` and
@@ -62,6 +65,7 @@ __all__ = [
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
 ]
@@ -159,6 +163,23 @@ class APIResponseValidationError(AudioScapeError):
         self.response = response
         self.body = body
         self.request_id = request_id
+
+
+class PaginationError(AudioScapeError):
+    """A walk stopped because paging made no progress; `reason` says which rule stopped it.
+
+    `reason` is ``"offset_ignored"`` (the same page for two offsets),
+    ``"stale_pages"`` (pages in a row of only tracks seen before) or
+    ``"total_unstable"`` (`meta.total` kept moving); `offset` is where it was seen.
+    """
+
+    reason: str
+    offset: int
+
+    def __init__(self, message: str, *, reason: str, offset: int) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.offset = offset
 
 
 class APIStatusError(AudioScapeError):

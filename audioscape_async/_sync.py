@@ -17,7 +17,7 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Mapping
 from concurrent.futures import CancelledError, Future
-from contextlib import aclosing
+from contextlib import AbstractAsyncContextManager, aclosing, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -381,6 +381,7 @@ class Client:
             deadline=deadline,
             cache=cache,
         )
+        # Not the crawl's streaming window: a plain loop is at most a page ahead.
         return self._drain(crawl.batches(), lambda batch: batch)
 
     @_mirrors(AsyncClient.crawl)
@@ -416,7 +417,7 @@ class Client:
             deadline=deadline,
             cache=cache,
         )
-        return SyncCrawl(self._drain(crawl.batches(), lambda batch: batch), crawl.stats)
+        return SyncCrawl(self._drain(crawl.batches(), lambda batch: batch, crawl), crawl.stats)
 
     @_mirrors(AsyncClient.crawl_to_file)
     def crawl_to_file(
@@ -457,16 +458,23 @@ class Client:
         )
 
     def _drain(
-        self, source: AsyncGenerator[T, None], explode: Callable[[T], Iterable[U]]
+        self,
+        source: AsyncGenerator[T, None],
+        explode: Callable[[T], Iterable[U]],
+        scope: AbstractAsyncContextManager[object] | None = None,
     ) -> Iterator[U]:
-        """Run `source` in the loop thread; yield what `explode` makes of each item."""
+        """Run `source` in the loop thread; yield what `explode` makes of each item.
+
+        `scope` (a crawl, whose streaming window is a task group) is entered
+        around the whole walk, in the loop thread.
+        """
         portal = self._require_loop().portal
 
         def items() -> Iterator[U]:
             send, receive = anyio.create_memory_object_stream[T](0)
 
             async def pump() -> None:
-                async with send, aclosing(source):
+                async with send, scope or nullcontext(), aclosing(source):
                     async for item in source:
                         await send.send(item)
 

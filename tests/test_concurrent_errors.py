@@ -1,4 +1,7 @@
-"""A concurrent walk fails the way a sequential one does: same pages first, then the SDK's error."""
+"""A concurrent walk fails the way a sequential one does: same pages first, then the SDK's error.
+
+Stepped and streaming, async and sync; never an ExceptionGroup.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ import httpx
 import orjson
 import pytest
 
-from audioscape_async import AsyncClient, BadRequestError
+from audioscape_async import AsyncClient, BadRequestError, Client, SearchResponse
+from audioscape_async._pagination import WalkOptions, stream_pages
+from tests.helpers import API_KEY
+from tests.test_pagination import PagingServer
 
 TOTAL = 1_000
 BROKEN_OFFSET = 300
@@ -57,3 +63,55 @@ async def test_failed_page_raises_its_own_error_after_the_pages_before_it(
         with pytest.raises(BadRequestError, match="offset 300 is cursed"):
             await walk()
     assert offsets == [0, 100, 200]
+
+
+def _cursed(offset: int, limit: int, _n: int) -> tuple[list[int], int] | int:
+    if offset == BROKEN_OFFSET:
+        return 400
+    return list(range(offset, min(TOTAL, offset + limit))), TOTAL
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("concurrency", [1, 2, 8])
+async def test_streaming_window_fails_like_a_sequential_walk(concurrency: int) -> None:
+    """In a streaming crawl, the pages before the failed one arrive, then its BadRequestError."""
+    batches: list[int] = []
+    offsets: list[int] = []
+    with PagingServer(_cursed) as server:
+        async with AsyncClient(API_KEY, base_url=server.url) as client:
+
+            async def crawl_all() -> None:
+                async with client.crawl("q", page_size=100, concurrency=concurrency) as crawl:
+                    async for batch in crawl.batches():
+                        batches.append(len(batch))
+
+            async def fetch(offset: int, limit: int) -> SearchResponse:
+                return await client.search("q", limit=limit, offset=offset)
+
+            async def pages_all() -> None:
+                options = WalkOptions(page_size=100, concurrency=concurrency)
+                async with stream_pages(fetch, options) as pages:
+                    async for offset, _ in pages:
+                        offsets.append(offset)
+
+            with pytest.raises(BadRequestError, match="offset 300 failed"):
+                await crawl_all()
+            with pytest.raises(BadRequestError, match="offset 300 failed"):
+                await pages_all()
+        # The window holds at most 4 pages per request in flight: nothing further was asked.
+        assert max(offset for offset, _ in server.asked) < BROKEN_OFFSET + 100 * 4 * concurrency
+    assert batches == [100, 100, 100]
+    assert offsets == [0, 100, 200]
+
+
+def test_sync_crawl_fails_like_a_sequential_walk() -> None:
+    """Through the sync Client, a crawl delivers the pages before the failed one, then raises."""
+    got: list[str] = []
+    server = PagingServer(_cursed)
+    with server, Client(API_KEY, base_url=server.url) as client:
+        crawl = client.crawl("q", page_size=100, concurrency=8)
+        with pytest.raises(BadRequestError, match="offset 300 failed"):
+            got.extend(track.asset_id for track in crawl)
+    assert len(got) == 300
+    assert crawl.stats.end_reason == "error"
+    assert crawl.stats.complete is False

@@ -34,6 +34,7 @@ PUBLIC = [
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
