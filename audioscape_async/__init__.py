@@ -24,6 +24,7 @@ from ._exceptions import (
     AudioScapeError,
     AuthenticationError,
     BadRequestError,
+    CrawlFileError,
     InternalServerError,
     InvalidParameterError,
     NotFoundError,
@@ -43,7 +44,7 @@ from ._retry import RetryPolicy
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._crawl import Crawl, CrawlStats
+    from ._crawl import Crawl, CrawlQuery, CrawlStats
     from ._ratelimit import RateLimit
     from ._sync import Client, SyncCrawl
 
@@ -54,6 +55,7 @@ _LAZY = {
     "Client": "._sync",
     "SyncCrawl": "._sync",
     "Crawl": "._crawl",
+    "CrawlQuery": "._crawl",
     "CrawlStats": "._crawl",
     "RateLimit": "._ratelimit",
 }
@@ -86,6 +88,8 @@ __all__ = [
     "BadRequestError",
     "Client",
     "Crawl",
+    "CrawlFileError",
+    "CrawlQuery",
     "CrawlStats",
     "DurationRange",
     "InsecureURLWarning",

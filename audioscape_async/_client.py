@@ -17,7 +17,6 @@ import warnings
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -67,9 +66,11 @@ from ._validation import (
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
     import anyio
 
-    from ._crawl import Crawl, CrawlStats, ProgressHook
+    from ._crawl import Batch, Crawl, CrawlStats, ProgressHook, Queries, QueryWalk
     from ._pagination import FetchPage
     from ._ratelimit import RateLimit
 
@@ -545,7 +546,7 @@ class AsyncClient:
 
     async def crawl_to_file(
         self,
-        query: str,
+        query: Queries,
         out: str | os.PathLike[str],
         *,
         filters: SearchFilters | Mapping[str, Any] | None = None,
@@ -554,57 +555,64 @@ class AsyncClient:
         concurrency: int = 1,
         resume: bool = False,
         overwrite: bool = False,
+        format: str | None = None,
         on_progress: ProgressHook | None = None,
     ) -> CrawlStats:
-        """Write every track of a search to `out` as JSON lines; resumable after a crash.
+        """Write every track of one search or several to `out`, once each; resumable after a crash.
 
         ```python
-        stats = await client.crawl_to_file("chill lo-fi beats", "tracks.jsonl",
+        stats = await client.crawl_to_file(["chill lo-fi beats", "sad piano"], "moods.jsonl",
                                            concurrency=8, resume=True)
         ```
 
-        While it runs the lines go to ``OUT.part``, with a checkpoint in
-        ``OUT.checkpoint`` after every page; `out` itself appears, whole, only
-        when the crawl is complete. With `resume`, an interrupted crawl of the
-        same query, filters and page size goes on where it stopped, and every
-        track is written once. Without it, an existing `out` is an error
-        unless `overwrite`.
-        """
-        from ._crawl import (
-            CrawlStats,
-            FileCrawlPlan,
-            FileWriter,
-            prepare_file_crawl,
-            run_file_crawl,
-        )
+        `query` is one query or a list of them (a str, a `CrawlQuery` with
+        filters of its own, or a mapping ``{"query": ..., "filters": ...}``);
+        `filters` apply to every query without its own, `max_items` to each
+        query. A track found by several queries is written once, with the
+        query that found it first (`query`, `query_index`, `query_rank`,
+        `query_offset`) and `matched_queries`. `format` is ``"jsonl"``,
+        ``"jsonl.gz"``, ``"csv"`` or ``"parquet"`` (default: from the
+        extension of `out`); ``out="-"`` writes JSON Lines to standard output.
 
-        path = Path(out)
-        plan = FileCrawlPlan(
-            query=check_query(query),
-            filters=_filters_json(filters),
-            page_size=check_limit("page_size", page_size),
-            max_items=check_max_items(max_items),
-        )
-        point = prepare_file_crawl(
-            path, plan, start=DEFAULT_OFFSET, resume=resume, overwrite=overwrite
-        )
-        stats = CrawlStats(resumed_at=point.offset if point.output_bytes else None)
-        if point.complete:
-            stats.finished = stats.started
-            return stats
-        writer = FileWriter(path, plan, point)
-        batches = self._track_batches(
+        While it runs ``OUT.lock`` is held, the lines go to ``OUT.part``, with a
+        checkpoint in ``OUT.checkpoint`` after every page; `out` itself
+        appears, whole, only when the crawl is complete. With `resume`, an
+        interrupted crawl of the same base URL, queries, filters and page size
+        goes on where each query stopped. Without it, an existing `out` or
+        checkpoint is an error unless `overwrite`. File problems raise
+        `CrawlFileError`, before any request where they can be seen then.
+        """
+        from ._crawl import run_crawl_to_file
+
+        def open_walk(walk: QueryWalk) -> AbstractAsyncContextManager[AsyncIterator[Batch]]:
+            return aclosing(
+                self._track_batches(
+                    walk.query,
+                    filters=walk.filters,
+                    page_size=page_size,
+                    max_items=max_items,
+                    offset=walk.offset,
+                    concurrency=concurrency,
+                    stats=walk.stats,
+                    seen=walk.seen,
+                    delivered=walk.delivered,
+                )
+            )
+
+        return await run_crawl_to_file(
+            open_walk,
             query,
+            out,
+            base_url=self._base_url,
             filters=filters,
             page_size=page_size,
             max_items=max_items,
-            offset=point.offset,
             concurrency=concurrency,
-            stats=stats,
-            seen=point.seen,
-            delivered=point.delivered,
+            resume=resume,
+            overwrite=overwrite,
+            format=format,
+            on_progress=on_progress,
         )
-        return await run_file_crawl(batches, writer, stats, on_progress)
 
     # -- internals shared with the sync facade -------------------------------
 

@@ -27,7 +27,7 @@ from anyio.from_thread import BlockingPortal
 
 from ._client import AsyncClient, TimeoutTypes
 from ._constants import DEFAULT_LIMIT, DEFAULT_OFFSET, DEFAULT_TIMEOUT, MAX_LIMIT
-from ._crawl import CrawlStats, ProgressHook
+from ._crawl import CrawlStats, ProgressHook, Queries
 from ._exceptions import AudioScapeError
 from ._models import SearchFilters, SearchResponse, Track
 from ._ratelimit import RateLimit
@@ -234,7 +234,7 @@ class Client:
 
     def crawl_to_file(
         self,
-        query: str,
+        query: Queries,
         out: str | os.PathLike[str],
         *,
         filters: SearchFilters | Mapping[str, Any] | None = None,
@@ -243,9 +243,10 @@ class Client:
         concurrency: int = 1,
         resume: bool = False,
         overwrite: bool = False,
+        format: str | None = None,
         on_progress: ProgressHook | None = None,
     ) -> CrawlStats:
-        """Write every track to `out` as JSON lines, resumably. See `AsyncClient.crawl_to_file`."""
+        """Write every track of one query or more to `out`. See `AsyncClient.crawl_to_file`."""
         return self._require_portal().call(
             lambda: self._async.crawl_to_file(
                 query,
@@ -256,6 +257,7 @@ class Client:
                 concurrency=concurrency,
                 resume=resume,
                 overwrite=overwrite,
+                format=format,
                 on_progress=on_progress,
             )
         )

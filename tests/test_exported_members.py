@@ -24,6 +24,8 @@ PUBLIC = [
     "BadRequestError",
     "Client",
     "Crawl",
+    "CrawlFileError",
+    "CrawlQuery",
     "CrawlStats",
     "DurationRange",
     "InsecureURLWarning",
