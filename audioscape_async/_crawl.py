@@ -324,9 +324,7 @@ def _filters_json(filters: object) -> dict[str, object] | None:
     return checked.to_json() if checked is not None else None
 
 
-def plan_queries(
-    queries: Queries, filters: object
-) -> list[tuple[str, dict[str, object] | None]]:
+def plan_queries(queries: Queries, filters: object) -> list[tuple[str, dict[str, object] | None]]:
     """Every query of a crawl, checked, as ``(query, filters JSON)``."""
     from ._validation import check_query, reject_unknown_keys
 
@@ -851,4 +849,3 @@ def _public_url(base_url: object) -> str:
     import httpx
 
     return str(httpx.URL(str(base_url)).copy_with(username=None, password=None))
-
