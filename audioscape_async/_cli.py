@@ -705,7 +705,10 @@ def _interrupted(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # a usage error (said already), --help or --version
+        return int(exit.code or 0) if not isinstance(exit.code, str) else EXIT_USAGE
     if args.command == "serve":
         if getattr(args, "emulator_missing", False):
             return _fail(EMULATOR_HINT, EXIT_USAGE)

@@ -377,7 +377,7 @@ class FileCrawlPlan:
         assert isinstance(ours, list)
         if not isinstance(theirs, list) or len(theirs) != len(ours):
             count = len(theirs) if isinstance(theirs, list) else "?"
-            return f"{count} queries, not {len(ours)}"
+            return f"{count} {'query' if count == 1 else 'queries'}, not {len(ours)}"
         for number, (old, new) in enumerate(zip(theirs, ours, strict=True), 1):
             for key in ("query", "filters"):
                 if not isinstance(old, Mapping) or old.get(key) != new[key]:
