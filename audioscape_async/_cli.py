@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import sys
 import threading
 import unicodedata
@@ -288,7 +287,7 @@ def _terminal_width(stream: TextIO) -> int | None:
     """The columns of the terminal `stream` is, else $COLUMNS if set, else None (no limit)."""
     try:
         if stream.isatty():
-            return shutil.get_terminal_size((80, 24)).columns
+            return os.get_terminal_size(stream.fileno()).columns or 80
     except (AttributeError, ValueError, OSError):
         pass
     columns = os.environ.get("COLUMNS", "")
@@ -681,7 +680,8 @@ def _fail(message: str, status: int) -> int:
 
 def _parameter_message(error: InvalidParameterError) -> str:
     """An SDK parameter error in the command's words: the option, then the rule."""
-    option = OPTION_NAMES.get(error.parameter, error.parameter)
+    base = error.parameter.split("[", 1)[0]  # "filters.genres[0]" is a --genre
+    option = OPTION_NAMES.get(base, error.parameter)
     prefix = f"invalid {error.parameter}: "
     rule = error.message[len(prefix) :] if error.message.startswith(prefix) else error.message
     return f"{option}: {rule}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import time
+import time as _time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -284,6 +284,16 @@ def read_records(path: Path, fmt: str = "jsonl") -> list[dict[str, object]]:
     return list(pq.read_table(path).to_pylist())
 
 
+def listing(directory: Path) -> list[str]:
+    """The names in `directory`, sorted."""
+    return sorted(p.name for p in directory.iterdir())
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every regular file in `directory` with its bytes."""
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+
+
 SUFFIX = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "csv": ".csv", "parquet": ".parquet"}
 
 
@@ -326,7 +336,7 @@ async def test_many_queries_write_each_track_once_with_provenance(
     first = records[0]
     assert first["query"] == MOODS[0]
     assert first["query_offset"] == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # nothing left behind
+    assert listing(tmp_path) == [out.name]  # nothing left behind
     assert stats.tracks == len(expected)
     assert [q.query for q in stats.queries] == MOODS
     assert [q.tracks for q in stats.queries] == [400, 400, 400]
@@ -340,7 +350,7 @@ async def test_plan_queries_take_their_own_filters(server: EmulatorServer, tmp_p
     from audioscape_async import CrawlQuery
 
     out = tmp_path / "plan.jsonl"
-    plan = [
+    plan: list[str | CrawlQuery | dict[str, object]] = [
         CrawlQuery(MOODS[0], filters={"genres": ["lo-fi"]}),
         {"query": MOODS[2], "filters": {"genres": ["classical"]}},
         MOODS[1],
@@ -399,11 +409,14 @@ async def test_a_second_crawl_into_the_same_out_fails_before_any_request(
     from audioscape_async import CrawlFileError
 
     out = tmp_path / "tracks.jsonl"
-    with open(tmp_path / "tracks.jsonl.lock", "w") as held:
+    held = os.open(tmp_path / "tracks.jsonl.lock", os.O_RDWR | os.O_CREAT)
+    try:
         fcntl.flock(held, fcntl.LOCK_EX)
         async with _client(server) as client:
             with pytest.raises(CrawlFileError, match="another crawl is writing it") as caught:
                 await client.crawl_to_file(QUERY, out, max_items=100)
+    finally:
+        os.close(held)
     assert caught.value.path == str(out)
     assert server.emulator.requests == []
     assert not out.with_name("tracks.jsonl.part").exists()
@@ -471,12 +484,12 @@ async def test_a_checkpoint_is_never_discarded_without_overwrite(
         stats = await client.crawl_to_file(QUERY, out, max_items=500, overwrite=True)
     assert stats.resumed_at is None
     assert len(read_records(out)) == 500
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tracks.jsonl"]
+    assert listing(tmp_path) == ["tracks.jsonl"]
 
 
 @pytest.mark.anyio
 async def test_a_kill_during_the_first_page_resumes(server: EmulatorServer, tmp_path: Path) -> None:
-    """Cancelled while the first page is in flight: checkpoint and empty part, and resume finishes."""
+    """Cancelled during the first page: a checkpoint and an empty part, which resume finishes."""
     import anyio
 
     out = tmp_path / "tracks.jsonl"
@@ -521,7 +534,7 @@ async def test_a_kill_around_the_final_rename_resumes(
         await client.crawl_to_file(MOODS[:2], out, max_items=200, resume=True)
     assert out.read_bytes() == whole
     assert len(server.emulator.requests) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tracks.csv"]
+    assert listing(tmp_path) == ["tracks.csv"]
 
 
 @pytest.mark.anyio
@@ -574,12 +587,12 @@ async def test_damaged_files_are_crawl_file_errors(
             part.write_bytes(b"".join(lines[:-1]))
         else:
             part.unlink()
-        damaged = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        damaged = snapshot(tmp_path)
         with pytest.raises(CrawlFileError, match=message) as caught:
             await client.crawl_to_file(QUERY, out, max_items=900, resume=True)
     assert "--force" in str(caught.value)
     assert caught.value.path in (str(part), str(checkpoint))
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == damaged
+    assert snapshot(tmp_path) == damaged
 
 
 @pytest.mark.anyio
@@ -608,7 +621,7 @@ async def test_links_planted_at_the_crawl_files_are_never_written_through(
             await client.crawl_to_file(QUERY, out, max_items=200, overwrite=True)
     assert isinstance(caught.value.__cause__, OSError)
     assert victim.read_text() == "precious\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    assert listing(tmp_path) == [
         "tracks.jsonl",
         "tracks.jsonl.lock",
         "victim.txt",
@@ -729,16 +742,18 @@ async def test_format_option_beats_the_extension(server: EmulatorServer, tmp_pat
 def test_rate_wait_is_wall_clock_not_summed() -> None:
     """Overlapping waits of concurrent tasks count once; separate waits add up."""
     stats = CrawlStats()
+    live = []
     with stats.rate_wait():
-        assert stats.waiting_for_rate_limit
+        live.append(stats.waiting_for_rate_limit)
         with stats.rate_wait():
-            time.sleep(0.05)
-        time.sleep(0.05)
-    assert not stats.waiting_for_rate_limit
+            _time.sleep(0.05)
+        _time.sleep(0.05)
+    live.append(stats.waiting_for_rate_limit)
+    assert live == [True, False]
     assert 0.1 <= stats.rate_wait_seconds < 0.15
     # The `+=` of a wait as it ends spans [now - waited, now]: after a gap it adds,
     # and a second task's wait over the same moment does not add again.
-    time.sleep(0.05)
+    _time.sleep(0.05)
     stats.rate_wait_seconds += 0.02
     stats.rate_wait_seconds += 0.02
     assert 0.12 <= stats.rate_wait_seconds < 0.135
