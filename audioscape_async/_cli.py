@@ -509,8 +509,10 @@ class Progress:
         else:
             parts.append((9, f"{done:,} tracks"))
         if len(queries) > 1:
-            current = next((i for i, q in enumerate(queries) if q.pages == 0), len(queries))
-            parts.append((7, f"query {min(current + 1, len(queries))}/{len(queries)}"))
+            # The query walking now: the last one that has fetched (or resumed) anything.
+            started = [i for i, q in enumerate(queries) if q.pages or q.resumed_tracks]
+            current = started[-1] if started else 0
+            parts.append((7, f"query {current + 1}/{len(queries)}"))
         parts.append((2, f"{stats.pages:,} pages"))
         parts.append((5, f"{rate:,.0f} tracks/s"))
         if stats.retry_count:
@@ -539,10 +541,11 @@ def _summary(stats: CrawlStats, out: str) -> str:
     retries = ", ".join(f"{cause} {count}" for cause, count in sorted(stats.retries.items()))
     where = "standard output" if out == "-" else printable(out)
     before = f", {stats.resumed_tracks:,} of them before the resume" if stats.resumed_tracks else ""
+    total = stats.total if stats.total is not None else "?"
+    summed = f" over {len(stats.queries)} queries" if len(stats.queries) > 1 else ""
     lines = [
         f"wrote {stats.tracks:,} tracks to {where} in {stats.elapsed:.1f} s "
-        f"({stats.pages:,} pages; meta.total {stats.total if stats.total is not None else '?'}"
-        f"{before})",
+        f"({stats.pages:,} pages; meta.total {total}{summed}{before})",
         f"retries: {retries or 'none'}; 429s: {stats.rate_limited}; "
         f"waited for the rate limit: {stats.rate_wait_seconds:.1f} s",
         f"drift: {drift or 'none'}",

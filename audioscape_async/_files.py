@@ -222,7 +222,8 @@ class OutputLock:
         if self._fd < 0:
             return
         try:
-            self._paths.lock.unlink(missing_ok=True)
+            with file_errors(self._paths.lock, "remove it"):
+                self._paths.lock.unlink(missing_ok=True)
         finally:
             os.close(self._fd)
             self._fd = -1

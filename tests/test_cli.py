@@ -571,6 +571,10 @@ def test_waiting_for_the_rate_limit_is_shown() -> None:
     assert "waiting for the rate limit" in waiting
     assert "waiting" not in progress.render(stats, 80)
     assert len(progress.render(stats, 30)) < 30
+    stats.queries = [CrawlStats(tracks=5, pages=1), CrawlStats(), CrawlStats()]
+    assert "query 1/3" in progress.render(stats, 200)
+    stats.queries[1].pages = 1
+    assert "query 2/3" in progress.render(stats, 200)
 
 
 def test_lines_progress_prints_its_last_line_once(env: dict[str, str], tmp_path: Path) -> None:
@@ -652,3 +656,22 @@ def test_random_kills_and_resumes_soak(
     """The kill-and-resume trial, forty times over."""
     server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.05))
     assert _kill_and_resume(env, tmp_path, trials=40, seed=12) >= 20
+
+
+def test_out_dash_streams_json_lines_and_format_beats_the_extension(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """--out - writes JSON Lines to stdout (summary on stderr); --format csv overrides .data."""
+    streamed = _run("crawl", QUERY, "--out", "-", "--max-items", "150", env=env)
+    assert streamed.returncode == 0, streamed.stderr
+    ids = [orjson.loads(line)["asset_id"] for line in streamed.stdout.splitlines()]
+    assert len(ids) == len(set(ids)) == 150
+    assert "wrote 150 tracks to standard output" in streamed.stderr
+    assert list(tmp_path.iterdir()) == []
+    out = tmp_path / "tracks.data"
+    result = _run(
+        "crawl", QUERY, "--out", str(out), "--max-items", "150", "--format", "csv", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().startswith("asset_id,name,artist,")
+    assert len(_records(out, "csv")) == 150
