@@ -26,6 +26,7 @@ from ._exceptions import (
     BackendUnavailableError,
     BadRequestError,
     CircuitOpenError,
+    CrawlFileError,
     DeadlineExceededError,
     InternalServerError,
     InvalidParameterError,
@@ -49,7 +50,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
-    from ._crawl import Crawl, CrawlStats
+    from ._crawl import Crawl, CrawlQuery, CrawlStats
     from ._ratelimit import RateLimit
     from ._redis import RedisBackend
     from ._sync import Client, SyncCrawl
@@ -61,6 +62,7 @@ _LAZY = {
     "Client": "._sync",
     "SyncCrawl": "._sync",
     "Crawl": "._crawl",
+    "CrawlQuery": "._crawl",
     "CrawlStats": "._crawl",
     "RateLimit": "._ratelimit",
     "SearchCache": "._cache",
@@ -99,6 +101,8 @@ __all__ = [
     "CircuitOpenError",
     "Client",
     "Crawl",
+    "CrawlFileError",
+    "CrawlQuery",
     "CrawlStats",
     "DeadlineExceededError",
     "DurationRange",

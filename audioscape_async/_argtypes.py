@@ -1,40 +1,85 @@
 """argparse value types shared by the `audioscape` command and the emulator's `serve`.
 
-Each raises `argparse.ArgumentTypeError` with a message naming the rule, which
-argparse prints as one usage line and exit status 2.
+Each raises `argparse.ArgumentTypeError` with a message stating the rule and
+the value given ("must be a whole number from 1 to 100, got -5"), which the
+command prints as one line (``audioscape: error: --limit: ...``), exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import math
+from collections.abc import Callable
+
+
+def _whole(text: str, rule: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{rule}, got {text!r}") from None
+
+
+def whole_range(low: int, high: int | None = None) -> Callable[[str], int]:
+    """A whole number from `low` to `high` (no upper bound when `high` is None)."""
+    rule = (
+        f"must be a whole number from {low} to {high}"
+        if high is not None
+        else f"must be a whole number >= {low}"
+    )
+
+    def parse(text: str) -> int:
+        value = _whole(text, rule)
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
+        return value
+
+    parse.__name__ = f"whole number from {low}"
+    return parse
 
 
 def non_negative_int(text: str) -> int:
     """A whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return whole_range(0)(text)
 
 
 def positive_int(text: str) -> int:
     """A whole number >= 1."""
-    value = non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    return whole_range(1)(text)
 
 
 def seconds(text: str) -> float:
     """A finite number of seconds >= 0."""
+    rule = "must be a number of seconds >= 0"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{rule}, got {text!r}") from None
     if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+        raise argparse.ArgumentTypeError(f"{rule}, got {text}")
     return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number > 0 (a rate)."""
+    rule = "must be a number > 0"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{rule}, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{rule}, got {text}")
+    return value
+
+
+def iso_date(text: str) -> str:
+    """A calendar date written YYYY-MM-DD."""
+    try:
+        _dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a real date written YYYY-MM-DD, got {text!r}"
+        ) from None
+    if len(text) != 10:
+        raise argparse.ArgumentTypeError(f"must be a real date written YYYY-MM-DD, got {text!r}")
+    return text

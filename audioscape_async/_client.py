@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +33,14 @@ from ._options import NOT_GIVEN, CallOptions, NotGiven, call_options
 from ._pipeline import Pipeline, Shared
 from ._retry import RetryPolicy
 from ._transport import TransportChoice, TransportStage
-from ._validation import check_limit, check_max_items, check_query
+from ._validation import check_query
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
-    from ._crawl import Crawl, CrawlStats, ProgressHook
+    from ._crawl import Batch, Crawl, CrawlStats, ProgressHook, Queries, QueryWalk
     from ._pagination import FetchPage, WalkOptions
     from ._ratelimit import RateLimit
 
@@ -413,7 +414,7 @@ class AsyncClient:
 
     async def crawl_to_file(
         self,
-        query: str,
+        query: Queries,
         out: str | os.PathLike[str],
         *,
         filters: Filters = None,
@@ -422,6 +423,7 @@ class AsyncClient:
         concurrency: int = 1,
         resume: bool = False,
         overwrite: bool = False,
+        format: str | None = None,
         on_progress: ProgressHook | None = None,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | None = None,
@@ -429,49 +431,62 @@ class AsyncClient:
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
     ) -> CrawlStats:
-        """Write every track of a search to `out` as JSON lines; resumable after a crash.
+        """Write every track of one search or several to `out`, once each; resumable after a crash.
 
         ```python
-        stats = await client.crawl_to_file("chill lo-fi beats", "tracks.jsonl",
+        stats = await client.crawl_to_file(["chill lo-fi beats", "sad piano"], "moods.jsonl",
                                            concurrency=8, resume=True)
         ```
 
-        While it runs the lines go to ``OUT.part``, with a checkpoint in
-        ``OUT.checkpoint`` after every page; `out` itself appears, whole, only
-        when the crawl is complete. With `resume`, an interrupted crawl of the
-        same query, filters and page size goes on where it stopped, and every
-        track is written once. Without it, an existing `out` is an error
-        unless `overwrite`.
-        """
-        from ._crawl import (
-            CrawlStats,
-            FileCrawlPlan,
-            FileWriter,
-            prepare_file_crawl,
-            run_file_crawl,
-        )
+        `query` is one query or a list of them (a str, a `CrawlQuery` with
+        filters of its own, or a mapping ``{"query": ..., "filters": ...}``);
+        `filters` apply to every query without its own, `max_items` to each
+        query. A track found by several queries is written once, with the
+        query that found it first (`query`, `query_index`, `query_rank`,
+        `query_offset`) and `matched_queries`. `format` is ``"jsonl"``,
+        ``"jsonl.gz"``, ``"csv"`` or ``"parquet"`` (default: from the
+        extension of `out`); ``out="-"`` writes JSON Lines to standard output.
 
-        options = self._options(timeout, max_retries, retry, extra_headers, deadline)
-        path = Path(out)
-        plan = FileCrawlPlan(
-            query=check_query(query),
-            filters=filters_json(filters),
-            page_size=check_limit("page_size", page_size),
-            max_items=check_max_items(max_items),
+        While it runs ``OUT.lock`` is held, the lines go to ``OUT.part``, with a
+        checkpoint in ``OUT.checkpoint`` after every page; `out` itself
+        appears, whole, only when the crawl is complete: when every query's
+        result set really ended (``stats.complete``; otherwise the checkpoint
+        stays, for a resume). With `resume`, an interrupted crawl of the same
+        base URL, queries, filters and page size goes on where each query
+        stopped. Without it, an existing `out` or checkpoint is an error unless
+        `overwrite`. File problems raise `CrawlFileError`, before any request
+        where they can be seen then. `deadline` covers the whole crawl.
+        """
+        from ._crawl import run_crawl_to_file
+        from ._pagination import stream_tracks
+
+        options = self._options(timeout, max_retries, retry, extra_headers, deadline).started()
+
+        def open_walk(walk: QueryWalk) -> AbstractAsyncContextManager[AsyncIterator[Batch]]:
+            # The streaming window: an interrupted crawl has written every page
+            # that was contiguous with what it wrote before.
+            return stream_tracks(
+                self._page_fetcher(walk.query, walk.filters, options, walk.stats),
+                _walk_options(page_size, max_items, walk.offset, concurrency),
+                stats=walk.stats,
+                seen=walk.seen,
+                delivered=walk.delivered,
+            )
+
+        return await run_crawl_to_file(
+            open_walk,
+            query,
+            out,
+            base_url=self._pipeline.config.base_url,
+            filters=filters,
+            page_size=page_size,
+            max_items=max_items,
+            concurrency=concurrency,
+            resume=resume,
+            overwrite=overwrite,
+            format=format,
+            on_progress=on_progress,
         )
-        point = prepare_file_crawl(
-            path, plan, start=DEFAULT_OFFSET, resume=resume, overwrite=overwrite
-        )
-        stats = CrawlStats(resumed_at=point.offset if point.output_bytes else None)
-        if point.complete:
-            stats.finished = stats.started
-            return stats
-        writer = FileWriter(path, plan, point)
-        batches = self._track_batches(
-            query, filters, page_size, max_items, point.offset, concurrency, options,
-            stats=stats, seen=point.seen, delivered=point.delivered,
-        )  # fmt: skip
-        return await run_file_crawl(batches, writer, stats, on_progress)
 
     # -- internals ------------------------------------------------------------
 

@@ -5,6 +5,7 @@ JSON or cattrs error, no raw httpx exception. The tree::
 
     AudioScapeError
     ├── InvalidParameterError        (also a ValueError; raised before any request)
+    ├── CrawlFileError               (a crawl's file: unusable path, locked, damaged, disk full)
     ├── APIConnectionError           (no answer: DNS, refused, reset, closed, TLS)
     │   ├── APITimeoutError          (no answer in time)
     │   │   └── DeadlineExceededError    (the call's `deadline` ran out; never retried)
@@ -61,6 +62,7 @@ __all__ = [
     "BackendUnavailableError",
     "BadRequestError",
     "CircuitOpenError",
+    "CrawlFileError",
     "DeadlineExceededError",
     "InternalServerError",
     "InvalidParameterError",
@@ -102,6 +104,16 @@ class InvalidParameterError(AudioScapeError, ValueError):
     def __init__(self, parameter: str, rule: str) -> None:
         super().__init__(f"invalid {parameter}: {rule}")
         self.parameter = parameter
+
+
+class CrawlFileError(AudioScapeError):
+    """A file crawl cannot use its files: `path` names the file; an `OSError` is the cause."""
+
+    path: str
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
 
 
 class APIConnectionError(AudioScapeError):

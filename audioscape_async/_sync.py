@@ -34,7 +34,7 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     MAX_LIMIT,
 )
-from ._crawl import CrawlStats, ProgressHook
+from ._crawl import CrawlStats, ProgressHook, Queries
 from ._exceptions import AudioScapeError
 
 if TYPE_CHECKING:
@@ -422,7 +422,7 @@ class Client:
     @_mirrors(AsyncClient.crawl_to_file)
     def crawl_to_file(
         self,
-        query: str,
+        query: Queries,
         out: str | os.PathLike[str],
         *,
         filters: Filters = None,
@@ -431,6 +431,7 @@ class Client:
         concurrency: int = 1,
         resume: bool = False,
         overwrite: bool = False,
+        format: str | None = None,
         on_progress: ProgressHook | None = None,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | None = None,
@@ -448,6 +449,7 @@ class Client:
                 concurrency=concurrency,
                 resume=resume,
                 overwrite=overwrite,
+                format=format,
                 on_progress=on_progress,
                 timeout=timeout,
                 max_retries=max_retries,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -73,30 +74,65 @@ def test_search_json_matches_the_sdk(env: dict[str, str], server: EmulatorServer
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["search", "x", "--limit", "101"], "invalid limit: must be between 1 and 100, got 101"),
-        (["search", "x", "--created-after", "2024-02-30"], "filters.created_after"),
-        (["search", "x", "--min-duration", "90", "--max-duration", "30"], "min (90.0) must be"),
-        (["search", "  "], "invalid query: must not be empty or blank"),
+        (
+            ["search", "x", "--limit", "101"],
+            "--limit: must be a whole number from 1 to 100, got 101",
+        ),
+        (["search", "x", "--limit", "-5"], "--limit: must be a whole number from 1 to 100, got -5"),
+        (
+            ["search", "x", "--limit", "ten"],
+            "--limit: must be a whole number from 1 to 100, got 'ten'",
+        ),
+        (["search", "x", "--offset", "-1"], "--offset: must be a whole number >= 0, got -1"),
+        (
+            ["search", "x", "--created-after", "2024-02-30"],
+            "--created-after: must be a real date written YYYY-MM-DD, got '2024-02-30'",
+        ),
+        (
+            ["search", "x", "--min-duration", "90", "--max-duration", "30"],
+            "--min-duration/--max-duration: min (90.0) must be",
+        ),
+        (["search", "x", "--timeout", "soon"], "--timeout: must be a number of seconds >= 0"),
+        (["search", "  "], "QUERY: must not be empty or blank"),
+        (["search", "x", "--genre", ""], "--genre: "),
         (["crawl", "x", "--out", "o.jsonl", "--burst", "3"], "--burst goes with --rps"),
+        (["crawl", "x", "--out", "o.jsonl", "--adaptive"], "--adaptive goes with --rps"),
+        (["crawl", "x", "--out", "o.jsonl", "--rps", "0"], "--rps: must be a number > 0, got 0"),
+        (
+            ["crawl", "x", "--out", "o", "--concurrency", "0"],
+            "--concurrency: must be a whole number",
+        ),
+        (["crawl", "x", "--out", "o", "--page-size", "101"], "from 1 to 100, got 101"),
+        (["crawl", "x", "--out", "o", "--format", "xml"], "--format: invalid choice: 'xml'"),
+        (["crawl", "x", "--out", "-", "--resume"], "--resume: a crawl to standard output"),
+        (["crawl", "--out", "o.jsonl"], "give at least one query"),
+        (["crawl", "x"], "the following arguments are required: --out"),
+        (["crawl", "x", "--out", "o", "--plan", "nowhere.json"], "--plan nowhere.json: No such"),
+        (["crawl", "x", "--out", "o", "--queries", "nowhere.txt"], "--queries nowhere.txt: No"),
+        (["search", "x", "--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Bad input prints one error line naming the problem, exits 2, and shows no traceback."""
+    """Bad input prints one error line in one style naming the option and rule, exit 2."""
     assert main([*args, "--emulator"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert message in err
-    assert "Traceback" not in err
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("audioscape: error: ")
+    assert message in captured.err
+    assert "Traceback" not in captured.err
+    assert "usage:" not in captured.err
+    assert captured.out == ""
 
 
 def test_argparse_errors_exit_2_without_traceback() -> None:
-    """An unknown option or a malformed number is a usage error from argparse, exit 2."""
+    """A malformed number, in a real process, is one line and exit 2."""
     result = _run("search", "x", "--limit", "ten")
     assert result.returncode == 2
-    assert "not a whole number" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr == (
+        "audioscape: error: --limit: must be a whole number from 1 to 100, got 'ten'\n"
+    )
 
 
 def test_api_errors_exit_1(env: dict[str, str]) -> None:
@@ -216,3 +252,426 @@ def test_version() -> None:
     result = _run("--version")
     assert result.returncode == 0
     assert __version__ in result.stdout
+
+
+# -- many queries, formats, files, progress, pipes, server text ----------------
+
+MOODS = ["chill lo-fi beats", "lofi study", "sad piano"]
+SUFFIX = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "csv": ".csv", "parquet": ".parquet"}
+
+
+def _records(path: Path, fmt: str) -> list[dict[str, object]]:
+    """The records of an output file of any format."""
+    import csv
+    import gzip
+
+    if fmt == "jsonl":
+        return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    if fmt == "jsonl.gz":
+        return [orjson.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+    if fmt == "csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        ints = ("query_index", "query_rank", "query_offset", "matched_queries")
+        return [{k: int(v) if k in ints else v for k, v in row.items()} for row in rows]
+    import pyarrow.parquet as pq
+
+    return list(pq.read_table(path).to_pylist())
+
+
+def _provenance(records: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    keys = ("asset_id", "query_index", "query_rank", "query_offset", "matched_queries")
+    return [tuple(record[key] for key in keys) for record in records]
+
+
+def _formats() -> list[str]:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return ["jsonl", "jsonl.gz", "csv"]
+    return list(SUFFIX)
+
+
+def test_queries_file_and_plans_feed_one_crawl(env: dict[str, str], tmp_path: Path) -> None:
+    """Arguments, --queries FILE and a JSON or TOML --plan make one de-duplicated crawl."""
+    listed = tmp_path / "moods.txt"
+    listed.write_text(f"# moods\n{MOODS[1]}\n\n")
+    plan_json = tmp_path / "plan.json"
+    plan_json.write_bytes(
+        orjson.dumps({"queries": [{"query": MOODS[2], "filters": {"genres": ["classical"]}}]})
+    )
+    plan_toml = tmp_path / "plan.toml"
+    plan_toml.write_text(
+        f'[[queries]]\nquery = "{MOODS[2]}"\nfilters = {{ genres = ["classical"] }}\n'
+    )
+    outs = []
+    for plan in (plan_json, plan_toml):
+        out = tmp_path / f"out-{plan.suffix[1:]}.jsonl"
+        result = _run(
+            "crawl", MOODS[0], "--queries", str(listed), "--plan", str(plan),
+            "--max-items", "200", "--out", str(out), env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "3 queries" in result.stdout
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    records = _records(tmp_path / "out-json.jsonl", "jsonl")
+    assert len({r["asset_id"] for r in records}) == len(records)
+    assert {r["query"] for r in records} == set(MOODS)
+    assert {r["genre"] for r in records if r["query_index"] == 2} == {"classical"}
+
+
+def test_a_bad_plan_is_one_line_naming_the_entry(tmp_path: Path) -> None:
+    """A plan entry with bad filters is a usage error naming the file and the entry."""
+    plan = tmp_path / "plan.json"
+    plan.write_bytes(orjson.dumps([MOODS[0], {"query": "x", "filters": {"min_likes": -1}}]))
+    result = _run("crawl", "--plan", str(plan), "--out", str(tmp_path / "o.jsonl"), "--emulator")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"audioscape: error: --plan {plan}: query 2: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_second_crawl_into_the_same_out_fails_at_once(
+    env: dict[str, str], server: EmulatorServer, tmp_path: Path
+) -> None:
+    """While one crawl runs, a second into the same OUT exits 1 at once and sends nothing."""
+    out = tmp_path / "tracks.jsonl"
+    server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.05))
+    args = ["crawl", QUERY, "--out", str(out), "--max-items", "3000", "--concurrency", "1"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "audioscape_async", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_lines(tmp_path / "tracks.jsonl.part", 100)
+        before = len(server.emulator.requests)
+        started = time.monotonic()
+        second = _run(*args, "--resume", env=env)
+        took = time.monotonic() - started
+        during = len(server.emulator.requests) - before
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 1
+    assert "another crawl is writing it" in second.stderr
+    assert second.stderr.count("\n") == 1
+    assert took < 5
+    assert during <= took / 0.05 + 2  # only the first crawl's own requests
+
+
+def test_max_retry_after_fails_fast(env: dict[str, str], server: EmulatorServer) -> None:
+    """--max-retry-after 1 turns a 429 asking for 30 s into one error line, without waiting."""
+    server.emulator.set_faults(Faults(retry_after=30))
+    server.emulator.force_fault("429")
+    started = time.monotonic()
+    result = _run("crawl", QUERY, "--out", "-", "--max-retry-after", "1", env=env)
+    assert time.monotonic() - started < 20
+    assert result.returncode == 1
+    assert "429" in result.stderr
+    assert "retry after 30 s" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_adaptive_rate_limit_crawls(env: dict[str, str], tmp_path: Path) -> None:
+    """--rps with --adaptive is accepted and crawls every track."""
+    out = tmp_path / "t.jsonl"
+    result = _run(
+        "crawl", QUERY, "--out", str(out), "--max-items", "300", "--rps", "100", "--adaptive",
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(out.read_bytes().splitlines()) == 300
+
+
+@pytest.mark.parametrize("command", ["search", "crawl"])
+def test_a_closed_pipe_exits_quietly(env: dict[str, str], command: str) -> None:
+    """`audioscape ... | head -1` exits 0 with nothing on stderr but progress."""
+    args = (
+        f"search '{QUERY}' --limit 100"
+        if command == "search"
+        else f"crawl '{QUERY}' --out - --max-items 5000 --progress none"
+    )
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{sys.executable} -m audioscape_async {args} | head -1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert len(result.stdout.splitlines()) == 1
+
+
+@pytest.fixture
+def hostile_server() -> Iterator[str]:
+    """A real HTTP server on a free port whose answers carry terminal escapes."""
+    import http.server
+    import threading
+
+    evil = "\x1b[2J\x1b]0;pwned\x07"
+    page = {
+        "tracks": [
+            {
+                "asset_id": "1",
+                "name": f"Evil{evil}Name\r\nfake line",
+                "artist": "A\u202eB",
+                "album": "x",
+                "duration": 60.0,
+                "genre": "pop",
+                "bpm": 120,
+                "score": 0.5,
+            }
+        ],
+        "artists": [],
+        "albums": [],
+        "meta": {
+            "total": 1,
+            "limit": 20,
+            "offset": 0,
+            "search_method": "semantic",
+            "matched_artist": None,
+        },
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            fail = b"fail" in body
+            data = orjson.dumps({"error": f"bad {evil} query"} if fail else page)
+            self.send_response(400 if fail else 200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/developer/v1"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_server_text_is_never_written_raw(hostile_server: str) -> None:
+    """Escapes in track names and error messages reach the terminal escaped, never raw."""
+    env = {"AUDIOSCAPE_BASE_URL": hostile_server, "AUDIOSCAPE_API_KEY": "k"}
+    table = _run("search", "anything", env=env)
+    assert table.returncode == 0, table.stderr
+    assert "\x1b" not in table.stdout
+    assert "\u202e" not in table.stdout
+    assert "Evil\\x1b[2J" in table.stdout
+    assert len(table.stdout.splitlines()) == 3  # header, one row, summary: no injected line
+    failed = _run("search", "fail", env=env)
+    assert failed.returncode == 1
+    assert "\x1b" not in failed.stderr
+    assert "bad \\x1b[2J" in failed.stderr
+    assert failed.stderr.count("\n") == 1
+
+
+def test_search_table_fits_the_terminal(env: dict[str, str]) -> None:
+    """With 60 columns every line of the table fits in 60."""
+    result = _run("search", QUERY, "--limit", "10", env={**env, "COLUMNS": "60"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 12
+    assert max(len(line) for line in lines) <= 60
+    assert lines[0].startswith("ASSET ID")
+
+
+def _run_in_terminal(args: list[str], env: dict[str, str], columns: int) -> tuple[int, str]:
+    """Run the command, stderr on a pseudo-terminal `columns` wide; return status and stderr."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "audioscape_async", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        env={**clean, **env},
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    # The terminal turns each "\n" into "\r\n"; give the program's own bytes back.
+    return process.wait(timeout=60), b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_progress_bar_fits_redraws_on_time_and_ends_once(
+    env: dict[str, str], server: EmulatorServer, tmp_path: Path
+) -> None:
+    """On a 50-column terminal the bar fits, redraws while a page is slow, and ends once at 100%."""
+    out = tmp_path / "t.jsonl"
+    server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.8))
+    status, err = _run_in_terminal(
+        ["crawl", QUERY, "--out", str(out), "--max-items", "200", "--concurrency", "1"], env, 50
+    )
+    assert status == 0, err
+    draws = [draw.replace("\x1b[K", "") for draw in err.split("\r") if draw]
+    # Two pages of 0.8 s each: a bar drawn only per page would be drawn twice.
+    assert len(draws) >= 5
+    assert all(len(draw.rstrip("\n")) < 50 for draw in draws)
+    assert err.endswith("\n")
+    assert err.count("\n") == 1
+    assert "200/200 tracks (100%)" in draws[-1]
+
+
+def test_resumed_progress_counts_the_earlier_tracks(
+    env: dict[str, str], server: EmulatorServer, tmp_path: Path
+) -> None:
+    """A resumed crawl's bar counts what was written before and ends at 100%, not short of it."""
+    out = tmp_path / "t.jsonl"
+
+    class Stop(Exception):
+        pass
+
+    def stop(stats: object) -> None:
+        raise Stop
+
+    with Client(server.api_key, base_url=server.url) as client, contextlib.suppress(Stop):
+        client.crawl_to_file(QUERY, out, max_items=500, on_progress=stop)
+    status, err = _run_in_terminal(
+        ["crawl", QUERY, "--out", str(out), "--max-items", "500", "--resume"], env, 100
+    )
+    assert status == 0, err
+    assert "500/500 tracks (100%)" in err.split("\r")[-1]
+
+
+def test_waiting_for_the_rate_limit_is_shown() -> None:
+    """While a request waits for the rate limit the progress line says so."""
+    from audioscape_async import CrawlStats
+    from audioscape_async._cli import Progress
+
+    stats = CrawlStats(tracks=10, total=100)
+    progress = Progress("bar", sys.stderr)
+    with stats.rate_wait():
+        waiting = progress.render(stats, 80)
+    assert "waiting for the rate limit" in waiting
+    assert "waiting" not in progress.render(stats, 80)
+    assert len(progress.render(stats, 30)) < 30
+    stats.queries = [CrawlStats(tracks=5, pages=1), CrawlStats(), CrawlStats()]
+    assert "query 1/3" in progress.render(stats, 200)
+    stats.queries[1].pages = 1
+    assert "query 2/3" in progress.render(stats, 200)
+
+
+def test_lines_progress_prints_its_last_line_once(env: dict[str, str], tmp_path: Path) -> None:
+    """Off a terminal, progress is plain lines, and the last one is not printed twice."""
+    out = tmp_path / "t.jsonl"
+    result = _run("crawl", QUERY, "--out", str(out), "--max-items", "300", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines
+    assert "300/300 tracks (100%)" in lines[-1]
+    assert len(lines) == len(set(lines))
+
+
+def _kill_and_resume(env: dict[str, str], tmp_path: Path, trials: int, seed: int) -> int:
+    """Crawl into each format, killed with SIGKILL at random moments, then resumed to the end.
+
+    Return how many kills left a partial output with tracks in it (a resume mid-crawl).
+    """
+    import random
+
+    rng = random.Random(seed)
+    reference = tmp_path / "reference.jsonl"
+    common = [*MOODS, "--max-items", "400", "--page-size", "50", "--concurrency", "2"]
+    started = time.monotonic()
+    done = _run("crawl", *common, "--out", str(reference), env=env)
+    assert done.returncode == 0, done.stderr
+    # Kill anywhere from the start of the process to the end of an uninterrupted run.
+    whole_run = time.monotonic() - started
+    expected = _provenance(_records(reference, "jsonl"))
+    formats = _formats()
+    mid_crawl = 0
+    for trial in range(trials):
+        fmt = formats[trial % len(formats)]
+        directory = tmp_path / f"trial{trial}"
+        directory.mkdir()
+        out = directory / f"out{SUFFIX[fmt]}"
+        resume: list[str] = []
+        for _ in range(12):
+            process = subprocess.Popen(
+                [sys.executable, "-m", "audioscape_async", "crawl", *common, "--out", str(out),
+                 "--progress", "none", *resume],
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )  # fmt: skip
+            resume = ["--resume"]
+            try:
+                _, err = process.communicate(timeout=rng.uniform(0.05, whole_run))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+                part = out.with_name(out.name + ".part")
+                mid_crawl += part.exists() and part.stat().st_size > 0
+                continue
+            assert process.returncode == 0, err.decode()
+            break
+        else:
+            final = _run("crawl", *common, "--out", str(out), "--resume", env=env)
+            assert final.returncode == 0, final.stderr
+        records = _records(out, fmt)
+        assert _provenance(records) == expected, f"trial {trial} ({fmt})"
+        assert sorted(p.name for p in directory.iterdir()) == [out.name]
+    return mid_crawl
+
+
+def test_random_kills_and_resumes_write_every_track_once(
+    env: dict[str, str], server: EmulatorServer, tmp_path: Path
+) -> None:
+    """kill -9 at random moments, then --resume, in every format: each track exactly once."""
+    server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.05))
+    assert _kill_and_resume(env, tmp_path, trials=len(_formats()), seed=11) >= 1
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(900)
+def test_random_kills_and_resumes_soak(
+    env: dict[str, str], server: EmulatorServer, tmp_path: Path
+) -> None:
+    """The kill-and-resume trial, forty times over."""
+    server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.05))
+    assert _kill_and_resume(env, tmp_path, trials=40, seed=12) >= 20
+
+
+def test_out_dash_streams_json_lines_and_format_beats_the_extension(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """--out - writes JSON Lines to stdout (summary on stderr); --format csv overrides .data."""
+    streamed = _run("crawl", QUERY, "--out", "-", "--max-items", "150", env=env)
+    assert streamed.returncode == 0, streamed.stderr
+    ids = [orjson.loads(line)["asset_id"] for line in streamed.stdout.splitlines()]
+    assert len(ids) == len(set(ids)) == 150
+    assert "wrote 150 tracks to standard output" in streamed.stderr
+    assert list(tmp_path.iterdir()) == []
+    out = tmp_path / "tracks.data"
+    result = _run(
+        "crawl", QUERY, "--out", str(out), "--max-items", "150", "--format", "csv", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().startswith("asset_id,name,artist,")
+    assert len(_records(out, "csv")) == 150

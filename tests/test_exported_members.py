@@ -27,6 +27,8 @@ PUBLIC = [
     "CircuitOpenError",
     "Client",
     "Crawl",
+    "CrawlFileError",
+    "CrawlQuery",
     "CrawlStats",
     "DeadlineExceededError",
     "DurationRange",

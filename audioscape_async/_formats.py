@@ -1,0 +1,113 @@
+"""The output formats of a file crawl: JSON Lines, gzipped JSON Lines, CSV and Parquet.
+
+A crawl always writes JSON lines to ``OUT.part``; the format of ``OUT`` is made
+from them once, at the end (see `_crawl`), so every format is as resumable as
+the next and ``OUT`` never holds half a file. Each record has the track's
+fields and its provenance (`COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from ._exceptions import AudioScapeError, InvalidParameterError
+
+__all__ = ["COLUMNS", "FORMATS", "choose_format", "write_records"]
+
+#: The formats, by the name `format=` / ``--format`` takes.
+FORMATS = ("jsonl", "jsonl.gz", "csv", "parquet")
+
+_SUFFIXES = {
+    ".jsonl.gz": "jsonl.gz",
+    ".ndjson.gz": "jsonl.gz",
+    ".json.gz": "jsonl.gz",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+#: Every record's fields, in this order: the track, then where it was found.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("asset_id", "string"),
+    ("name", "string"),
+    ("artist", "string"),
+    ("album", "string"),
+    ("duration", "float"),
+    ("genre", "string"),
+    ("bpm", "float"),
+    ("score", "float"),
+    ("query", "string"),
+    ("query_index", "int"),
+    ("query_rank", "int"),
+    ("query_offset", "int"),
+    ("matched_queries", "int"),
+)
+
+PARQUET_HINT = "Parquet output needs pyarrow: pip install 'audioscape-async[parquet]'"
+_PARQUET_ROWS = 65_536
+
+
+def choose_format(out: Path | None, explicit: str | None) -> str:
+    """The format named, else the one `out`'s extension says, else JSON Lines."""
+    if explicit is not None:
+        if explicit not in FORMATS:
+            raise InvalidParameterError("format", f"must be one of {', '.join(FORMATS)}")
+        fmt = explicit
+    else:
+        name = out.name.lower() if out is not None else ""
+        fmt = next((f for suffix, f in _SUFFIXES.items() if name.endswith(suffix)), "jsonl")
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise AudioScapeError(PARQUET_HINT) from None
+    return fmt
+
+
+def write_records(fmt: str, records: Iterable[dict[str, Any]], handle: BinaryIO) -> None:
+    """Write every record to `handle` in `fmt`."""
+    if fmt == "jsonl":
+        for record in records:
+            handle.write(orjson.dumps(record) + b"\n")
+    elif fmt == "jsonl.gz":
+        # mtime=0: the same tracks make the same bytes.
+        with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as packed:
+            for record in records:
+                packed.write(orjson.dumps(record) + b"\n")
+    elif fmt == "csv":
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        names = [name for name, _ in COLUMNS]
+        writer.writerow(names)
+        for record in records:
+            writer.writerow([record.get(name) for name in names])
+        text.flush()
+        text.detach()
+    else:
+        _write_parquet(records, handle)
+
+
+def _write_parquet(records: Iterable[dict[str, Any]], handle: BinaryIO) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {"string": pa.string(), "float": pa.float64(), "int": pa.int64()}
+    schema = pa.schema([(name, types[kind]) for name, kind in COLUMNS])
+    names = [name for name, _ in COLUMNS]
+    with pq.ParquetWriter(handle, schema) as writer:
+        for chunk in _chunks(iter(records), _PARQUET_ROWS):
+            columns = {name: [record.get(name) for record in chunk] for name in names}
+            writer.write_table(pa.table(columns, schema=schema))
+
+
+def _chunks(records: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    while chunk := list(islice(records, size)):
+        yield chunk
