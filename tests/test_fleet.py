@@ -53,6 +53,8 @@ async def main(url, key, redis_url, rate, burst, worker, tasks, start, end):
                     outcomes["ok"] += 1
                 except AudioScapeError as error:
                     outcomes[type(error).__name__ + ": " + str(error)[:120]] += 1
+                    if client.is_closed:
+                        return
                     if sum(outcomes.values()) > 5_000:  # a call that fails without waiting
                         print(json.dumps(outcomes))
                         raise SystemExit(3)
