@@ -97,6 +97,15 @@ end
 return string.format('%.0f', current - now)
 """
 
+# KEYS: pause. Returns the µs left of the pause in force (0: none).
+_PAUSED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local left = tonumber(redis.call('GET', KEYS[1]) or '0') - now
+if left < 0 then left = 0 end
+return string.format('%.0f', left)
+"""
+
 
 def safe_url(url: str) -> str:
     """`url` without its password (and without a user name that may be one)."""
@@ -281,6 +290,11 @@ class RedisBackend:
         left = await self._script("pause", _PAUSE, [self._key("pause:", name)], [micros])
         return int(left) / _US
 
+    async def paused(self, name: str) -> float:
+        """The seconds left of the pause in force on the shared limit `name` (0: none)."""
+        left = await self._script("paused", _PAUSED, [self._key("pause:", name)], [])
+        return int(left) / _US
+
     async def get(self, key: str) -> bytes | None:
         """The value stored under `key`, or None."""
         value = await self._run(lambda client: client.get(self._key("", key)))
@@ -432,24 +446,36 @@ class SharedGate:
             return await local.wait(
                 slept_until=slept_until, max_pause=max_pause, check_wait=check_wait
             )
-        try:
-            delay = await backend.acquire(
-                self.name,
-                self._limit.requests_per_second,
-                self._limit.burst,
-                max_pause=max_pause,
-            )
-        except BackendUnavailableError as error:
-            if not backend.fall_back(error):
-                raise
-            return await local.wait(
-                slept_until=slept_until, max_pause=max_pause, check_wait=check_wait
-            )
-        if delay > 0:
+        waited = 0.0
+        while True:
+            try:
+                delay = await backend.acquire(
+                    self.name,
+                    self._limit.requests_per_second,
+                    self._limit.burst,
+                    max_pause=max_pause,
+                )
+            except BackendUnavailableError as error:
+                if not backend.fall_back(error):
+                    raise
+                return waited + await local.wait(
+                    slept_until=slept_until, max_pause=max_pause, check_wait=check_wait
+                )
+            if delay <= 0:
+                return waited
             if check_wait is not None:
                 check_wait(delay, "the shared rate limit")
             await _retry.sleep(delay)
-        return delay
+            waited += delay
+            # A 429 that any process met while this one waited for its slot holds
+            # this request too: the slot is given up and a new one taken after the pause.
+            try:
+                if await backend.paused(self.name) <= 0:
+                    return waited
+            except BackendUnavailableError as error:
+                if not backend.fall_back(error):
+                    raise
+                return waited
 
     async def pause(self, seconds: float) -> float:
         """Pause every process of the limit for `seconds`; return when it ends here (monotonic)."""

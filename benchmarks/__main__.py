@@ -26,6 +26,7 @@ BENCHMARKS = (
     "transport",
     "crawl",
     "cache",
+    "players",
 )
 
 
