@@ -16,13 +16,22 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ._exceptions import RateLimitError
 
 if TYPE_CHECKING:
     from ._ratelimit import RateLimit
+
+
+class Budget(Protocol):
+    """What is left of a call's deadline (`CallOptions` is one)."""
+
+    def remaining(self) -> float | None:
+        """Seconds left (None: no deadline)."""
+
+    def wait_fits(self, seconds: float, what: str) -> None:
+        """Raise the deadline's error if a wait of `seconds` would end past it."""
 
 
 class Gate:
@@ -47,7 +56,7 @@ class Gate:
         *,
         slept_until: float = 0.0,
         max_pause: float = math.inf,
-        check_wait: Callable[[float, str], None] | None = None,
+        budget: Budget | None = None,
     ) -> float:
         """Wait for this request's turn; return the seconds waited.
 
@@ -55,8 +64,8 @@ class Gate:
         retry sleep after the 429 that set it): that pause does not hold it twice.
         A pause longer than `max_pause` (the retry policy's `max_retry_after`) is
         not slept through: `RateLimitError` at once, as for the 429 that set it.
-        `check_wait(seconds, what)` may refuse a wait by raising (the call's
-        deadline); a refused turn is not taken from the rate.
+        A wait that does not fit in the call's `budget` (its deadline) is
+        refused at once, and a refused turn is not taken from the rate.
         """
         from . import _retry  # imported where used; it holds the SDK's one sleep
 
@@ -73,8 +82,8 @@ class Gate:
                         status_code=429,
                         retry_after=pause,
                     )
-                if check_wait is not None:
-                    check_wait(pause, "the client-wide pause after a 429")
+                if budget is not None:
+                    budget.wait_fits(pause, "the client-wide pause after a 429")
                 # Sleep out a pause first; a new 429 may extend it meanwhile.
                 # The SDK's one injectable sleep, so tests never wait for real.
                 await _retry.sleep(pause)
@@ -85,8 +94,8 @@ class Gate:
                 return waited
             tat = max(self._tat, now)
             delay = tat - (self._limit.burst - 1) * self._interval - now
-            if delay > 0 and check_wait is not None:
-                check_wait(delay, "the client-side rate limit")
+            if delay > 0 and budget is not None:
+                budget.wait_fits(delay, "the client-side rate limit")
             self._tat = tat + self._interval
             if delay <= 0:
                 return waited

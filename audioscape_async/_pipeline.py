@@ -153,7 +153,7 @@ class Pipeline:
             waited = await gate.wait(
                 slept_until=slept_until,
                 max_pause=policy.max_retry_after,
-                check_wait=options.wait_fits if options.deadline_at is not None else None,
+                budget=options if options.deadline_at is not None else None,
             )
             if stats is not None:
                 stats.rate_wait_seconds += waited

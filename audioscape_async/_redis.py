@@ -33,7 +33,6 @@ import logging
 import math
 import time
 import urllib.parse
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
+    from ._gate import Budget
     from ._ratelimit import RateLimit
 
 __all__ = ["RedisBackend", "SharedGate", "limit_name"]
@@ -57,9 +57,11 @@ logger = logging.getLogger("audioscape_async")
 #: Redis's clock is in microseconds in the scripts: integers a double holds exactly.
 _US = 1_000_000
 
-# KEYS: tat, pause. ARGV: interval (µs), burst, longest pause to wait out (µs, -1: any).
-# Returns {wait µs, pause left µs}; wait is -1 when the pause is too long to wait
-# out, and then no slot is reserved.
+# KEYS: tat, pause. ARGV: interval (µs), burst, longest pause to wait out (µs, -1:
+# any), longest wait the caller can afford (µs, -1: any). Returns {wait µs, pause
+# left µs}; wait is -1 when the pause is too long to wait out, and -2 when the
+# wait would not fit (the second item is then the wait it would have been); in
+# both cases no slot is reserved.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -76,6 +78,10 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < start then tat = start end
 local send = tat - (burst - 1) * interval
 if send < start then send = start end
+local max_wait = tonumber(ARGV[4])
+if max_wait >= 0 and send - now > max_wait then
+  return {-2, string.format('%.0f', send - now)}
+end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
            'PX', math.ceil((new_tat - now) / 1000) + 1000)
@@ -255,12 +261,20 @@ class RedisBackend:
     # -- commands -------------------------------------------------------------------------
 
     async def acquire(
-        self, name: str, rate: float, burst: int, *, max_pause: float = math.inf
+        self,
+        name: str,
+        rate: float,
+        burst: int,
+        *,
+        max_pause: float = math.inf,
+        max_wait: float | None = None,
     ) -> float:
         """Reserve the next slot of the shared limit `name`; return the seconds to wait first.
 
         0 means send now. The wait includes what is left of a shared pause; a
-        pause longer than `max_pause` raises `RateLimitError` and reserves nothing.
+        pause longer than `max_pause` raises `RateLimitError` and reserves
+        nothing. A wait longer than `max_wait` (what is left of a deadline)
+        reserves nothing either, and returns that wait as a negative number.
         """
         if not isinstance(rate, (int, float)) or not (math.isfinite(rate) and rate > 0):
             raise InvalidParameterError("backend.rate", f"must be a number > 0, got {rate!r}")
@@ -268,9 +282,12 @@ class RedisBackend:
             raise InvalidParameterError("backend.burst", f"must be an integer >= 1, got {burst!r}")
         interval = round(_US / rate)
         limit = -1 if math.isinf(max_pause) else round(max_pause * _US)
+        afford = -1 if max_wait is None else max(0, round(max_wait * _US))
         keys = [self._key("rate:", name), self._key("pause:", name)]
-        result = await self._script("acquire", _ACQUIRE, keys, [interval, burst, limit])
+        result = await self._script("acquire", _ACQUIRE, keys, [interval, burst, limit, afford])
         wait, paused = (int(part) for part in result)
+        if wait == -2:
+            return -paused / _US
         if wait < 0:
             raise RateLimitError(
                 f"a 429 paused every client sharing this limit for {paused / _US:.1f} s more, "
@@ -429,23 +446,21 @@ class SharedGate:
         *,
         slept_until: float = 0.0,
         max_pause: float = math.inf,
-        check_wait: Callable[[float, str], None] | None = None,
+        budget: Budget | None = None,
     ) -> float:
         """Wait for this request's slot of the shared limit; return the seconds waited.
 
         `slept_until` (a `time.monotonic()` instant the caller already slept to
         after its own 429) skips the local part of that pause; what Redis still
-        holds of it (its latency's worth) is waited out. `check_wait` may refuse
-        the wait (the call's deadline); the slot it reserved in Redis stays taken.
+        holds of it (its latency's worth) is waited out. A wait that does not
+        fit in the call's `budget` is refused at once, without taking a slot.
         """
         from . import _retry
 
         backend = self._backend
         local = self._local
         if backend.use_local_store():
-            return await local.wait(
-                slept_until=slept_until, max_pause=max_pause, check_wait=check_wait
-            )
+            return await local.wait(slept_until=slept_until, max_pause=max_pause, budget=budget)
         waited = 0.0
         while True:
             try:
@@ -454,17 +469,18 @@ class SharedGate:
                     self._limit.requests_per_second,
                     self._limit.burst,
                     max_pause=max_pause,
+                    max_wait=budget.remaining() if budget is not None else None,
                 )
             except BackendUnavailableError as error:
                 if not backend.fall_back(error):
                     raise
                 return waited + await local.wait(
-                    slept_until=slept_until, max_pause=max_pause, check_wait=check_wait
+                    slept_until=slept_until, max_pause=max_pause, budget=budget
                 )
+            if delay < 0 and budget is not None:
+                budget.wait_fits(-delay, "the shared rate limit")  # refused: raises
             if delay <= 0:
                 return waited
-            if check_wait is not None:
-                check_wait(delay, "the shared rate limit")
             await _retry.sleep(delay)
             waited += delay
             # A 429 that any process met while this one waited for its slot holds

@@ -105,6 +105,43 @@ async def test_pause_longer_than_max_pause_raises_and_reserves_nothing(
 
 @asyncio_only
 @pytest.mark.anyio
+async def test_a_wait_past_max_wait_reserves_nothing(redis_server: RedisServer) -> None:
+    """An acquisition that could not wait long enough is told its wait and takes no slot."""
+    async with RedisBackend(redis_server.url) as backend:
+        assert await backend.acquire("w", 1, 1) == 0.0
+        for _ in range(5):
+            refused = await backend.acquire("w", 1, 1, max_wait=0.2)
+            assert refused == pytest.approx(-1.0, abs=0.05)
+        assert await backend.acquire("w", 1, 1) == pytest.approx(1.0, abs=0.05)
+
+
+@asyncio_only
+@pytest.mark.anyio
+async def test_a_deadline_refused_by_the_shared_limit_gives_its_slot_back(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls whose deadline cannot fit the shared wait fail at once and leave the rate alone."""
+    from audioscape_async import AsyncClient, DeadlineExceededError, RateLimit
+    from tests.helpers import MockAPI, ok, open_client, record_sleeps
+
+    sleeps = record_sleeps(monkeypatch)
+    api = MockAPI(ok(), ok())
+    async with RedisBackend(redis_server.url, prefix="dl:") as backend:
+        limit = RateLimit(requests_per_second=1, burst=1, backend=backend)
+        async with open_client(api, rate_limit=limit) as client:
+            assert isinstance(client, AsyncClient)
+            await client.search("calm piano")
+            for _ in range(20):
+                with pytest.raises(DeadlineExceededError, match="shared rate limit"):
+                    await client.search("calm piano", deadline=0.3)
+            await client.search("calm piano")
+    assert len(api.requests) == 2
+    assert len(sleeps) == 1
+    assert sleeps[0] == pytest.approx(1.0, abs=0.1)
+
+
+@asyncio_only
+@pytest.mark.anyio
 async def test_store_get_set_with_ttl(redis_server: RedisServer) -> None:
     """`set` stores bytes under the prefix for `ttl` seconds; `get` reads them back."""
     async with RedisBackend(redis_server.url, prefix="t1:") as backend:
