@@ -150,13 +150,16 @@ class Pipeline:
             attempts += 1
             if breaker is not None:
                 breaker.before_attempt()
-            waited = await gate.wait(
+            wait = gate.wait(
                 slept_until=slept_until,
                 max_pause=policy.max_retry_after,
                 budget=options if options.deadline_at is not None else None,
             )
-            if stats is not None:
-                stats.rate_wait_seconds += waited
+            if stats is None:
+                await wait
+            else:
+                with stats.rate_wait():  # wall-clock, and live for a progress display
+                    await wait
             if breaker is None:
                 page = await self._attempt(body, options, attempts)
             else:

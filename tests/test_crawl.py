@@ -792,3 +792,35 @@ def test_sync_client_crawls_many_queries(big_server: EmulatorServer, tmp_path: P
     records = read_records(out, "csv")
     assert len(records) == len({r["asset_id"] for r in records}) == stats.tracks
     assert {r["query_index"] for r in records} == {0, 1, 2}
+
+
+@pytest.mark.anyio
+async def test_stats_say_live_when_the_crawl_waits_for_the_rate_limit(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """While a request waits for the rate limit, `waiting_for_rate_limit` says so; wall-clock."""
+    import anyio
+
+    holder: list[CrawlStats] = []
+    seen: list[bool] = []
+    first_page = anyio.Event()
+
+    def progress(stats: CrawlStats) -> None:
+        holder.append(stats)
+        first_page.set()
+
+    async def watch() -> None:
+        await first_page.wait()
+        for _ in range(60):
+            seen.append(holder[0].waiting_for_rate_limit)
+            await anyio.sleep(0.01)
+
+    limit = RateLimit(requests_per_second=5, burst=1)
+    async with _client(server, rate_limit=limit) as client, anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        stats = await client.crawl_to_file(
+            QUERY, tmp_path / "out.jsonl", page_size=10, max_items=50, on_progress=progress
+        )
+    assert any(seen)
+    assert not all(seen)
+    assert 0.5 < stats.rate_wait_seconds <= stats.elapsed

@@ -66,6 +66,10 @@ def test_every_exported_error_class_pickles(cls: type[AudioScapeError]) -> None:
         made: AudioScapeError = cls("msg", status_code=429, body={"a": 1}, request_id="r")
     elif cls.__name__ == "InvalidParameterError":
         made = cls("limit", "must be 1..100")  # type: ignore[call-arg]
+    elif cls.__name__ == "CrawlFileError":
+        made = cls("/data/out.jsonl", "No space left on device")  # type: ignore[call-arg]
+    elif cls.__name__ == "PaginationError":
+        made = cls("the server ignores offset", reason="offset_ignored", offset=100)  # type: ignore[call-arg]
     elif issubclass(cls, APIConnectionError):
         made = cls("down", request=request)
     else:
