@@ -25,6 +25,7 @@ BENCHMARKS = (
     "memory",
     "transport",
     "crawl",
+    "multiquery",
     "cache",
     "players",
 )

@@ -159,7 +159,7 @@ def run(settings: Settings) -> list[Result]:
         print("  note: redis-server is not installed; the shared-limit variants are skipped")
         limit = run_async(_shared_limit(None, settings))
     else:
-        from tests.redis_server import RedisServer
+        from tests.serving.redis_server import RedisServer
 
         with RedisServer() as server:
             limit = run_async(_shared_limit(server.url, settings))

@@ -62,7 +62,7 @@ def _without_cache(module: Any) -> Iterator[None]:
 def _scenario(emulator: EmulatorProcess, players: int, cached: bool) -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
     from examples import game_zone_music
-    from tests.game_scenario import AppServer, enter_zones
+    from tests.serving.game_scenario import AppServer, enter_zones
 
     emulator.reset()
     with contextlib.ExitStack() as stack:

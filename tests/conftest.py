@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.conftest_redis"]
+pytest_plugins = ["tests.serving.conftest_redis"]
 
 settings.register_profile(
     "fast", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -34,3 +34,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's own AudioScape key or URL."""
     monkeypatch.delenv("AUDIOSCAPE_API_KEY", raising=False)
     monkeypatch.delenv("AUDIOSCAPE_BASE_URL", raising=False)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the SDK's retry and rate-limit sleeps instead of sleeping through them."""
+    from tests.helpers import record_sleeps
+
+    return record_sleeps(monkeypatch)

@@ -19,13 +19,10 @@ from audioscape_async import (
     InvalidParameterError,
     RateLimitError,
 )
-from tests.helpers import API_KEY, MockAPI, catalog, error, ids, ok, open_client, record_sleeps
+from tests.helpers import API_KEY, MockAPI, catalog, error, ids, ok, open_client
 
-
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """No test here waits out a retry backoff."""
-    return record_sleeps(monkeypatch)
+#: No test here waits out a retry backoff (the `sleeps` fixture records them).
+pytestmark = pytest.mark.usefixtures("sleeps")
 
 
 def _assert_no_key(*texts: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from audioscape_async.emulator import EmulatorServer, Faults, RateLimit
-from tests.redis_server import RedisServer
+from tests.serving.redis_server import RedisServer
 
 #: The emulator's tier (`audioscape serve --rate 10/20`).
 RATE, BURST = 10, 20
@@ -29,7 +29,7 @@ RATE, BURST = 10, 20
 #: emulator spread over a few hundred ms on a loaded machine.
 FLEET_RATE, FLEET_BURST = 10, 15
 WORKERS = 4
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 #: One worker: `tasks` concurrent searches in a loop from `start` to `end`
 #: (`time.monotonic()` instants, which every process of a host shares); prints

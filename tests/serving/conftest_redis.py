@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.redis_server import RedisServer
+from tests.serving.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

@@ -29,16 +29,13 @@ from tests.helpers import (
     ids,
     ok,
     page_json,
-    record_sleeps,
 )
 
 LOOP_THREAD = "audioscape-client-loop"
 
 
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """No test here waits out a retry backoff (the sleep runs in the client's thread)."""
-    return record_sleeps(monkeypatch)
+#: No test here waits out a retry backoff (the `sleeps` fixture records them).
+pytestmark = pytest.mark.usefixtures("sleeps")
 
 
 def _loop_threads() -> list[threading.Thread]:

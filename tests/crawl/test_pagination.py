@@ -39,16 +39,12 @@ from tests.helpers import (
     ok,
     open_client,
     page_json,
-    record_sleeps,
     suspended_sdk_generators,
 )
 from tests.reliability.servers import RawRequest, RawServer, read_request, response_bytes
 
-
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """No test here waits out a retry backoff."""
-    return record_sleeps(monkeypatch)
+#: No test here waits out a retry backoff (the `sleeps` fixture records them).
+pytestmark = pytest.mark.usefixtures("sleeps")
 
 
 def _flat(pages: list[list[str]]) -> list[str]:

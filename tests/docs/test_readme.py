@@ -12,7 +12,7 @@ import pytest
 
 from audioscape_async.emulator import EmulatorServer
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 
 

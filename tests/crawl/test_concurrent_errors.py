@@ -8,11 +8,11 @@ from __future__ import annotations
 import httpx
 import orjson
 import pytest
+from tests.crawl.test_pagination import PagingServer
 
 from audioscape_async import AsyncClient, BadRequestError, Client, SearchResponse
 from audioscape_async._pagination import WalkOptions, stream_pages
 from tests.helpers import API_KEY
-from tests.test_pagination import PagingServer
 
 TOTAL = 1_000
 BROKEN_OFFSET = 300

@@ -11,7 +11,7 @@ import pytest
 
 from audioscape_async.emulator import EmulatorServer
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def _env(server: EmulatorServer) -> dict[str, str]:

@@ -25,16 +25,14 @@ from audioscape_async import (
 )
 from audioscape_async import _retry as retry_module
 from audioscape_async._retry import parse_retry_after
-from tests.helpers import API_KEY, MockAPI, error, ok, open_client, record_sleeps
+from tests.helpers import API_KEY, MockAPI, error, ok, open_client
 
 RETRIED = [429, 500, 502, 503, 504]
 NOT_RETRIED = [400, 401, 403, 404]
 
 
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the retry delays instead of sleeping through them."""
-    return record_sleeps(monkeypatch)
+#: No test here waits out a retry backoff (the `sleeps` fixture records them).
+pytestmark = pytest.mark.usefixtures("sleeps")
 
 
 def _status(status: int, **headers: str) -> httpx.Response:

@@ -32,13 +32,10 @@ from audioscape_async import (
     Track,
 )
 from audioscape_async._decode import _Page, decode_search_response
-from tests.helpers import MockAPI, ok, open_client, page_json, record_sleeps, track_json
+from tests.helpers import MockAPI, ok, open_client, page_json, track_json
 
-
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """No test here waits out a retry backoff."""
-    return record_sleeps(monkeypatch)
+#: No test here waits out a retry backoff (the `sleeps` fixture records them).
+pytestmark = pytest.mark.usefixtures("sleeps")
 
 
 # -- validation: every rule, nothing sent ---------------------------------------

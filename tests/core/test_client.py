@@ -16,13 +16,10 @@ from audioscape_async import (
     RetryPolicy,
     SearchResponse,
 )
-from tests.helpers import API_KEY, MockAPI, error, ok, open_client, page_json, record_sleeps
+from tests.helpers import API_KEY, MockAPI, error, ok, open_client, page_json
 
-
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """No test here waits out a retry backoff."""
-    return record_sleeps(monkeypatch)
+#: No test here waits out a retry backoff (the `sleeps` fixture records them).
+pytestmark = pytest.mark.usefixtures("sleeps")
 
 
 # -- configuration -------------------------------------------------------------

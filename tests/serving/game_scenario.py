@@ -4,7 +4,7 @@
 thread on a free 127.0.0.1 port. `enter_zones` sends `players` players, one
 GET each, to the app's three zones, arriving evenly over `spread` seconds with
 at most `concurrency` in flight, and returns what each player got. Used by
-tests/test_game_scenario.py and benchmarks/players.py.
+tests/serving/test_game_scenario.py and benchmarks/players.py.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from audioscape_async import (
     PermissionDeniedError,
     RateLimitError,
 )
-from tests.helpers import MockAPI, error, open_client, record_sleeps
+from tests.helpers import MockAPI, error, open_client
 
 HTML_502 = """<!DOCTYPE html>
 <html><head><title>502 Bad Gateway</title></head>
@@ -27,10 +27,8 @@ HTML_502 = """<!DOCTYPE html>
 """
 
 
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """No test here waits out a retry backoff."""
-    return record_sleeps(monkeypatch)
+#: No test here waits out a retry backoff (the `sleeps` fixture records them).
+pytestmark = pytest.mark.usefixtures("sleeps")
 
 
 async def _raised(api: MockAPI, **options: object) -> BaseException:

@@ -11,9 +11,9 @@ import pytest
 
 from audioscape_async import _cache as cache_module
 from audioscape_async.emulator import EmulatorServer, RateLimit
-from tests.game_scenario import AppServer, Outcome, enter_zones
+from tests.serving.game_scenario import AppServer, Outcome, enter_zones
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from audioscape_async._decode import decode_search_response
 from audioscape_async._exceptions import BackendUnavailableError
 from audioscape_async._redis import RedisBackend, SharedGate, limit_name, safe_url
 from tests.helpers import page_json
-from tests.redis_server import RedisServer, free_port
+from tests.serving.redis_server import RedisServer, free_port
 
 #: redis-py runs on asyncio only; these tests run there (trio has its own test below).
 asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
