@@ -29,6 +29,14 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object
     return request.param  # type: ignore[no-any-return]
 
 
+@pytest.fixture(params=["httpx", "aiohttp"])
+def sdk_transport(request: pytest.FixtureRequest, anyio_backend: tuple[str, object]) -> str:
+    """The test once per transport of the SDK's own pool (aiohttp runs on asyncio only)."""
+    if request.param == "aiohttp" and anyio_backend[0] != "asyncio":
+        pytest.skip("the aiohttp transport runs on asyncio only")
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's own AudioScape key or URL."""

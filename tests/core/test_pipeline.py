@@ -37,17 +37,9 @@ from tests.reliability.servers import (
 QUERY = "chill lo-fi beats"
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
-def transport(request: pytest.FixtureRequest, anyio_backend: tuple[str, object]) -> str:
-    """Each test on both of the SDK's own transports (aiohttp runs on asyncio only)."""
-    if request.param == "aiohttp" and anyio_backend[0] != "asyncio":
-        pytest.skip("the aiohttp transport runs on asyncio only")
-    return request.param  # type: ignore[no-any-return]
-
-
-def _raw_client(server: RawServer, transport: str, **options: object) -> AsyncClient:
+def _raw_client(server: RawServer, sdk_transport: str, **options: object) -> AsyncClient:
     options.setdefault("max_retries", 0)
-    return AsyncClient(API_KEY, base_url=server.url(), transport=transport, **options)  # type: ignore[arg-type]
+    return AsyncClient(API_KEY, base_url=server.url(), transport=sdk_transport, **options)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- per-call options
@@ -104,10 +96,10 @@ async def test_a_bad_deadline_or_timeout_is_refused(bad: object) -> None:
 
 
 @pytest.mark.anyio
-async def test_per_call_timeout_bounds_one_attempt(transport: str) -> None:
+async def test_per_call_timeout_bounds_one_attempt(sdk_transport: str) -> None:
     """`timeout=0.3` on one call ends a silent server's attempt in about 0.3 s."""
     with RawServer(silent, lifetime=10) as server:
-        async with _raw_client(server, transport, timeout=30) as client:
+        async with _raw_client(server, sdk_transport, timeout=30) as client:
             started = time.monotonic()
             with pytest.raises(APITimeoutError):
                 await client.search(QUERY, timeout=0.3)
@@ -118,10 +110,10 @@ async def test_per_call_timeout_bounds_one_attempt(transport: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_deadline_ends_the_whole_call_across_retries(transport: str) -> None:
+async def test_a_deadline_ends_the_whole_call_across_retries(sdk_transport: str) -> None:
     """With retries and a long timeout, `deadline=0.5` still ends the call in about 0.5 s."""
     with RawServer(silent, lifetime=10) as server:
-        async with _raw_client(server, transport, timeout=30, max_retries=5) as client:
+        async with _raw_client(server, sdk_transport, timeout=30, max_retries=5) as client:
             started = time.monotonic()
             with pytest.raises(APITimeoutError, match=r"deadline of 0\.5 s was reached"):
                 await client.search(QUERY, deadline=0.5)
@@ -160,7 +152,7 @@ async def test_a_rate_limit_wait_that_cannot_fit_fails_at_once(
 
 
 @pytest.mark.anyio
-async def test_a_walk_deadline_covers_every_page(transport: str) -> None:
+async def test_a_walk_deadline_covers_every_page(sdk_transport: str) -> None:
     """`iter_pages(deadline=...)` bounds the whole walk, not each page."""
     served = threading.Event()
 
@@ -173,7 +165,7 @@ async def test_a_walk_deadline_covers_every_page(transport: str) -> None:
             request = read_request(conn)
 
     with RawServer(slow_pages, lifetime=10) as server:
-        async with _raw_client(server, transport) as client:
+        async with _raw_client(server, sdk_transport) as client:
             started = time.monotonic()
             seen = 0
 
@@ -314,7 +306,11 @@ def _endless(conn: socket.socket, request: RawRequest | None, stop: threading.Ev
             return
 
 
-def _bomb(encoding: str) -> Callable[[socket.socket, RawRequest | None, threading.Event], None]:
+#: What a `RawServer` runs on each connection.
+Handler = Callable[[socket.socket, RawRequest | None, threading.Event], None]
+
+
+def _bomb(encoding: str) -> Handler:
     """A small compressed body that inflates to a gigabyte."""
     if encoding == "gzip":
         body = gzip.compress(b" " * (1 << 30), compresslevel=9)
@@ -324,22 +320,22 @@ def _bomb(encoding: str) -> Callable[[socket.socket, RawRequest | None, threadin
 
 
 @pytest.fixture(scope="module")
-def gzip_bomb() -> Callable[[socket.socket, RawRequest | None, threading.Event], None]:
+def gzip_bomb() -> Handler:
     """A gzip bomb handler, built once (compressing a gigabyte takes a while)."""
     return _bomb("gzip")
 
 
 @pytest.mark.anyio
-async def test_an_endless_body_is_cut_at_the_limit(transport: str) -> None:
+async def test_an_endless_body_is_cut_at_the_limit(sdk_transport: str) -> None:
     """An endless chunked body ends at `max_response_bytes` with a clear error."""
     with RawServer(_endless, lifetime=20) as server:
-        async with _raw_client(server, transport, max_response_bytes=2 << 20) as client:
+        async with _raw_client(server, sdk_transport, max_response_bytes=2 << 20) as client:
             with pytest.raises(APIResponseValidationError, match="max_response_bytes"):
                 await client.search(QUERY)
 
 
 @pytest.mark.anyio
-async def test_a_declared_huge_body_is_refused_before_reading(transport: str) -> None:
+async def test_a_declared_huge_body_is_refused_before_reading(sdk_transport: str) -> None:
     """A Content-Length of 2 GB is refused from the header alone."""
 
     def huge(conn: socket.socket, request: RawRequest | None, stop: threading.Event) -> None:
@@ -348,7 +344,7 @@ async def test_a_declared_huge_body_is_refused_before_reading(transport: str) ->
             stop.wait(5)
 
     with RawServer(huge, lifetime=20) as server:
-        async with _raw_client(server, transport) as client:
+        async with _raw_client(server, sdk_transport) as client:
             started = time.monotonic()
             with pytest.raises(APIResponseValidationError, match="2,147,483,648 bytes"):
                 await client.search(QUERY)
@@ -357,44 +353,64 @@ async def test_a_declared_huge_body_is_refused_before_reading(transport: str) ->
 
 @pytest.mark.anyio
 async def test_a_gzip_bomb_is_refused(
-    transport: str, gzip_bomb: Callable[[socket.socket, RawRequest | None, threading.Event], None]
+    sdk_transport: str,
+    gzip_bomb: Callable[[socket.socket, RawRequest | None, threading.Event], None],
 ) -> None:
     """A gigabyte of gzip'd spaces is refused as a bomb, having decompressed little of it."""
     with RawServer(gzip_bomb, lifetime=20) as server:
-        async with _raw_client(server, transport) as client:
+        async with _raw_client(server, sdk_transport) as client:
             with pytest.raises(APIResponseValidationError, match=r"decompression bomb|larger"):
                 await client.search(QUERY)
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
-async def test_a_compressed_page_is_read(transport: str, encoding: str) -> None:
+async def test_a_compressed_page_is_read(sdk_transport: str, encoding: str) -> None:
     """gzip and deflate answers decode to the same page as a plain one."""
     body = gzip.compress(PAGE) if encoding == "gzip" else zlib.compress(PAGE)
     with RawServer(answer(200, body, **{"content-encoding": encoding})) as server:
-        async with _raw_client(server, transport) as client:
+        async with _raw_client(server, sdk_transport) as client:
             page = await client.search(QUERY)
     assert page.tracks[0].name == "Raw Track"
     assert server.requests[0].headers["accept-encoding"] == "gzip, deflate"
 
 
 @pytest.mark.anyio
-async def test_an_unasked_encoding_is_refused(transport: str) -> None:
+async def test_an_unasked_encoding_is_refused(sdk_transport: str) -> None:
     """A body in an encoding the client did not offer is a validation error, not garbage."""
     with RawServer(answer(200, b"\x00\x01", **{"content-encoding": "br"})) as server:
-        async with _raw_client(server, transport) as client:
+        async with _raw_client(server, sdk_transport) as client:
             with pytest.raises(APIResponseValidationError, match="'br'"):
                 await client.search(QUERY)
 
 
 @pytest.mark.anyio
-async def test_an_httpx_timeout_keeps_a_total_bound(transport: str) -> None:
+async def test_an_httpx_timeout_keeps_a_total_bound(sdk_transport: str) -> None:
     """`timeout=httpx.Timeout(0.5)` holds a trickled body to about 0.5 s in all."""
     with RawServer(trickle, lifetime=10) as server:
-        async with _raw_client(server, transport, timeout=httpx.Timeout(0.5)) as client:
+        async with _raw_client(server, sdk_transport, timeout=httpx.Timeout(0.5)) as client:
             started = time.monotonic()
             with pytest.raises(APITimeoutError, match=r"within 0\.5 s"):
                 await client.search(QUERY)
             assert time.monotonic() - started < 2
             with pytest.raises(APITimeoutError):
                 await client.search(QUERY, timeout=httpx.Timeout(0.3, connect=0.2))
+
+
+@pytest.mark.anyio
+async def test_a_refused_bomb_holds_memory_to_about_the_limit(
+    sdk_transport: str, gzip_bomb: Handler
+) -> None:
+    """Reading a gigabyte bomb allocates a few limits' worth at most, never the gigabyte."""
+    import tracemalloc
+
+    with RawServer(gzip_bomb, lifetime=20) as server:
+        async with _raw_client(server, sdk_transport, max_response_bytes=4 << 20) as client:
+            tracemalloc.start()
+            try:
+                with pytest.raises(APIResponseValidationError):
+                    await client.search(QUERY)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+    assert peak < 24 << 20, f"peak {peak / 2**20:.1f} MiB"

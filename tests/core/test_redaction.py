@@ -22,23 +22,15 @@ from tests.reliability.servers import RawServer, answer, redirect
 PASSWORD = "hunter2-very-secret"
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
-def transport(request: pytest.FixtureRequest, anyio_backend: tuple[str, object]) -> str:
-    """Each test on both of the SDK's own transports (aiohttp runs on asyncio only)."""
-    if request.param == "aiohttp" and anyio_backend[0] != "asyncio":
-        pytest.skip("the aiohttp transport runs on asyncio only")
-    return request.param  # type: ignore[no-any-return]
-
-
 @pytest.mark.anyio
 async def test_userinfo_is_sent_as_basic_auth_and_never_shown(
-    transport: str, caplog: pytest.LogCaptureFixture
+    sdk_transport: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`https://user:pass@host` works on both transports; repr and logs hide the password."""
     caplog.set_level(logging.DEBUG)
     with RawServer(answer()) as server:
         url = server.url(host=f"proxyuser:{PASSWORD}@127.0.0.1")
-        async with AsyncClient(API_KEY, base_url=url, transport=transport) as client:
+        async with AsyncClient(API_KEY, base_url=url, transport=sdk_transport) as client:
             page = await client.search("calm piano")
             shown = repr(client)
     assert page.tracks

@@ -8,10 +8,10 @@ from __future__ import annotations
 import httpx
 import orjson
 import pytest
-from tests.crawl.test_pagination import PagingServer
 
 from audioscape_async import AsyncClient, BadRequestError, Client, SearchResponse
 from audioscape_async._pagination import WalkOptions, stream_pages
+from tests.crawl.test_pagination import PagingServer
 from tests.helpers import API_KEY
 
 TOTAL = 1_000
