@@ -48,6 +48,7 @@ async def _measure(url: str, key: str, per_query: int, rounds: int) -> dict[str,
                 )
 
             variants = {"20 single crawls": singles, "one 20-query crawl": many}
+            (work / "warm").mkdir(parents=True)
             await many(work / "warm")  # the emulator ranks each query once
             for round_number in range(rounds):
                 names = list(variants)
