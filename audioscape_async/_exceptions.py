@@ -316,14 +316,27 @@ def retry_after(headers: httpx.Headers) -> float | None:
 
 
 def request_id(headers: httpx.Headers) -> str | None:
-    """The server's id for the exchange, from the first header that carries one."""
+    """The server's id for the exchange, from the most specific header that carries one.
+
+    One pass over the raw headers: on every answer, four lookups that miss cost
+    five times as much (httpx raises and catches a KeyError for each).
+    """
+    best: bytes | None = None
+    best_rank = len(_REQUEST_ID_RANK)
+    for key, value in headers.raw:
+        rank = _REQUEST_ID_RANK.get(key.lower())
+        if rank is not None and rank < best_rank and value.strip():
+            best, best_rank = value, rank
+    return best.decode("latin-1").strip() if best is not None else None
+
+
+def _request_id_ranks() -> dict[bytes, int]:
     from ._constants import REQUEST_ID_HEADERS
 
-    for name in REQUEST_ID_HEADERS:
-        value: str | None = headers.get(name)
-        if value:
-            return value
-    return None
+    return {name.encode("ascii"): rank for rank, name in enumerate(REQUEST_ID_HEADERS)}
+
+
+_REQUEST_ID_RANK = _request_id_ranks()
 
 
 def _error_message(response: httpx.Response, body: object) -> str:
