@@ -209,7 +209,10 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         # Never the key, nor the headers that carry it, nor a password in the URL.
-        config = self._pipeline.config
+        pipeline = getattr(self, "_pipeline", None)
+        if pipeline is None:  # a traceback's locals, of a constructor that raised
+            return "<AsyncClient (not built)>"
+        config = pipeline.config
         state = "closed" if self.is_closed else self._state.value
         return (
             f"<AsyncClient base_url={config.display_url!r} "

@@ -109,9 +109,10 @@ def resolve_api_key(api_key: str | None) -> str:
         raise AudioScapeError(
             f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
         )
-    if not isinstance(key, str) or not key.isprintable() or key != key.strip():
+    if not isinstance(key, str) or not (key.isascii() and key.isprintable()) or key != key.strip():
+        del key  # not left in the traceback's locals
         raise InvalidParameterError(
-            "api_key", "must be a string of printable characters without surrounding spaces"
+            "api_key", "must be a string of printable ASCII characters without surrounding spaces"
         )
     return key
 
@@ -157,7 +158,7 @@ def resolve_timeout(timeout: object) -> httpx.Timeout:
         for part, value in timeout.as_dict().items():
             if value is not None and not _is_seconds(value):
                 raise InvalidParameterError(
-                    "timeout", f"{part} must be a finite number of seconds > 0, got {value!r}"
+                    "timeout", f"{part} must be a finite number of seconds > 0, got {value!r:.40}"
                 )
         return timeout
     if timeout is None:
@@ -166,18 +167,18 @@ def resolve_timeout(timeout: object) -> httpx.Timeout:
         return httpx.Timeout(float(timeout))  # type: ignore[arg-type]
     raise InvalidParameterError(
         "timeout",
-        f"must be a finite number of seconds > 0, an httpx.Timeout or None, got {timeout!r}",
+        f"must be a finite number of seconds > 0, an httpx.Timeout or None, got {timeout!r:.40}",
     )
 
 
 def _is_seconds(value: object) -> bool:
-    # No limit is None; inf overflows aiohttp's timers.
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
+    # No limit is None; inf overflows aiohttp's timers, and so does an int past a float.
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value) and value > 0
+    except OverflowError:
+        return False
 
 
 def attempt_bound(timeout: httpx.Timeout) -> float | None:
@@ -210,7 +211,7 @@ def check_deadline(deadline: object) -> float | None:
         return None
     if not _is_seconds(deadline):
         raise InvalidParameterError(
-            "deadline", f"must be a finite number of seconds > 0 or None, got {deadline!r}"
+            "deadline", f"must be a finite number of seconds > 0 or None, got {deadline!r:.40}"
         )
     return float(deadline)  # type: ignore[arg-type]
 
@@ -276,14 +277,18 @@ class ClientConfig:
         SDK's headers go over; `proxy_checked` is False when that client's
         proxies are the user's own business.
         """
-        key = resolve_api_key(api_key)
+        # Every check first, the key last: an error raised once the key is read
+        # would keep it in this frame's locals, for a traceback to print.
         url = resolve_base_url(base_url)
         display = redact_url(url)
         _warn_if_insecure(url, proxy_checked=proxy_checked)
         auth = _basic_auth(url)
         bare = url.copy_with(username=None, password=None) if url.userinfo else url
         resolved = resolve_timeout(timeout)
+        policy = resolve_retry(max_retries, retry, RetryPolicy())
+        limit = check_int_range("max_response_bytes", max_response_bytes, 1024, 2**40)
         extra = check_extra_headers("default_headers", default_headers)
+        key = resolve_api_key(api_key)
         headers = httpx.Headers(base_headers)
         headers.update(extra)
         headers["user-agent"] = USER_AGENT
@@ -300,10 +305,8 @@ class ClientConfig:
             headers=headers,
             timeout=resolved,
             bound=attempt_bound(resolved),
-            retry=resolve_retry(max_retries, retry, RetryPolicy()),
-            max_response_bytes=check_int_range(
-                "max_response_bytes", max_response_bytes, 1024, 2**40
-            ),
+            retry=policy,
+            max_response_bytes=limit,
             api_key=key,
             source_url=url,
             default_headers=extra,

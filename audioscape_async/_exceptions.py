@@ -289,11 +289,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # an HTTP-date is always GMT
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
+            if when.tzinfo is None:  # an HTTP-date is always GMT
+                return None
+            seconds = when.timestamp() - (time.time() if now is None else now)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None  # a hostile server's year 99999999999999999999 included
         return max(0.0, seconds)
     if not math.isfinite(seconds) or seconds < 0:
         return None

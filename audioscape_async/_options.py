@@ -133,20 +133,32 @@ def call_options(
         and deadline is None
     ):
         return defaults
+    # Every check before the headers (which carry the key) are copied: an error
+    # raised after would keep them in this frame's locals.
+    checked_deadline = check_deadline(deadline)
+    resolved = resolve_timeout(timeout) if timeout is not NOT_GIVEN else None
+    policy = (
+        resolve_retry(max_retries, retry, config.retry)
+        if max_retries is not None or retry is not None
+        else None
+    )
+    extra = check_extra_headers("extra_headers", extra_headers)
     options = defaults
-    if timeout is not NOT_GIVEN:
-        resolved = resolve_timeout(timeout)
+    if resolved is not None:
         options = attrs.evolve(
-            options, extensions={"timeout": resolved.as_dict()}, bound=attempt_bound(resolved)
+            options, extensions=_extensions(defaults, resolved), bound=attempt_bound(resolved)
         )
-    if max_retries is not None or retry is not None:
-        options = attrs.evolve(options, retry=resolve_retry(max_retries, retry, config.retry))
-    if extra_headers is not None:
-        extra = check_extra_headers("extra_headers", extra_headers)
-        if extra:
-            headers = httpx.Headers(config.headers)
-            headers.update(extra)
-            options = attrs.evolve(options, headers=headers)
-    if deadline is not None:
-        options = attrs.evolve(options, deadline=check_deadline(deadline))
+    if policy is not None:
+        options = attrs.evolve(options, retry=policy)
+    if checked_deadline is not None:
+        options = attrs.evolve(options, deadline=checked_deadline)
+    if extra:
+        headers = httpx.Headers(config.headers)
+        headers.update(extra)
+        options = attrs.evolve(options, headers=headers)
     return options
+
+
+def _extensions(defaults: CallOptions, timeout: httpx.Timeout) -> dict[str, object]:
+    """The defaults' request extensions with another timeout (the size limit stays)."""
+    return {**defaults.extensions, "timeout": timeout.as_dict()}

@@ -47,7 +47,7 @@ from ._logs import logger
 from ._models import SearchResponse
 from ._options import CallOptions
 from ._retry import call_with_retries
-from ._transport import MAX_BYTES_EXTENSION, Body, TransportStage
+from ._transport import MAX_BYTES_EXTENSION, Body, TransportStage, closed_error
 
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
@@ -148,6 +148,8 @@ class Pipeline:
         async def attempt() -> SearchResponse:
             nonlocal attempts
             attempts += 1
+            if self.shared.transport.closed:  # closed during a retry's sleep
+                raise closed_error(during_call=True)
             if breaker is not None:
                 breaker.before_attempt()
             wait = gate.wait(

@@ -60,7 +60,24 @@ def _check_max_retries(_instance: Any, _attribute: Any, value: int) -> None:
 
 
 def _to_statuses(value: Any) -> frozenset[int]:
-    return frozenset(value)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise InvalidParameterError(
+            "retry.retry_statuses", f"must be a collection of HTTP statuses, got {value!r:.40}"
+        )
+    statuses = frozenset(value)
+    for status in statuses:
+        if type(status) is not int or not 100 <= status <= 599:
+            raise InvalidParameterError(
+                "retry.retry_statuses", f"must hold HTTP statuses (100..599), got {status!r:.40}"
+            )
+    return statuses
+
+
+def _check_bool(_instance: Any, attribute: Any, value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidParameterError(
+            f"retry.{attribute.name}", f"must be True or False, got {value!r:.40}"
+        )
 
 
 @attrs.frozen
@@ -86,7 +103,7 @@ class RetryPolicy:
         default=frozenset({429, 500, 502, 503, 504}), converter=_to_statuses
     )
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative("max_retry_after"))
-    retry_connection_errors: bool = True
+    retry_connection_errors: bool = attrs.field(default=True, validator=_check_bool)
 
     def __repr__(self) -> str:
         return (
@@ -98,7 +115,8 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int) -> float:
         """The delay before retry `retry_number` (1 for the first retry), with jitter."""
-        ceiling = min(self.max_backoff, self.initial_backoff * 2.0 ** (retry_number - 1))
+        # Past 2**64 the doubling has long passed any max_backoff (and 2.0**1024 overflows).
+        ceiling = min(self.max_backoff, self.initial_backoff * 2.0 ** min(retry_number - 1, 64))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def is_retryable(self, error: BaseException) -> bool:

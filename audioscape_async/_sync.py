@@ -186,7 +186,10 @@ class Client:
         return copy
 
     def __repr__(self) -> str:
-        return repr(self._async).replace("<AsyncClient", "<Client", 1)
+        inner = getattr(self, "_async", None)
+        if inner is None:  # a traceback's locals, of a constructor that raised
+            return "<Client (not built)>"
+        return repr(inner).replace("<AsyncClient", "<Client", 1)
 
     def __reduce__(self) -> Any:
         raise TypeError("a Client cannot be pickled: make one in each process")
@@ -245,6 +248,8 @@ class Client:
             return
         _open_clients.discard(self)
         try:
+            # Calls in flight end first, as closed, before the pool under them goes.
+            loop.cancel_calls()
             loop.portal.call(self._async.aclose)
             if self._http_client is not None:
                 # Your http_client's connections live in this event loop, which
@@ -545,6 +550,7 @@ class _LoopThread:
 
     def __init__(self) -> None:
         ready: Future[BlockingPortal] = Future()
+        self._calls: set[Future[Any]] = set()
 
         async def serve() -> None:
             self._loop = asyncio.get_running_loop()
@@ -570,6 +576,8 @@ class _LoopThread:
         (its task group and cancel scope), which `Client.search` pays per call.
         """
         future = asyncio.run_coroutine_threadsafe(call, self._loop)
+        self._calls.add(future)
+        future.add_done_callback(self._calls.discard)
         try:
             return future.result()
         except CancelledError:
@@ -579,6 +587,11 @@ class _LoopThread:
         except BaseException:
             future.cancel()  # a KeyboardInterrupt here must not leave the call running
             raise
+
+    def cancel_calls(self) -> None:
+        """Cancel the calls other threads still wait on (the client is closing)."""
+        for future in list(self._calls):
+            future.cancel()
 
     def is_current(self) -> bool:
         """Whether the caller runs in this loop's own thread."""

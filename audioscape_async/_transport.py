@@ -260,6 +260,13 @@ def too_large(limit: int, detail: str) -> APIResponseValidationError:
     )
 
 
+def closed_error(*, during_call: bool = False) -> AudioScapeError:
+    """The error of a call on a closed client (or one closed while the call ran)."""
+    if during_call:
+        return AudioScapeError("the client was closed while this call was running")
+    return AudioScapeError("this AsyncClient is closed; create a new one")
+
+
 class Answer:
     """What the transport stage hands on: a complete answer, its body read and decoded."""
 
@@ -329,7 +336,7 @@ class TransportStage:
     def check_context(self) -> None:
         """Refuse, at once and clearly, a use the pool cannot serve."""
         if self.closed:
-            raise AudioScapeError("this AsyncClient is closed; create a new one")
+            raise closed_error()
         if self._generation != _fork_generation:
             raise AudioScapeError(
                 "this AsyncClient was created before the process forked; its connections "
@@ -386,6 +393,16 @@ class TransportStage:
     async def _exchange(
         self, request: httpx.Request, max_bytes: int
     ) -> tuple[httpx.Response, bytes]:
+        try:
+            return await self._pooled(request, max_bytes)
+        except Exception as error:
+            if not self.closed:
+                raise
+            # Closed under this call: whatever the pool said of it (httpx's RuntimeError,
+            # a read on a closed connection), the reason is the close.
+            raise closed_error(during_call=True) from error
+
+    async def _pooled(self, request: httpx.Request, max_bytes: int) -> tuple[httpx.Response, bytes]:
         """Send one request through the pool and read its answer; after a failure or a
         cancellation at any point, reclaim what it left behind."""
         try:

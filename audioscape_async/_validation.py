@@ -172,6 +172,9 @@ def check_headers(parameter: str, headers: object) -> dict[str, str]:
                 where,
                 "must have no control characters (CR, LF, NUL) and no white space at the ends",
             )
-        _check_encodable(where, value)
+        if not value.isascii():
+            raise InvalidParameterError(
+                where, "must be ASCII text (HTTP carries other characters differently per client)"
+            )
         checked[name] = value
     return checked
