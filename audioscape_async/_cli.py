@@ -543,6 +543,11 @@ def _summary(stats: CrawlStats, out: str) -> str:
     before = f", {stats.resumed_tracks:,} of them before the resume" if stats.resumed_tracks else ""
     total = stats.total if stats.total is not None else "?"
     summed = f" over {len(stats.queries)} queries" if len(stats.queries) > 1 else ""
+    if stats.end_reason == "already_complete":
+        return (
+            f"{where} is complete already: nothing to resume (it may be another crawl's; "
+            "--force crawls again and replaces it)"
+        )
     lines = [
         f"wrote {stats.tracks:,} tracks to {where} in {stats.elapsed:.1f} s "
         f"({stats.pages:,} pages; meta.total {total}{summed}{before})",
@@ -554,7 +559,7 @@ def _summary(stats: CrawlStats, out: str) -> str:
         lines.append(f"{len(stats.queries)} queries; {stats.overlap:,} tracks found again")
         for query in stats.queries:
             lines.append(
-                f"  {printable(query.query or '')!r}: {query.tracks:,} tracks "
+                f"  '{printable(query.query or '')}': {query.tracks:,} tracks "
                 f"({query.overlap:,} found before), {query.pages:,} pages"
             )
     if stats.resumed_at is not None:
@@ -564,7 +569,7 @@ def _summary(stats: CrawlStats, out: str) -> str:
 
 def _read_text(path: str, what: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")  # a BOM from an editor is not text
     except OSError as error:
         raise _UsageError(f"{what} {printable(path)}: {error.strerror or error}") from None
     except UnicodeDecodeError:

@@ -833,6 +833,16 @@ async def run_crawl_to_file(
     from ._constants import MAX_CONCURRENCY
     from ._validation import check_int_range, check_limit, check_max_items
 
+    if not isinstance(out, (str, os.PathLike)):
+        raise InvalidParameterError("out", f"must be a path or '-', got {type(out).__name__}")
+    if on_progress is not None and not callable(on_progress):
+        raise InvalidParameterError(
+            "on_progress", f"must be a function of the stats, got {type(on_progress).__name__}"
+        )
+    if not isinstance(queries, (str, CrawlQuery, Mapping, Sequence)):
+        raise InvalidParameterError(
+            "query", f"must be a query or a list of queries, got {type(queries).__name__}"
+        )
     plan = FileCrawlPlan(
         base_url=_public_url(base_url),
         queries=tuple(plan_queries(queries, filters)),
@@ -863,6 +873,9 @@ async def run_crawl_to_file(
     lock.acquire()
     try:
         paths.remove_stale_temps()
+        # A resume of a crawl whose OUT is whole and whose checkpoint is gone: nothing
+        # says which crawl made OUT, so this one is not claimed to have written it.
+        already = resume and exists_no_follow(paths.out) and not exists_no_follow(paths.checkpoint)
         fresh, state = _prepare(paths, plan, state, ids, resume=resume, overwrite=overwrite)
         sink = _FileSink(paths, plan, state, fmt, ids)
         if state.finished:
@@ -871,6 +884,8 @@ async def run_crawl_to_file(
                 sink.finish()
             sink.cleanup()
             _restore_stats(stats, state, ids)
+            stats.complete = True
+            stats.end_reason = "already_complete" if already else "end_of_results"
             stats.finished = stats.started
             return stats
         _restore_stats(stats, state, ids)

@@ -140,9 +140,9 @@ class Pipeline:
                 # The server's word holds for every task of this client, not just this
                 # one; this task's own retry sleep already waits it out.
                 slept_until = await _pause(gate, min(delay, policy.max_retry_after))
-                if stats is not None and error.status_code == 429:
-                    stats.rate_limited += 1
             if stats is not None:
+                if isinstance(error, APIStatusError) and error.status_code == 429:
+                    stats.rate_limited += 1  # with or without a Retry-After
                 stats.record_retry(error, delay)
 
         async def attempt() -> SearchResponse:
@@ -183,8 +183,8 @@ class Pipeline:
                 # Not retried (spent, or Retry-After past the policy's limit): the
                 # pause still holds the client's other tasks, for at most the cap.
                 await _pause(gate, min(error.retry_after, policy.max_retry_after))
-                if stats is not None and error.status_code == 429:
-                    stats.rate_limited += 1
+            if stats is not None and error.response is not None and error.status_code == 429:
+                stats.rate_limited += 1
             raise
         gate.succeeded()
         return page

@@ -675,3 +675,15 @@ def test_out_dash_streams_json_lines_and_format_beats_the_extension(
     assert result.returncode == 0, result.stderr
     assert out.read_text().startswith("asset_id,name,artist,")
     assert len(_records(out, "csv")) == 150
+
+
+def test_a_queries_file_with_a_bom_and_crlf(env: dict[str, str], tmp_path: Path) -> None:
+    """A Windows editor's BOM and CRLF line ends are not part of the queries."""
+    listed = tmp_path / "moods.txt"
+    listed.write_bytes(b"\xef\xbb\xbf" + f"{MOODS[1]}\r\n# note\r\n\r\n{MOODS[2]}\r\n".encode())
+    out = tmp_path / "out.jsonl"
+    result = _run(
+        "crawl", "--queries", str(listed), "--max-items", "20", "--out", str(out), env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert {r["query"] for r in _records(out, "jsonl")} == {MOODS[1], MOODS[2]}

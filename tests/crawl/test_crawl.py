@@ -824,3 +824,60 @@ async def test_stats_say_live_when_the_crawl_waits_for_the_rate_limit(
     assert any(seen)
     assert not stats.waiting_for_rate_limit
     assert 0.5 < stats.rate_wait_seconds <= stats.elapsed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("query", "out", "progress", "parameter"),
+    [
+        ("sad piano", 123, None, "out"),
+        ("sad piano", None, None, "out"),
+        ("sad piano", b"x.jsonl", None, "out"),
+        (123, "x.jsonl", None, "query"),
+        ("sad piano", "x.jsonl", 5, "on_progress"),
+    ],
+)
+async def test_bad_crawl_arguments_are_refused_before_any_request(
+    server: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    query: object,
+    out: object,
+    progress: object,
+    parameter: str,
+) -> None:
+    """A wrong type of query, path or hook is an `InvalidParameterError`; nothing is written."""
+    from audioscape_async import InvalidParameterError
+
+    monkeypatch.chdir(tmp_path)
+    server.emulator.reset()
+    async with _client(server) as client:
+        with pytest.raises(InvalidParameterError, match=parameter):
+            await client.crawl_to_file(query, out, on_progress=progress)  # type: ignore[arg-type]
+    assert server.emulator.requests == []
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.anyio
+async def test_resuming_a_complete_output_says_so(server: EmulatorServer, tmp_path: Path) -> None:
+    """`resume=True` on a whole OUT without its checkpoint claims no crawl of its own."""
+    out = tmp_path / "done.jsonl"
+    async with _client(server) as client:
+        first = await client.crawl_to_file(QUERY, out, max_items=30)
+        again = await client.crawl_to_file("another query", out, max_items=5, resume=True)
+    assert first.end_reason != "already_complete"
+    assert again.complete
+    assert again.end_reason == "already_complete"
+    assert len(out.read_bytes().splitlines()) == 30
+
+
+@pytest.mark.anyio
+async def test_every_429_is_counted_with_or_without_retry_after(server: EmulatorServer) -> None:
+    """The documented 429 has no Retry-After; a crawl still counts it in `rate_limited`."""
+    server.emulator.set_faults(Faults({"429": 0.3}))
+    async with _client(server) as client:
+        crawl = client.crawl(QUERY, page_size=10, max_items=200)
+        async for _ in crawl:
+            pass
+    assert crawl.stats.retries.get("429", 0) > 0
+    assert crawl.stats.rate_limited == crawl.stats.retries["429"]
