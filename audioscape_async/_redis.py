@@ -158,12 +158,10 @@ def _check_url(url: object) -> None:
 
 
 def _on_asyncio() -> bool:
-    import sniffio
+    # Not sniffio: it is no dependency of the SDK (nor of anyio any more).
+    import asyncio
 
-    try:
-        return sniffio.current_async_library() == "asyncio"
-    except sniffio.AsyncLibraryNotFoundError:
-        return False
+    return asyncio._get_running_loop() is not None
 
 
 class RedisBackend:

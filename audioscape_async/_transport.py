@@ -300,12 +300,12 @@ def _current_loop() -> object:
     loop = asyncio._get_running_loop()
     if loop is not None:
         return loop
-    import sniffio
-
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        return trio.lowlevel.current_trio_token()
+    trio = sys.modules.get("trio")  # not on asyncio: trio, if anything, and then imported
+    if trio is not None:
+        try:
+            return trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
     return None  # pragma: no cover - another library: no check
 
 

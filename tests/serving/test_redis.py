@@ -536,3 +536,33 @@ def test_four_processes_share_one_limit(redis_server: RedisServer) -> None:
     assert len(sends) >= 20 + int(10 * (end - min(sends))) - 2
     assert all(count > 0 for count in per_worker)
     assert min(sends) >= start
+
+
+@pytest.mark.parametrize("missing", ["sniffio", "redis"])
+def test_a_backend_works_without_optional_modules(missing: str) -> None:
+    """Without sniffio or redis-py installed, a backend raises an SDK error, not ImportError."""
+    script = f"""
+import sys
+sys.modules[{missing!r}] = None  # import fails, as where it is not installed
+import asyncio
+from audioscape_async import AsyncClient, AudioScapeError, RateLimit, RedisBackend
+
+async def main():
+    backend = RedisBackend("redis://127.0.0.1:9/0", connect_timeout=0.5, timeout=0.5)
+    limit = RateLimit(requests_per_second=5, backend=backend)
+    async with AsyncClient("k", base_url="http://127.0.0.1:9/v1", max_retries=0,
+                           rate_limit=limit) as client:
+        try:
+            await client.search("x")
+        except AudioScapeError as error:
+            print("sdk error:", type(error).__name__, error)
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "sdk error:" in done.stdout
+    if missing == "redis":
+        assert "needs redis-py" in done.stdout
