@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
 import attrs
 import orjson
 
+from ._config import redact_url
 from ._exceptions import (
     APIStatusError,
     APITimeoutError,
@@ -844,7 +845,7 @@ async def run_crawl_to_file(
             "query", f"must be a query or a list of queries, got {type(queries).__name__}"
         )
     plan = FileCrawlPlan(
-        base_url=_public_url(base_url),
+        base_url=redact_url(str(base_url)),  # a checkpoint holds no secret
         queries=tuple(plan_queries(queries, filters)),
         page_size=check_limit("page_size", page_size),
         max_items=check_max_items(max_items),
@@ -962,10 +963,3 @@ def _restore_stats(stats: CrawlStats, state: CrawlState, ids: _Ids) -> None:
         stats.resumed_at = current.offset
     elif any(q.done for q in state.queries) and not state.finished:
         stats.resumed_at = 0
-
-
-def _public_url(base_url: object) -> str:
-    """The base URL without userinfo: a checkpoint holds no secret."""
-    import httpx
-
-    return str(httpx.URL(str(base_url)).copy_with(username=None, password=None))

@@ -228,16 +228,16 @@ class Pipeline:
                 )  # fmt: skip
             raise
         status = answer.status_code
+        rid = request_id(answer.headers)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "POST %s -> %d in %.1f ms (attempt %d, request id %s)",
-                config.search_url.path, status, answer.elapsed * 1000, number,
-                request_id(answer.headers),
+                config.search_url.path, status, answer.elapsed * 1000, number, rid,
             )  # fmt: skip
         if status >= 300 or status < 200:
             raise error_from_response(answer.response, shown_url=config.display_url)
         try:
-            page = decode_search_response(answer.content, request_id(answer.headers))
+            page = decode_search_response(answer.content, rid)
         except APIResponseValidationError as error:
             error.response = answer.response
             raise
