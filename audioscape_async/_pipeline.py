@@ -30,8 +30,6 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import httpx
-
 from ._config import ClientConfig
 from ._decode import decode_search_response
 from ._exceptions import (
@@ -47,7 +45,7 @@ from ._logs import logger
 from ._models import SearchResponse
 from ._options import CallOptions
 from ._retry import call_with_retries
-from ._transport import MAX_BYTES_EXTENSION, Body, TransportStage, closed_error
+from ._transport import Outgoing, TransportStage, closed_error
 
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
@@ -94,7 +92,6 @@ class Pipeline:
         self.config = config
         self.shared = shared
         self.defaults = CallOptions.defaults(config)
-        self.defaults.extensions[MAX_BYTES_EXTENSION] = config.max_response_bytes
 
     async def search(
         self,
@@ -191,14 +188,7 @@ class Pipeline:
 
     async def _attempt(self, body: bytes, options: CallOptions, number: int) -> SearchResponse:
         config = self.config
-        request = httpx.Request(
-            "POST",
-            config.search_url,
-            headers=options.headers,
-            content=body,
-            extensions=options.extensions,
-        )
-        request.stream = Body(body)  # content and Content-Length are set already
+        outgoing = Outgoing(config.search_url, options.headers, body, options.extensions)
         bound, by_deadline = options.attempt_bound()
         host = config.search_url.host
 
@@ -208,13 +198,13 @@ class Pipeline:
                 error = options.deadline_error(f"during attempt {number}")
             else:
                 error = APITimeoutError(f"no complete answer from {host} within {bound:g} s")
-            error.request = request
+            error.request = outgoing.request()
             return error
 
         started = time.perf_counter()
         try:
             answer = await self.shared.transport.send(
-                request,
+                outgoing,
                 bound=bound,
                 max_bytes=config.max_response_bytes,
                 on_bound=on_bound,

@@ -1,7 +1,7 @@
 """The transport stage: bytes out, status, headers and a bounded body back, or an SDK error.
 
 `TransportStage.send` is the only code that touches the network. It owns the
-connection pool (the SDK's own `httpx.AsyncClient`, or yours), queues calls
+connection pool (the SDK's own, or your `httpx.AsyncClient`), queues calls
 beyond the pool's size, reclaims what a cancelled request left in httpcore's
 pool, holds the whole attempt to a total time bound, reads the body within
 the size limit (counting decompressed bytes, refusing a decompression bomb:
@@ -10,25 +10,24 @@ every network failure into `APIConnectionError` or `APITimeoutError`. A
 client stays on the event loop (and in the process) it first ran in; anything
 else is a clear error, not a hang.
 
-Which HTTP transport runs under the SDK's `httpx.AsyncClient`:
+What carries the requests of the SDK's own pool, ``transport=`` on the clients:
 
-httpx's own transport (httpcore) works on asyncio and trio alike. On asyncio,
-aiohttp's HTTP/1.1 client moves pages faster, and `httpx-aiohttp` puts it under
-the same `httpx.AsyncClient` API; the ``aiohttp`` extra installs both. The
-choice, ``transport=`` on the clients:
-
-- ``"httpx"``: httpx's own transport, always.
-- ``"aiohttp"``: aiohttp; an error when the extra is missing (at construction)
-  or when a request runs on trio (at that request).
+- ``"httpx"``: an `httpx.AsyncClient` on httpx's own transport (httpcore),
+  which works on asyncio and trio alike.
+- ``"aiohttp"``: aiohttp's HTTP/1.1 client, called directly (`_AiohttpWire`),
+  which costs about half the CPU per search on asyncio; an error when the
+  extra is missing (at construction) or when a request runs on trio (at that
+  request).
 - ``"auto"`` (the default): aiohttp when the extra is installed and the
   request runs on asyncio, httpx's own transport otherwise, silently. Proxies
-  set in the environment also keep httpx's own (it honours them; the aiohttp
-  transport would not).
+  set in the environment also keep httpx's own (it honours them; aiohttp
+  would not).
 
-The event loop is not known when a client is built, so the choice is made on
-the first request (`_Deferred`); from then on httpx calls the chosen transport
-directly. A client stays on the event loop it first ran on, as httpx's own
-connection pool does.
+Both paths hand on the same things: an `httpx.Response` with the body read,
+httpx's exception classes for network failures, the same size and encoding
+checks (`_BodyReader`). Your own `http_client` is always used as given. The
+event loop is not known when a client is built, so the choice is made on the
+first request (`TransportStage.check_context`).
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ import urllib.request
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
@@ -59,11 +57,9 @@ from ._exceptions import (
 if TYPE_CHECKING:
     import aiohttp
     import anyio
+    import yarl
 
 __all__ = ["TRANSPORTS", "Answer", "TransportChoice", "TransportStage", "default_transport"]
-
-#: The request extension that tells the SDK's aiohttp transport the most raw bytes to read.
-MAX_BYTES_EXTENSION = "audioscape.max_bytes"
 
 #: What the ``transport=`` argument of the clients may be.
 TransportChoice = Literal["auto", "httpx", "aiohttp"]
@@ -76,18 +72,22 @@ _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepal
 
 
 def _extra_installed() -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in ("aiohttp", "httpx_aiohttp"))
+    return importlib.util.find_spec("aiohttp") is not None
 
 
 def _env_proxies() -> bool:
     return any(key in ("http", "https", "all") for key in urllib.request.getproxies())
 
 
-def default_transport(choice: object, *, own_http_client: bool) -> httpx.AsyncBaseTransport | None:
-    """Check `choice`; return the transport for the SDK's own httpx client (None: httpx's own).
+_Carrier = Literal["httpx", "aiohttp", "auto"]
+
+
+def default_transport(choice: object, *, own_http_client: bool) -> _Carrier:
+    """Check `choice`; say what carries the SDK's own requests: httpx's own transport,
+    aiohttp, or ``"auto"`` (aiohttp if the first request runs on asyncio).
 
     `own_http_client` says the user passed an `httpx.AsyncClient`, whose
-    transport is theirs to choose.
+    transport is theirs to choose: that is always ``"httpx"``.
     """
     if choice not in TRANSPORTS:
         raise InvalidParameterError(
@@ -97,159 +97,167 @@ def default_transport(choice: object, *, own_http_client: bool) -> httpx.AsyncBa
         if choice == "aiohttp":
             raise InvalidParameterError(
                 "transport",
-                '"aiohttp" cannot apply to your own http_client; give that client '
-                "httpx_aiohttp.AiohttpTransport() yourself, or leave transport alone",
+                '"aiohttp" cannot apply to your own http_client; give that client an '
+                "aiohttp-based httpx transport yourself, or leave transport alone",
             )
-        return None
+        return "httpx"
     if choice == "httpx":
-        return None
+        return "httpx"
     if not _extra_installed():
         if choice == "aiohttp":
             raise InvalidParameterError(
                 "transport", f'"aiohttp" needs the aiohttp extra: {_EXTRA_HINT}'
             )
-        return None
+        return "httpx"
     if choice == "auto" and _env_proxies():
-        return None
-    return _Deferred(required=choice == "aiohttp")
+        return "httpx"
+    return "aiohttp" if choice == "aiohttp" else "auto"
 
 
-class _Deferred(httpx.AsyncBaseTransport):
-    """Chooses aiohttp or httpx's own transport on the first request, inside its event loop."""
+def _on_asyncio() -> bool:
+    import asyncio  # imported where used: httpx alone does not import it
 
-    def __init__(self, *, required: bool) -> None:
-        self._required = required
-        self._chosen: httpx.AsyncBaseTransport | None = None
+    return asyncio._get_running_loop() is not None
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        chosen = self._chosen
-        if chosen is None:
-            chosen = self._chosen = self._choose()
-            # httpx looks the method up on every request: from now on it finds
-            # the chosen transport's own, and this layer costs nothing.
-            self.handle_async_request = chosen.handle_async_request  # type: ignore[method-assign]
-        return await chosen.handle_async_request(request)
 
-    def _choose(self) -> httpx.AsyncBaseTransport:
-        import asyncio  # imported where used: httpx alone does not import it
+class _AiohttpWire:
+    """The SDK's own pool on aiohttp: one request out, its answer read whole, within limits.
 
+    httpx's client layer (auth, cookies, redirects, event hooks, stream
+    wrappers) costs more CPU per search than aiohttp's whole exchange, and the
+    SDK uses none of it on a pool of its own: this calls aiohttp directly.
+    What comes back is still httpx's: an `httpx.Response` (for errors and
+    `page.headers`), httpx's exception classes for network failures (mapped as
+    httpx's own transport raises them), which `TransportStage.send` turns into
+    SDK errors the same way on both paths. Cookies are not kept, as an API
+    client has no use for them.
+    """
+
+    def __init__(self) -> None:
+        import aiohttp  # a tenth of a second to import: only when aiohttp is chosen
+
+        self._aiohttp = aiohttp
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: tuple[object, aiohttp.ClientTimeout] | None = None
+        self._headers: tuple[httpx.Headers, list[tuple[str, str]]] | None = None
+        self._url: tuple[httpx.URL, yarl.URL] | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The aiohttp session, once the first request opened it."""
+        return self._session
+
+    def _open(self) -> aiohttp.ClientSession:
+        aiohttp = self._aiohttp
+        connector = aiohttp.TCPConnector(
+            limit=_LIMITS.max_connections or 0,
+            keepalive_timeout=_LIMITS.keepalive_expiry,
+            # httpx's certificates (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), as on httpx's own.
+            ssl=httpx.create_ssl_context(trust_env=True),
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,  # the SDK decodes, with its limits
+        )
+        return self._session
+
+    async def exchange(self, outgoing: Outgoing, max_bytes: int) -> Answer:
+        """Send `outgoing`; return its answer, the body read within the limits."""
+        aiohttp = self._aiohttp
+        session = self._session or self._open()
+        extensions = outgoing.extensions
         try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            if self._required:
-                raise InvalidParameterError(
-                    "transport",
-                    '"aiohttp" runs only on asyncio, and this request runs on another '
-                    'event loop (trio?): use transport="auto" or "httpx"',
-                ) from None
-            return httpx.AsyncHTTPTransport(limits=_LIMITS)
-        return _aiohttp_transport_class()(limits=_LIMITS)
+            async with session.request(
+                "POST",
+                self._yarl(outgoing.url),
+                headers=self._pairs(outgoing.headers),
+                data=outgoing.body,
+                allow_redirects=False,
+                compress=False,
+                timeout=self._timeout(extensions.get("timeout")),
+                server_hostname=extensions.get("sni_hostname"),
+            ) as answer:
+                fields = answer.headers
+                reader = _BodyReader(
+                    fields.get("Content-Encoding", "identity"), max_bytes,
+                    length=fields.get("Content-Length"),
+                )  # fmt: skip
+                async for data in answer.content.iter_any():
+                    problem = reader.feed(data)
+                    if problem is not None:
+                        raise problem
+                content = reader.finish()
+                reason = answer.reason.encode("latin-1", "replace") if answer.reason else None
+                return Answer(
+                    answer.status,
+                    httpx.Headers(answer.raw_headers),
+                    content,
+                    outgoing=outgoing,
+                    reason=reason,
+                )
+        except APIResponseValidationError as error:
+            if error.response is None:
+                error.response = _response(
+                    answer.status, httpx.Headers(answer.raw_headers), None, outgoing, b""
+                )
+            raise
+        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
+            kind = (
+                httpx.ConnectTimeout
+                if isinstance(error, aiohttp.ConnectionTimeoutError)
+                else httpx.ReadTimeout
+            )
+            raise kind(str(error) or type(error).__name__, request=outgoing.request()) from error
+        except aiohttp.ClientConnectorError as error:
+            raise httpx.ConnectError(str(error), request=outgoing.request()) from error
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as error:
+            raise httpx.RemoteProtocolError(
+                str(error) or type(error).__name__, request=outgoing.request()
+            ) from error
+        except (aiohttp.ClientError, OSError) as error:
+            raise httpx.ReadError(
+                str(error) or type(error).__name__, request=outgoing.request()
+            ) from error
+
+    # The SDK passes the same URL, headers and timeout objects on every request of
+    # a client: each is converted to aiohttp's form once, and again only on a change.
+
+    def _yarl(self, url: httpx.URL) -> yarl.URL:
+        cached = self._url
+        if cached is not None and cached[0] is url:
+            return cached[1]
+        import yarl
+
+        converted = yarl.URL(str(url), encoded=True)
+        self._url = (url, converted)
+        return converted
+
+    def _pairs(self, headers: httpx.Headers) -> list[tuple[str, str]]:
+        cached = self._headers
+        if cached is not None and cached[0] is headers:
+            return cached[1]
+        # Pairs of str: aiohttp reading httpx.Headers as a mapping costs ~40 µs.
+        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw]
+        self._headers = (headers, pairs)
+        return pairs
+
+    def _timeout(self, timeout: Any) -> aiohttp.ClientTimeout:
+        cached = self._timeouts
+        if cached is not None and cached[0] is timeout:
+            return cached[1]
+        parts = timeout or {}
+        converted = self._aiohttp.ClientTimeout(
+            sock_connect=parts.get("connect"),
+            sock_read=parts.get("read"),
+            connect=parts.get("pool"),  # aiohttp's "connect" includes the wait for the pool
+        )
+        self._timeouts = (timeout, converted)
+        return converted
 
     async def aclose(self) -> None:
-        if self._chosen is not None:
-            await self._chosen.aclose()
-
-
-@cache
-def _aiohttp_transport_class() -> Callable[..., httpx.AsyncBaseTransport]:
-    """httpx-aiohttp's transport, reading each answer whole and mapping errors as httpx does.
-
-    Built on first use: aiohttp takes a tenth of a second to import, and trio
-    users never need it.
-    """
-    import asyncio
-
-    import aiohttp
-    from httpx_aiohttp import AiohttpTransport
-
-    class Transport(AiohttpTransport):
-        # The stock transport streams the body through two wrappers and maps a
-        # dropped connection to httpx.ConnectTimeout (which would surface as a
-        # timeout). The SDK reads every answer whole, so this reads it at once
-        # and maps errors to the httpx classes httpx's own transport raises.
-
-        _timeouts: tuple[object, aiohttp.ClientTimeout] | None = None
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            session = self.client
-            if not isinstance(session, aiohttp.ClientSession):
-                session = self.client = self.get_client()
-            try:
-                async with session.request(
-                    request.method,
-                    str(request.url),
-                    # Pairs of str: aiohttp reading httpx.Headers as a mapping costs ~40 µs.
-                    headers=[
-                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
-                    ],
-                    data=request.content or None,
-                    allow_redirects=False,
-                    auto_decompress=False,  # httpx decodes, as with its own transport
-                    compress=False,
-                    timeout=self._timeout(request.extensions.get("timeout")),
-                    server_hostname=request.extensions.get("sni_hostname"),
-                ) as answer:
-                    limit = request.extensions.get(MAX_BYTES_EXTENSION)
-                    if limit is None:
-                        content = await answer.read()
-                    else:
-                        content = await _read_bounded(answer, limit)
-            except (TimeoutError, asyncio.TimeoutError) as error:
-                kind = (
-                    httpx.ConnectTimeout
-                    if isinstance(error, aiohttp.ConnectionTimeoutError)
-                    else httpx.ReadTimeout
-                )
-                raise kind(str(error) or type(error).__name__, request=request) from error
-            except aiohttp.ClientConnectorError as error:
-                raise httpx.ConnectError(str(error), request=request) from error
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as error:
-                raise httpx.RemoteProtocolError(
-                    str(error) or type(error).__name__, request=request
-                ) from error
-            except (aiohttp.ClientError, OSError) as error:
-                raise httpx.ReadError(
-                    str(error) or type(error).__name__, request=request
-                ) from error
-            extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-            if answer.reason:
-                extensions["reason_phrase"] = answer.reason.encode()
-            # A stream, not content=: httpx would decompress content= whole, at once.
-            return httpx.Response(
-                answer.status,
-                headers=answer.raw_headers,
-                stream=httpx.ByteStream(content),
-                request=request,
-                extensions=extensions,
-            )
-
-        def _timeout(self, timeout: Any) -> aiohttp.ClientTimeout:
-            # The SDK passes the same timeout dict on every request: convert it once.
-            cached = self._timeouts
-            if cached is not None and cached[0] is timeout:
-                return cached[1]
-            parts = timeout or {}
-            converted = aiohttp.ClientTimeout(
-                sock_connect=parts.get("connect"),
-                sock_read=parts.get("read"),
-                connect=parts.get("pool"),  # aiohttp's "connect" includes the wait for the pool
-            )
-            self._timeouts = (timeout, converted)
-            return converted
-
-    async def _read_bounded(answer: aiohttp.ClientResponse, limit: int) -> bytes:
-        if answer.content_length is not None and answer.content_length > limit:
-            raise too_large(limit, f"it says it is {answer.content_length:,} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in answer.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise too_large(limit, "it kept coming")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    return Transport
+        if self._session is not None:
+            await self._session.close()
 
 
 def too_large(limit: int, detail: str) -> APIResponseValidationError:
@@ -267,17 +275,99 @@ def closed_error(*, during_call: bool = False) -> AudioScapeError:
     return AudioScapeError("this AsyncClient is closed; create a new one")
 
 
+class Outgoing:
+    """One request to send: its parts, and the `httpx.Request` they make, built when needed.
+
+    On aiohttp no `httpx.Request` is needed unless an error carries it (building
+    one is a tenth of the SDK's own CPU per search).
+    """
+
+    __slots__ = ("_request", "body", "extensions", "headers", "url")
+
+    def __init__(
+        self,
+        url: httpx.URL,
+        headers: httpx.Headers,
+        body: bytes,
+        extensions: dict[str, Any],
+    ) -> None:
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.extensions = extensions
+        self._request: httpx.Request | None = None
+
+    def request(self) -> httpx.Request:
+        """The `httpx.Request` of this request (one object however often asked)."""
+        request = self._request
+        if request is None:
+            request = self._request = httpx.Request(
+                "POST", self.url, headers=self.headers, content=self.body,
+                extensions=self.extensions,
+            )  # fmt: skip
+            request.stream = Body(self.body)  # content and Content-Length are set already
+        return request
+
+
 class Answer:
-    """What the transport stage hands on: a complete answer, its body read and decoded."""
+    """What the transport stage hands on: a complete answer, its body read and decoded.
 
-    __slots__ = ("content", "elapsed", "headers", "response", "status_code")
+    `response` is an `httpx.Response` with the body read, built on first use
+    when aiohttp carried the request (an error status, a body that fails to
+    decode); `headers` is always httpx's.
+    """
 
-    def __init__(self, response: httpx.Response, content: bytes, elapsed: float) -> None:
-        self.response = response
-        self.status_code = response.status_code
-        self.headers = response.headers
+    __slots__ = (
+        "_outgoing",
+        "_reason",
+        "_response",
+        "content",
+        "elapsed",
+        "headers",
+        "status_code",
+    )
+
+    def __init__(
+        self,
+        status_code: int,
+        headers: httpx.Headers,
+        content: bytes,
+        *,
+        response: httpx.Response | None = None,
+        outgoing: Outgoing | None = None,
+        reason: bytes | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.headers = headers
         self.content = content
-        self.elapsed = elapsed
+        self.elapsed = 0.0
+        self._response = response
+        self._outgoing = outgoing
+        self._reason = reason
+
+    @property
+    def response(self) -> httpx.Response:
+        """The answer as an `httpx.Response`, its body read."""
+        response = self._response
+        if response is None:
+            assert self._outgoing is not None
+            response = self._response = _response(
+                self.status_code, self.headers, self._reason, self._outgoing, self.content
+            )
+        return response
+
+
+def _response(
+    status: int, headers: httpx.Headers, reason: bytes | None, outgoing: Outgoing, content: bytes
+) -> httpx.Response:
+    extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+    if reason:
+        extensions["reason_phrase"] = reason
+    response = httpx.Response(
+        status, headers=headers, request=outgoing.request(), extensions=extensions
+    )
+    response._content = content  # read already, and decoded: not decoded again
+    return response
 
 
 #: Bumped in a child process after a fork: a client made before it must not be used there.
@@ -314,14 +404,11 @@ class TransportStage:
 
     def __init__(self, http_client: httpx.AsyncClient | None, transport: object) -> None:
         self.owns_http = http_client is None
-        chosen = default_transport(transport, own_http_client=not self.owns_http)
-        self.http = (
-            http_client
-            if http_client is not None
-            else httpx.AsyncClient(
-                follow_redirects=False, transport=chosen, limits=_LIMITS, trust_env=True
-            )
-        )
+        self._choice = default_transport(transport, own_http_client=not self.owns_http)
+        # What carries the requests, settled on the first one (inside its event loop):
+        # an httpx.AsyncClient (yours, or the SDK's own on httpx's transport), or aiohttp.
+        self._http = http_client
+        self._wire: _AiohttpWire | None = None
         # Calls beyond the pool's size wait here, not in httpcore's pool, which
         # rescans every queued request at every turn: 1,000 calls queued there took
         # 25 s (and timed out) where this queue takes 3. Your own http_client keeps
@@ -332,6 +419,35 @@ class TransportStage:
         self._loop: object = None
         self._generation = _fork_generation
         self.closed = False
+
+    @property
+    def chosen(self) -> Literal["httpx", "aiohttp"] | None:
+        """What carries the requests: httpx or aiohttp (None before the first request)."""
+        if self._wire is not None:
+            return "aiohttp"
+        return "httpx" if self._http is not None else None
+
+    @property
+    def http(self) -> httpx.AsyncClient | None:
+        """The httpx client the requests go through (None on aiohttp, or before the first)."""
+        return self._http
+
+    @property
+    def wire(self) -> _AiohttpWire | None:
+        """The aiohttp pool, when aiohttp carries the requests."""
+        return self._wire
+
+    def _settle(self) -> None:
+        """Choose what carries the requests, on the first one (its event loop is known)."""
+        if self._choice == "aiohttp" or (self._choice == "auto" and _on_asyncio()):
+            self._wire = _AiohttpWire()
+            return
+        self._http = httpx.AsyncClient(
+            follow_redirects=False,
+            transport=httpx.AsyncHTTPTransport(limits=_LIMITS),
+            limits=_LIMITS,
+            trust_env=True,
+        )
 
     def check_context(self) -> None:
         """Refuse, at once and clearly, a use the pool cannot serve."""
@@ -344,7 +460,15 @@ class TransportStage:
             )
         loop = _current_loop()
         if self._loop is None:
+            if self._choice == "aiohttp" and not _on_asyncio():
+                raise InvalidParameterError(
+                    "transport",
+                    '"aiohttp" runs only on asyncio, and this request runs on another '
+                    'event loop (trio?): use transport="auto" or "httpx"',
+                )
             self._loop = loop
+            if self._wire is None and self._http is None:
+                self._settle()
         elif loop is not self._loop:
             raise AudioScapeError(
                 "this AsyncClient already runs on another event loop (another asyncio.run(), "
@@ -354,14 +478,14 @@ class TransportStage:
 
     async def send(
         self,
-        request: httpx.Request,
+        outgoing: Outgoing,
         *,
         bound: float | None,
         max_bytes: int,
         on_bound: Callable[[], APITimeoutError],
         host: str,
     ) -> Answer:
-        """Send `request`; return its answer, read whole within `max_bytes` and `bound` seconds.
+        """Send `outgoing`; return its answer, read whole within `max_bytes` and `bound` seconds.
 
         `on_bound()` makes the error for an attempt that ran out of its bound
         (its own timeout, or the call's deadline).
@@ -372,29 +496,27 @@ class TransportStage:
         started = time.perf_counter()
         try:
             with anyio.fail_after(bound):
-                response, content = await self._exchange(request, max_bytes)
+                answer = await self._exchange(outgoing, max_bytes)
         except TimeoutError as error:
             _forget_locals(error, outer)
             raise on_bound() from error
         except httpx.TimeoutException as error:
             _forget_locals(error, outer)
             raise APITimeoutError(
-                f"no answer from {host} in time ({type(error).__name__})", request=request
+                f"no answer from {host} in time ({type(error).__name__})",
+                request=outgoing.request(),
             ) from error
         except (httpx.HTTPError, OSError) as error:
             _forget_locals(error, outer)
             raise APIConnectionError(
-                f"could not reach {host}: {_describe(error)}", request=request
+                f"could not reach {host}: {_describe(error)}", request=outgoing.request()
             ) from error
-        # The body is read, within its limits: give the response what reading it would have.
-        response._content = content
-        return Answer(response, content, time.perf_counter() - started)
+        answer.elapsed = time.perf_counter() - started
+        return answer
 
-    async def _exchange(
-        self, request: httpx.Request, max_bytes: int
-    ) -> tuple[httpx.Response, bytes]:
+    async def _exchange(self, outgoing: Outgoing, max_bytes: int) -> Answer:
         try:
-            return await self._pooled(request, max_bytes)
+            return await self._pooled(outgoing, max_bytes)
         except Exception as error:
             if not self.closed:
                 raise
@@ -402,41 +524,55 @@ class TransportStage:
             # a read on a closed connection), the reason is the close.
             raise closed_error(during_call=True) from error
 
-    async def _pooled(self, request: httpx.Request, max_bytes: int) -> tuple[httpx.Response, bytes]:
+    async def _pooled(self, outgoing: Outgoing, max_bytes: int) -> Answer:
         """Send one request through the pool and read its answer; after a failure or a
         cancellation at any point, reclaim what it left behind."""
+        wire = self._wire
+        if wire is not None:
+            if self._slots is None:  # pragma: no cover - the SDK's own pool always has slots
+                return await wire.exchange(outgoing, max_bytes)
+            async with self._slots:
+                return await wire.exchange(outgoing, max_bytes)
+        http = self._http
+        assert http is not None  # settled by check_context, before any send
+        request = outgoing.request()
         try:
             if self._slots is None:
-                return await self._round_trip(request, max_bytes)
+                return await _round_trip(http, request, max_bytes)
             async with self._slots:
-                return await self._round_trip(request, max_bytes)
+                return await _round_trip(http, request, max_bytes)
         except BaseException:
             if self.owns_http:
-                await _close_orphans(self.http, request.stream)
+                await _close_orphans(http, request.stream)
             raise
-
-    async def _round_trip(
-        self, request: httpx.Request, max_bytes: int
-    ) -> tuple[httpx.Response, bytes]:
-        response = await self.http.send(request, stream=True, follow_redirects=False)
-        try:
-            return response, await _read_body(response, max_bytes)
-        except APIResponseValidationError as error:
-            error.response = response
-            raise
-        finally:
-            await response.aclose()
 
     async def aclose(self) -> None:
         """Close the pool, if it is the SDK's own. Idempotent."""
         if self.closed:
             return
         self.closed = True
-        if self.owns_http:
+        if self.owns_http and (self._http is not None or self._wire is not None):
             import anyio
 
             with anyio.CancelScope(shield=True):
-                await self.http.aclose()
+                if self._http is not None:
+                    await self._http.aclose()
+                if self._wire is not None:
+                    await self._wire.aclose()
+
+
+async def _round_trip(http: httpx.AsyncClient, request: httpx.Request, max_bytes: int) -> Answer:
+    response = await http.send(request, stream=True, follow_redirects=False)
+    try:
+        content = await _read_body(response, max_bytes)
+    except APIResponseValidationError as error:
+        error.response = response
+        raise
+    finally:
+        await response.aclose()
+    # The body is read, within its limits: give the response what reading it would have.
+    response._content = content
+    return Answer(response.status_code, response.headers, content, response=response)
 
 
 class _Decoder:
@@ -473,11 +609,7 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
         if len(response.content) > max_bytes:
             raise too_large(max_bytes, f"it is {len(response.content):,} bytes")
         return response.content
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_bytes:
-        raise too_large(max_bytes, f"it says it is {int(length):,} bytes")
-    body = _BodyReader(encoding, max_bytes)
+    body = _BodyReader.for_response(response, max_bytes)
     stream = response.aiter_raw()
     async for data in stream:
         problem = body.feed(data)
@@ -507,7 +639,11 @@ class _BodyReader:
 
     __slots__ = ("_chunks", "_decoder", "_encoding", "_max", "_raw", "_size")
 
-    def __init__(self, encoding: str, max_bytes: int) -> None:
+    def __init__(self, encoding: str, max_bytes: int, *, length: str | None = None) -> None:
+        """Refuses at once a body whose Content-Length says it is too large."""
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            raise too_large(max_bytes, f"it says it is {int(length):,} bytes")
+        encoding = encoding.strip().lower()
         self._encoding = encoding
         self._max = max_bytes
         self._chunks: list[bytes] = []
@@ -520,6 +656,15 @@ class _BodyReader:
                 f"the answer is encoded as {encoding[:40]!r}, which was not asked for "
                 "(the client accepts gzip and deflate)"
             )
+
+    @classmethod
+    def for_response(cls, response: httpx.Response, max_bytes: int) -> _BodyReader:
+        """The reader of `response`'s body; refuses at once one that says it is too large."""
+        headers = response.headers
+        return cls(
+            headers.get("content-encoding", "identity"), max_bytes,
+            length=headers.get("content-length"),
+        )  # fmt: skip
 
     def feed(self, data: bytes) -> APIResponseValidationError | None:
         self._raw += len(data)

@@ -72,16 +72,16 @@ def pool_state(client: AsyncClient | Client) -> PoolState:
     """Look inside the SDK's httpx client, whichever transport it chose (httpx's or aiohttp)."""
     if isinstance(client, Client):
         client = client._async
-    transport: Any = client._pipeline.shared.transport.http._transport
-    transport = getattr(transport, "_chosen", transport)  # the SDK's deferred choice
-    if transport is None:
+    stage = client._pipeline.shared.transport
+    if stage.chosen is None:
         return PoolState(0, 0)  # nothing was ever sent
+    transport: Any = stage.http._transport if stage.http is not None else None
     pool = getattr(transport, "_pool", None)
     if pool is not None:  # httpx's own transport: an httpcore pool
         connections = pool.connections
         busy = sum(not (c.is_idle() or c.is_closed()) for c in connections)
         return PoolState(len(connections), busy + len(pool._requests))
-    session = getattr(transport, "client", None)  # httpx-aiohttp: an aiohttp session
+    session = stage.wire.session if stage.wire is not None else None  # aiohttp's
     connector = getattr(session, "connector", None)
     if connector is None:
         return PoolState(0, 0)
