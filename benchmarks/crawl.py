@@ -30,7 +30,8 @@ concurrency 8 and 0 ms latency, 20,000 tracks, on the fixed-answer server
 (`_server`) rather than the emulator: the emulator spends about as much CPU per
 page as the client, on a shared 2-core machine, so both crawlers would wait on
 it and the ratio would hide the client's cost; the fixed-answer server spends
-a few µs per page, so the crawl's own cost shows. Wall time per crawl,
+a fraction of a client's CPU per page (about 0.05 ms), so the crawl's own
+cost shows. Wall time per crawl,
 interleaved rounds, medians, and the CPU each process spent per page.
 """
 
@@ -352,8 +353,8 @@ def _fixed_row(fixed: Timed, max_items: int) -> Result:
         ratio=ms[FIXED_SDK] / ms[raw],
         target="<= 1.5",
         notes=[
-            "fixed-answer server in another process (a few µs of CPU per page, so the clients' "
-            "cost shows; the emulator would hold both to its own pace); "
+            "fixed-answer server in another process (a fraction of a client's CPU per page, "
+            "below, so the clients' cost shows; the emulator would hold both to its own pace); "
             f"medians of {len(samples[FIXED_SDK])} interleaved rounds",
             "the SDK: async with client.crawl(...) then async for over the tracks (in order, "
             "de-duplicated, typed); the workers: orjson dicts, kept by offset",
