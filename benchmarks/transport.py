@@ -11,6 +11,7 @@ the stock httpx-aiohttp transport at 8, the SDK at 8 on httpx's own transport.
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +21,7 @@ import httpx
 from audioscape_async import AsyncClient
 
 from . import _crawlers
-from ._common import QUERY, Result, Settings, medians, optional, run_async
+from ._common import QUERY, Result, Settings, cpu_seconds, medians, optional, run_async
 from ._server import API_KEY, ServerProcess
 
 NAME = "transport"
@@ -33,7 +34,9 @@ async def _sdk_pages(client: AsyncClient, concurrency: int) -> int:
     return tracks
 
 
-async def _measure(url: str, total: int, settings: Settings) -> dict[str, list[float]]:
+async def _measure(
+    url: str, total: int, settings: Settings, server_pid: int
+) -> tuple[dict[str, list[float]], dict[str, list[tuple[float, float]]]]:
     aiohttp = optional("aiohttp")
     headers = {"x-api-key": API_KEY, "content-type": "application/json"}
     search = url + "/search"
@@ -69,15 +72,20 @@ async def _measure(url: str, total: int, settings: Settings) -> dict[str, list[f
         for call in variants.values():
             assert await call() == total
         samples: dict[str, list[float]] = {name: [] for name in variants}
+        cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         names = list(variants)
         pages = total / 100
         for _ in range(settings.pick(9, 1)):
             random.shuffle(names)
             for name in names:
+                server_cpu, client_cpu = cpu_seconds(server_pid), time.process_time()
                 start = time.perf_counter()
                 await variants[name]()
                 samples[name].append(pages / (time.perf_counter() - start))
-        return samples
+                cpu[name].append(
+                    (cpu_seconds(server_pid) - server_cpu, time.process_time() - client_cpu)
+                )
+        return samples, cpu
     finally:
         for close in closers:
             await close()
@@ -86,8 +94,17 @@ async def _measure(url: str, total: int, settings: Settings) -> dict[str, list[f
 def run(settings: Settings) -> list[Result]:
     total = settings.pick(30_000, 2_000)
     with ServerProcess(total=total) as server:
-        samples = run_async(_measure(server.url, total, settings))
+        pid = server._process.pid if server._process is not None else 0
+        samples, cpu = run_async(_measure(server.url, total, settings, pid))
     rates = medians(samples)
+    pages = total / 100
+    per_page = {
+        name: (
+            statistics.median(s for s, _ in pairs) / pages * 1e3,
+            statistics.median(c for _, c in pairs) / pages * 1e3,
+        )
+        for name, pairs in cpu.items()
+    }
     have_aiohttp = "raw aiohttp c8" in rates
     return [
         Result(
@@ -103,6 +120,12 @@ def run(settings: Settings) -> list[Result]:
                 "fixed-answer server in another process; 100-track pages",
                 f"SDK (httpx transport) / raw httpx at 8: "
                 f"{rates['SDK httpx transport c8'] / rates['raw httpx c8']:.2f}",
+                "CPU ms per page, server / client process: "
+                + ", ".join(f"{n}: {s:.3f} / {c:.3f}" for n, (s, c) in per_page.items()),
+                "not bound by the machine: the server spends a fraction of a client's CPU per "
+                "page (above; /proc counts it in 10 ms ticks), so each crawler's rate is its own "
+                "CPU per page: the target needs the SDK's CPU per page within 1/0.7 = 1.43x "
+                "raw aiohttp's",
             ],
         )
     ]
