@@ -481,11 +481,24 @@ class _Window:
         self.walk = walk
         self._capacity = walk.options.concurrency * walk.options.depth
         self._changed = anyio.Event()
+        # The event loop's own Event class: anyio.Event() looks the loop up on each
+        # call, which cost ~4 µs of CPU per page delivered.
+        self._new_event = type(self._changed)
+        self._waiting = 0
 
     def _notify(self) -> None:
-        """Wake every task waiting for a change of the plan."""
-        self._changed.set()
-        self._changed = self._anyio.Event()
+        """Wake every task waiting for a change of the plan (none waiting: nothing to do)."""
+        if self._waiting:
+            self._changed.set()
+            self._changed = self._new_event()
+
+    async def _wait(self) -> None:
+        """Wait for the next `_notify()`; the caller checked the plan just before, unawaited."""
+        self._waiting += 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._waiting -= 1
 
     def _plan(self) -> None:
         if self.walk.fill(self._capacity):
@@ -497,7 +510,7 @@ class _Window:
             self._plan()
             slot = walk.next_pending()
             if slot is None:
-                await self._changed.wait()
+                await self._wait()
                 continue
             await walk.send(self._fetch, slot)
             self._notify()
@@ -513,7 +526,7 @@ class _Window:
                 return item
             if walk.slots[0].state is _State.PENDING:
                 self._notify()  # re-asked
-            await self._changed.wait()
+            await self._wait()
         raise StopAsyncIteration
 
 

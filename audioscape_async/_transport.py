@@ -120,6 +120,79 @@ def _on_asyncio() -> bool:
     return asyncio._get_running_loop() is not None
 
 
+#: Connections in each of the pools behind the SDK's own httpx client (`_Shards`).
+_SHARD_SIZE = 8
+
+
+class _Shards(httpx.AsyncBaseTransport):
+    """httpx's own transport, as several small connection pools; a request goes to the least busy.
+
+    httpcore's pool scans all its connections each time a request enters or
+    leaves it, so one pool of 100 costs more CPU per search the more requests
+    are in flight: 64 at once moved 0.55x the searches per second of 8. Pools of
+    `_SHARD_SIZE` keep each scan short, and the least busy pool takes the next
+    request (ties: the first, so a lone caller reuses one connection). Together
+    they hold `_LIMITS.max_connections`, as one pool would.
+    """
+
+    def __init__(self) -> None:
+        total = _LIMITS.max_connections or 100
+        verify = httpx.create_ssl_context(trust_env=True)  # loaded once, shared by the pools
+        sizes = [_SHARD_SIZE] * (total // _SHARD_SIZE)
+        if total % _SHARD_SIZE:
+            sizes.append(total % _SHARD_SIZE)
+        self.shards = [
+            httpx.AsyncHTTPTransport(
+                verify=verify,
+                limits=httpx.Limits(
+                    max_connections=size,
+                    max_keepalive_connections=size,
+                    keepalive_expiry=_LIMITS.keepalive_expiry,
+                ),
+            )
+            for size in sizes
+        ]
+        self._busy = [0] * len(sizes)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        busy = self._busy
+        index = busy.index(min(busy))
+        busy[index] += 1
+        try:
+            response = await self.shards[index].handle_async_request(request)
+        except BaseException:
+            busy[index] -= 1
+            raise
+        response.stream = _Counted(response.stream, busy, index)
+        return response
+
+    async def aclose(self) -> None:
+        for shard in self.shards:
+            await shard.aclose()
+
+
+class _Counted(httpx.AsyncByteStream):
+    """An answer's stream that gives its pool's turn back when closed (once)."""
+
+    __slots__ = ("_busy", "_index", "_stream")
+
+    def __init__(self, stream: Any, busy: list[int], index: int) -> None:
+        self._stream = stream
+        self._busy: list[int] | None = busy
+        self._index = index
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._stream.__aiter__()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        busy, self._busy = self._busy, None
+        try:
+            await self._stream.aclose()
+        finally:
+            if busy is not None:
+                busy[self._index] -= 1
+
+
 class _AiohttpWire:
     """The SDK's own pool on aiohttp: one request out, its answer read whole, within limits.
 
@@ -443,10 +516,7 @@ class TransportStage:
             self._wire = _AiohttpWire()
             return
         self._http = httpx.AsyncClient(
-            follow_redirects=False,
-            transport=httpx.AsyncHTTPTransport(limits=_LIMITS),
-            limits=_LIMITS,
-            trust_env=True,
+            follow_redirects=False, transport=_Shards(), limits=_LIMITS, trust_env=True
         )
 
     def check_context(self) -> None:
@@ -722,21 +792,24 @@ async def _close_orphans(http: httpx.AsyncClient, body: object) -> None:
     defensively: another transport finds nothing here.
     """
     transport = getattr(http, "_transport", None)
-    transport = getattr(transport, "_chosen", transport)  # the SDK's deferred choice
-    pool: Any = getattr(transport, "_pool", None)
-    try:
-        for left in [waiting for waiting in pool._requests if waiting.request.stream is body]:
-            pool._requests.remove(left)
-        used = {id(waiting.connection) for waiting in pool._requests}
-        orphans = [
-            connection
-            for connection in pool._connections
-            if id(connection) not in used and not (connection.is_idle() or connection.is_closed())
-        ]
-        for connection in orphans:
-            pool._connections.remove(connection)
-    except (AttributeError, TypeError, ValueError):
-        return
+    orphans: list[Any] = []
+    for shard in getattr(transport, "shards", [transport]):  # the SDK's pools, or one
+        pool: Any = getattr(shard, "_pool", None)
+        try:
+            for left in [waiting for waiting in pool._requests if waiting.request.stream is body]:
+                pool._requests.remove(left)
+            used = {id(waiting.connection) for waiting in pool._requests}
+            found = [
+                connection
+                for connection in pool._connections
+                if id(connection) not in used
+                and not (connection.is_idle() or connection.is_closed())
+            ]
+            for connection in found:
+                pool._connections.remove(connection)
+        except (AttributeError, TypeError, ValueError):
+            continue
+        orphans.extend(found)
     if orphans:
         import anyio
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import anyio
 import httpx
 import pytest
 
@@ -24,6 +25,7 @@ from audioscape_async import (
 )
 from audioscape_async import _transport as transport_module
 from audioscape_async.emulator import FAULT_HEADER, EmulatorServer
+from tests.reliability.resources import pool_state
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +190,30 @@ def test_environment_proxies_keep_httpx(monkeypatch: pytest.MonkeyPatch) -> None
     """With a proxy in the environment, "auto" keeps httpx's own transport, which honours it."""
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     assert transport_module.default_transport("auto", own_http_client=False) == "httpx"
+
+
+@pytest.mark.anyio
+async def test_httpx_transport_spreads_many_requests_over_small_pools(
+    server: EmulatorServer,
+) -> None:
+    """On httpx's own transport, 64 concurrent searches use several pools of at most 8
+    connections; searches one at a time keep reusing a single connection."""
+    async with _client(server, "httpx") as client:
+        for _ in range(5):
+            await client.search("chill lo-fi beats", limit=5)
+        assert pool_state(client).open == 1
+        pages: list[int] = []
+
+        async def one() -> None:
+            pages.append(len((await client.search("chill lo-fi beats", limit=5)).tracks))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(64):
+                group.start_soon(one)
+        assert pages == [5] * 64
+        shards = client._pipeline.shared.transport.http._transport.shards  # type: ignore[union-attr]
+        sizes = [len(shard._pool.connections) for shard in shards]
+        assert max(sizes) <= 8
+        assert sum(size > 0 for size in sizes) >= 2  # spread, not one pool
+        assert sum(sizes) == pool_state(client).open <= 100
+        assert pool_state(client).busy == 0

@@ -76,11 +76,12 @@ def pool_state(client: AsyncClient | Client) -> PoolState:
     if stage.chosen is None:
         return PoolState(0, 0)  # nothing was ever sent
     transport: Any = stage.http._transport if stage.http is not None else None
-    pool = getattr(transport, "_pool", None)
-    if pool is not None:  # httpx's own transport: an httpcore pool
-        connections = pool.connections
+    pools = [getattr(shard, "_pool", None) for shard in getattr(transport, "shards", [transport])]
+    if transport is not None and all(pool is not None for pool in pools):
+        # httpx's own transport: httpcore pools (the SDK's shards, or your one)
+        connections = [c for pool in pools for c in pool.connections]
         busy = sum(not (c.is_idle() or c.is_closed()) for c in connections)
-        return PoolState(len(connections), busy + len(pool._requests))
+        return PoolState(len(connections), busy + sum(len(pool._requests) for pool in pools))
     session = stage.wire.session if stage.wire is not None else None  # aiohttp's
     connector = getattr(session, "connector", None)
     if connector is None:
