@@ -1,10 +1,12 @@
 """`Client`: the async core, driven from blocking code.
 
-The facade has no logic of its own. It owns one anyio blocking portal (one
-event-loop thread) for its whole life, runs its `AsyncClient` inside that
-loop, and forwards every call. Iterators run the async walk in one task and
-hand pages over a stream that holds nothing: the walk is at most one page ahead
-of the loop that reads it, and it stops when that loop stops.
+The facade has no logic of its own. It owns one asyncio event loop for its
+whole life, runs its `AsyncClient` on that loop, and forwards every call: a
+plain call runs the loop in the caller's own thread when it can (no thread hop),
+and the loop moves to a thread of its own when it cannot (see `_Runtime`).
+Iterators run the async walk in one task in that thread and hand pages over a
+stream that holds nothing: the walk is at most one page ahead of the loop that
+reads it, and it stops when that loop stops.
 """
 
 from __future__ import annotations
@@ -12,18 +14,18 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import signal
 import sys
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Mapping
 from concurrent.futures import CancelledError, Future
-from contextlib import AbstractAsyncContextManager, aclosing, nullcontext
+from contextlib import AbstractAsyncContextManager, aclosing, nullcontext, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import anyio
 import httpx
-from anyio.from_thread import BlockingPortal
 
 from ._client import AsyncClient
 from ._config import TimeoutTypes
@@ -64,30 +66,364 @@ def _mirrors(async_method: Callable[..., Any]) -> Callable[[Callable[P, R]], Cal
     return mirror
 
 
-class _Runtime:
-    """The event-loop thread of a `Client`, shared with its `with_options` copies."""
+#: The name of a `Client`'s event-loop thread, once it has one.
+LOOP_THREAD_NAME = "audioscape-client-loop"
 
-    __slots__ = ("__weakref__", "loop", "pid")
+#: Counts the forks this process came out of (a client refuses to cross one).
+_fork_generation = 0
+
+
+def _after_fork() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+# The modes of a `_Runtime`'s event loop.
+_IDLE = "idle"  # nobody runs it: the next caller that can drives it
+_DRIVEN = "driven"  # a caller's thread runs it, for the length of its call
+_THREADED = "threaded"  # its own daemon thread runs it, until the client closes
+
+
+class _Runtime:
+    """The event loop of a `Client`, shared with its `with_options` copies.
+
+    One asyncio loop object for the client's whole life (the core checks that a
+    client always runs on the same loop), run by one thread at a time:
+
+    - *driven*: a blocking call from a thread that runs no loop of its own, while
+      nobody else runs this one, runs it in that thread until the call is done, and
+      leaves it stopped (*idle*) when it returns: no thread hop at all.
+    - *threaded*: anything else (a caller whose thread already runs a loop, as in a
+      notebook; a second thread calling while the loop is driven; an iterator, whose
+      walk must keep running between two steps) moves the loop, for good, to a daemon
+      thread that runs it forever, reached with `run_coroutine_threadsafe`.
+
+    A call submitted while another thread drives the loop starts running in that
+    thread's loop at once; when the driving call ends, that thread starts the loop
+    thread instead of leaving the loop stopped (the hand-over), so no work waits on
+    a stopped loop. `_lock` guards the mode, `closed` and the hand-over flag.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_handover",
+        "_lock",
+        "_mode",
+        "_settled",
+        "_thread",
+        "closed",
+        "generation",
+        "loop",
+    )
 
     def __init__(self) -> None:
-        self.loop: _LoopThread | None = _LoopThread()
-        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.generation = _fork_generation
+        self.closed = False
+        self._lock = threading.Lock()
+        #: Notified when a driving thread lets go of the loop after close() began.
+        self._settled = threading.Condition(self._lock)
+        self._mode = _IDLE
+        self._handover = False
+        self._thread: threading.Thread | None = None
 
-    def require(self) -> _LoopThread:
-        loop = self.loop
-        if loop is None:
+    # -- checks ------------------------------------------------------------------
+
+    def _check(self) -> bool:
+        """Refuse a call this runtime cannot serve; return whether the caller may drive."""
+        if self.closed:
             raise AudioScapeError("this Client is closed; create a new one")
-        if self.pid != os.getpid():
+        if self.generation != _fork_generation:
             raise AudioScapeError(
-                "this Client was created before the process forked, and its event-loop "
-                "thread stayed in the parent: create a new Client in each process"
+                "this Client was created before the process forked, and its event loop "
+                "stayed in the parent: create a new Client in each process"
             )
-        if loop.is_current():
+        running = asyncio._get_running_loop()
+        if running is self.loop:
             raise AudioScapeError(
                 "a Client cannot be called from its own event-loop thread (from an "
                 "on_progress hook, say): it would wait on itself"
             )
-        return loop
+        return running is None and not _in_trio()
+
+    # -- calls -------------------------------------------------------------------
+
+    def run(self, call: Coroutine[Any, Any, T]) -> T:
+        """Run one coroutine on the loop and return its result: in this thread if it can."""
+        try:
+            drive = self._check()
+            with self._lock:
+                if self.closed:
+                    raise AudioScapeError("this Client is closed; create a new one")
+                if drive and self._mode is _IDLE:
+                    self._mode = _DRIVEN
+                    future = None
+                else:
+                    future = self._submit_locked(call)
+        except BaseException:
+            call.close()
+            raise
+        if future is None:
+            return self._drive(call)
+        return self.wait(future)
+
+    def _drive(self, call: Coroutine[Any, Any, T]) -> T:
+        """Run `call` in this thread (the mode is driven); let go of the loop after."""
+        loop = self.loop
+        try:
+            stop = [True]  # cleared if this drive gives up on the call
+            try:
+                task = loop.create_task(_stopping(loop, call, stop))
+            except BaseException:
+                call.close()
+                raise
+            ctrl_c = (
+                _CtrlC(loop, task)
+                if threading.current_thread() is threading.main_thread()
+                else None
+            )
+            try:
+                # Not run_until_complete: the call stops the loop itself, in its last
+                # step, which saves the loop a turn (a select) per call.
+                loop.run_forever()
+                if not task.done():  # pragma: no cover - nothing else stops this loop
+                    raise AudioScapeError("the Client's event loop stopped in the middle of a call")
+                result = task.result()
+            except asyncio.CancelledError:
+                if ctrl_c is not None and ctrl_c.interrupted:
+                    raise KeyboardInterrupt from None
+                if self.closed:
+                    raise _closed_mid_call() from None
+                raise
+            except BaseException:
+                # A KeyboardInterrupt (a second Ctrl-C, or SIGINT under a handler of
+                # yours) left the call half done: cancel it and let it clean up.
+                try:
+                    if not task.done():
+                        task.cancel()
+                        loop.run_forever()  # until the call, cleaned up, stops the loop
+                finally:
+                    if task.done():
+                        with suppress(asyncio.CancelledError):
+                            task.exception()  # retrieved: no "never retrieved" log
+                    else:  # interrupted again: the call ends wherever the loop runs next
+                        stop.clear()
+                raise
+            finally:
+                if ctrl_c is not None:
+                    ctrl_c.remove()
+            if ctrl_c is not None and ctrl_c.interrupted:  # the call ended before the cancel
+                raise KeyboardInterrupt
+            return result
+        finally:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """End a drive: leave the loop idle, or hand it to the loop thread if work came in."""
+        with self._lock:
+            if self._handover:
+                self._handover = False
+                self._start_thread()
+            else:
+                self._mode = _IDLE
+            if self.closed:
+                self._settled.notify_all()
+
+    def submit(self, call: Coroutine[Any, Any, T]) -> Future[T]:
+        """Hand `call` to the loop, moving the loop to its thread for good."""
+        try:
+            self._check()
+            with self._lock:
+                if self.closed:
+                    raise AudioScapeError("this Client is closed; create a new one")
+                future = self._submit_locked(call)
+        except BaseException:
+            call.close()
+            raise
+        return future
+
+    def _submit_locked(self, call: Coroutine[Any, Any, T]) -> Future[T]:
+        if self._mode is _IDLE:
+            self._start_thread()
+        elif self._mode is _DRIVEN:
+            self._handover = True  # the driving thread starts the loop thread when done
+        return asyncio.run_coroutine_threadsafe(call, self.loop)
+
+    def _start_thread(self) -> None:
+        # A daemon thread never keeps a script from exiting when its client was not closed.
+        thread = threading.Thread(target=self.loop.run_forever, name=LOOP_THREAD_NAME, daemon=True)
+        self._mode = _THREADED
+        self._thread = thread
+        thread.start()
+
+    @staticmethod
+    def wait(future: Future[T]) -> T:
+        """Wait for a submitted call; cancel it if the wait fails."""
+        try:
+            return future.result()
+        except CancelledError:
+            # Not the caller's cancellation (a blocking call has none): the
+            # client was closed, which cancels what runs in its loop.
+            raise _closed_mid_call() from None
+        except BaseException:
+            future.cancel()  # a KeyboardInterrupt here must not leave the call running
+            raise
+
+    def call(self, call: Coroutine[Any, Any, T]) -> T:
+        """Run `call` in the loop thread (threaded mode) and wait for it."""
+        return self.wait(self.submit(call))
+
+    # -- close -------------------------------------------------------------------
+
+    def close(self, cleanup: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """End every call, run `cleanup` in the loop, stop the loop and close it. Idempotent."""
+        forked = self.generation != _fork_generation
+        drive = not forked and self._check_not_current()
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            if forked:
+                return  # the loop (and its thread, if any) belongs to the parent
+            drive = drive and self._mode is _IDLE
+            if drive:
+                self._mode = _DRIVEN
+            else:
+                future = self._submit_locked(self._shutdown(cleanup))
+        if drive:
+            try:
+                self._drive(self._shutdown(cleanup))
+            finally:
+                self.loop.close()
+            return
+        try:
+            future.result()
+        finally:
+            with self._lock:
+                # A thread driving the loop hands it to the loop thread when its call ends.
+                self._settled.wait_for(lambda: self._mode is _THREADED)
+                thread = self._thread
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            assert thread is not None
+            thread.join()
+            self.loop.close()
+
+    def _check_not_current(self) -> bool:
+        """Refuse a close from the loop itself; return whether this thread may drive."""
+        running = asyncio._get_running_loop()
+        if running is self.loop:
+            raise AudioScapeError(
+                "a Client cannot be closed from its own event-loop thread (from an "
+                "on_progress hook, say): it would wait on itself"
+            )
+        return running is None and not _in_trio()
+
+    async def _shutdown(self, cleanup: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        # Calls in flight end first, as closed, before the pool under them goes.
+        await _cancel_other_tasks()
+        try:
+            await cleanup()
+        finally:
+            await _cancel_other_tasks()
+            await self.loop.shutdown_asyncgens()
+            await self.loop.shutdown_default_executor()
+
+    def submit_check(self) -> None:
+        """Refuse at once what `submit` would refuse (a closed client, a fork, its own loop)."""
+        self._check()
+
+    def owns_current_loop(self) -> bool:
+        """Whether the caller runs inside this runtime's loop."""
+        return asyncio._get_running_loop() is self.loop
+
+    def busy(self) -> bool:
+        """Whether some thread holds the lock (for a moment), this one perhaps."""
+        return self._lock.locked()
+
+
+async def _cancel_other_tasks() -> None:
+    """Cancel every task of the running loop but this one, and wait for them to end."""
+    current = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not current]
+    for task in others:
+        task.cancel()
+    if others:
+        await asyncio.gather(*others, return_exceptions=True)
+
+
+#: How long a call driven in the main thread runs before Ctrl-C cancels it as
+#: `asyncio.Runner` does; sooner, Ctrl-C is Python's KeyboardInterrupt, which also
+#: ends the call (see `_Runtime._drive`). Installing the handler costs two
+#: sigaction calls, as much as 4% of a fast call, and no one presses Ctrl-C that fast.
+CTRL_C_DELAY = 0.05
+
+
+class _CtrlC:
+    """Ctrl-C during a call driven in the main thread: cancel the call, as `asyncio.Runner` does.
+
+    So the call's cleanup runs as a cancellation, and the caller then gets a
+    KeyboardInterrupt; a second Ctrl-C interrupts at once. Only while SIGINT has
+    Python's default handler, installed after `CTRL_C_DELAY`, and removed after.
+    """
+
+    __slots__ = ("_loop", "_task", "_timer", "installed", "interrupted")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+        self._loop = loop
+        self._task = task
+        self.installed = False
+        self.interrupted = False
+        self._timer = loop.call_later(CTRL_C_DELAY, self._install)
+
+    def _install(self) -> None:
+        if not self._task.done() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self._on_sigint)
+            self.installed = True
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        if self.interrupted or self._task.done():
+            raise KeyboardInterrupt
+        self.interrupted = True
+        self._task.cancel()
+        self._loop.call_soon_threadsafe(_nothing)  # wake a select() that waits long
+
+    def remove(self) -> None:
+        """Put Python's handler back (unless yours replaced this one meanwhile)."""
+        self._timer.cancel()
+        if self.installed:
+            self.installed = False
+            if signal.getsignal(signal.SIGINT) == self._on_sigint:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+async def _stopping(
+    loop: asyncio.AbstractEventLoop, call: Coroutine[Any, Any, T], stop: list[bool]
+) -> T:
+    """Await `call`, then stop `loop`, which a thread runs for this call (while `stop`)."""
+    try:
+        return await call
+    finally:
+        if stop:
+            loop.stop()
+
+
+def _nothing() -> None:
+    """A no-op callback: scheduling it wakes the loop."""
+
+
+def _in_trio() -> bool:
+    """Whether the calling thread runs a trio loop (trio, if anything, is imported then)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True
 
 
 class Client:
@@ -100,13 +436,16 @@ class Client:
             print(track.name)
     ```
 
-    It runs an event loop in a thread of its own, so it also works where a
-    loop already runs (a notebook), and it may be shared by threads.
+    It owns an event loop, which a call runs in the calling thread; where
+    that cannot be (a loop already runs in that thread, as in a notebook;
+    another thread is in a call; an iterator, whose walk runs between your
+    steps) the loop moves to a thread of its own until the client closes. So
+    it works inside a notebook, and it may be shared by threads.
     `http_client`, if given, must be an `httpx.AsyncClient`: that is what the
     core runs on; unlike with `AsyncClient`, it is closed with this client,
     since its connections live in this client's event loop. Close the client
-    (or leave its ``with`` block) to stop the thread. Each method's
-    documentation is that of the `AsyncClient` method it runs.
+    (or leave its ``with`` block) to close the loop and stop its thread. Each
+    method's documentation is that of the `AsyncClient` method it runs.
     """
 
     def __init__(
@@ -218,7 +557,7 @@ class Client:
     def is_closed(self) -> bool:
         """Whether the client is closed (itself, or the client it was copied from)."""
         runtime = self._runtime
-        return runtime is None or runtime.loop is None
+        return runtime is None or runtime.closed
 
     def __enter__(self) -> Client:
         self._run(self._async.__aenter__())
@@ -233,62 +572,52 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool and stop the event-loop thread. Idempotent.
+        """Close the connection pool and the event loop, stop its thread if any. Idempotent.
 
         Calls still running in other threads fail with an `AudioScapeError`
         that says the client was closed. On a `with_options` copy this does
-        nothing: the thread is the original's.
+        nothing: the loop is the original's.
         """
         runtime = self._runtime
         if self._is_copy or runtime is None:
             return
-        with _close_lock:
-            loop, runtime.loop = runtime.loop, None
-        if loop is None:
-            return
         _open_clients.discard(self)
-        try:
-            # Calls in flight end first, as closed, before the pool under them goes.
-            loop.cancel_calls()
-            loop.portal.call(self._async.aclose)
-            if self._http_client is not None:
-                # Your http_client's connections live in this event loop, which
-                # stops now: nothing could close them later, so they close here.
-                loop.portal.call(self._http_client.aclose)
-            for backend in self._backends.values():
-                loop.portal.call(backend.aclose)  # it reconnects if used again
-        finally:
-            loop.stop()
+        runtime.close(self._aclose)
+
+    async def _aclose(self) -> None:
+        await self._async.aclose()
+        if self._http_client is not None:
+            # Your http_client's connections live in this event loop, which
+            # closes now: nothing could close them later, so they close here.
+            await self._http_client.aclose()
+        for backend in self._backends.values():
+            await backend.aclose()  # it reconnects if used again
 
     def __del__(self) -> None:
-        # A client dropped without close() must not leave its thread behind.
+        # A client dropped without close() must not leave its loop or thread behind.
         # While the interpreter shuts down the loop thread may already be gone
         # (a daemon), and waiting on it would hang the exit: atexit closed it.
+        # Not from inside its own loop (it would wait on itself), and not while
+        # this thread holds the runtime's lock (a collection in the middle of a
+        # call of a copy): atexit closes it then.
         runtime = getattr(self, "_runtime", None)
-        loop = runtime.loop if runtime is not None else None
         if (
-            loop is not None
+            runtime is not None
+            and not runtime.closed
             and not getattr(self, "_is_copy", True)
-            and not loop.is_current()
             and not sys.is_finalizing()
-            and runtime is not None
-            and runtime.pid == os.getpid()
+            and runtime.generation == _fork_generation
+            and not runtime.owns_current_loop()
+            and not runtime.busy()
         ):
             self.close()
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
-        try:
-            loop = self._require_loop()
-        except BaseException:
-            call.close()
-            raise
-        return loop.run(call)
-
-    def _require_loop(self) -> _LoopThread:
         runtime = self._runtime
-        if runtime is None:
+        if runtime is None:  # pragma: no cover - only a half-built client has none
+            call.close()
             raise AudioScapeError("this Client is closed; create a new one")
-        return runtime.require()
+        return runtime.run(call)
 
     @_mirrors(AsyncClient.search)
     def search(
@@ -475,7 +804,9 @@ class Client:
         `scope` (a crawl, whose streaming window is a task group) is entered
         around the whole walk, in the loop thread.
         """
-        portal = self._require_loop().portal
+        runtime = self._runtime
+        assert runtime is not None
+        runtime.submit_check()  # a closed client, a fork, its own loop: say so now
 
         def items() -> Iterator[U]:
             send, receive = anyio.create_memory_object_stream[T](0)
@@ -486,35 +817,28 @@ class Client:
                         await send.send(item)
 
             try:
-                future = portal.start_task_soon(pump)
-            except RuntimeError:
+                pumping = runtime.submit(pump())  # closed before the first item: says so
+            except BaseException:
                 send.close()
                 receive.close()
-                self._require_loop()  # closed before the first item: say so
                 raise
             try:
                 while True:
                     try:
-                        item = portal.call(receive.receive)
+                        item = runtime.call(receive.receive())
                     except anyio.EndOfStream:
                         break
-                    except (RuntimeError, CancelledError):
-                        self._require_loop()  # closed in the middle: say so
-                        raise
                     yield from explode(item)
                 # The stream ended: either the walk is done or it failed; say which.
-                try:
-                    future.result()
-                except CancelledError:
-                    raise _closed_mid_call() from None
+                runtime.wait(pumping)
             finally:
                 # Cancelling the pump closes its end of the stream, which also
                 # releases a receive left waiting by a KeyboardInterrupt.
-                if not future.done():
-                    future.cancel()
-                if not self.is_closed:
-                    portal.call(receive.aclose)
-                else:
+                if not pumping.done():
+                    pumping.cancel()
+                try:
+                    runtime.call(receive.aclose())
+                except AudioScapeError:
                     # The client was closed first and its loop has stopped, so
                     # nothing else can touch the streams: close them here.
                     send.close()
@@ -527,9 +851,6 @@ def _closed_mid_call() -> AudioScapeError:
     return AudioScapeError("the Client was closed while this call was running")
 
 
-_close_lock = threading.Lock()
-
-
 #: Clients not closed yet; the ones a script forgot are closed at exit, while
 #: their loop threads still run (atexit runs before daemon threads are stopped).
 _open_clients: weakref.WeakSet[Client] = weakref.WeakSet()
@@ -539,68 +860,6 @@ _open_clients: weakref.WeakSet[Client] = weakref.WeakSet()
 def _close_forgotten_clients() -> None:
     for client in list(_open_clients):
         client.close()
-
-
-class _LoopThread:
-    """One event loop in a daemon thread, reachable through a blocking portal.
-
-    A daemon thread, unlike anyio's `start_blocking_portal`, never keeps a
-    script from exiting when its client was not closed.
-    """
-
-    def __init__(self) -> None:
-        ready: Future[BlockingPortal] = Future()
-        self._calls: set[Future[Any]] = set()
-
-        async def serve() -> None:
-            self._loop = asyncio.get_running_loop()
-            async with BlockingPortal() as portal:
-                ready.set_result(portal)
-                await portal.sleep_until_stopped()
-
-        def run() -> None:
-            try:
-                anyio.run(serve, backend="asyncio")
-            except BaseException as error:
-                if not ready.done():
-                    ready.set_exception(error)
-
-        self._thread = threading.Thread(target=run, name="audioscape-client-loop", daemon=True)
-        self._thread.start()
-        self.portal = ready.result()
-
-    def run(self, call: Coroutine[Any, Any, T]) -> T:
-        """Run one coroutine in the loop and wait for its result; cancel it if the wait fails.
-
-        The short way for a single call: a portal call costs about 3x as much
-        (its task group and cancel scope), which `Client.search` pays per call.
-        """
-        future = asyncio.run_coroutine_threadsafe(call, self._loop)
-        self._calls.add(future)
-        future.add_done_callback(self._calls.discard)
-        try:
-            return future.result()
-        except CancelledError:
-            # Not the caller's cancellation (a blocking call has none): the
-            # client was closed, which cancels what runs in its loop.
-            raise _closed_mid_call() from None
-        except BaseException:
-            future.cancel()  # a KeyboardInterrupt here must not leave the call running
-            raise
-
-    def cancel_calls(self) -> None:
-        """Cancel the calls other threads still wait on (the client is closing)."""
-        for future in list(self._calls):
-            future.cancel()
-
-    def is_current(self) -> bool:
-        """Whether the caller runs in this loop's own thread."""
-        return threading.current_thread() is self._thread
-
-    def stop(self) -> None:
-        """Cancel what still runs in the loop, stop it, and wait for the thread to end."""
-        self.portal.call(self.portal.stop, True)
-        self._thread.join()
 
 
 class SyncCrawl:

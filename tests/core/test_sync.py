@@ -208,6 +208,8 @@ def test_close_stops_the_thread() -> None:
     api = MockAPI()
     http = httpx.AsyncClient(transport=api.transport())
     client = Client(API_KEY, http_client=http)
+    client.search("calm piano")
+    assert next(iter(client.iter_pages("calm piano"))).tracks  # an iterator starts the thread
     assert len(_loop_threads()) == 1
     assert threading.active_count() == baseline + 1
     client.search("calm piano")
