@@ -302,10 +302,11 @@ def test_sync_client_thread_ends_with_close(server: EmulatorServer) -> None:
     fds = open_fds()
     client = Client(**_options(server))
     try:
-        assert len(client_threads()) == len(before) + 1
-        client.search(QUERY, limit=3)
+        client.search(QUERY, limit=3)  # run in this thread: no loop thread yet
+        assert len(client_threads()) == len(before)
         tracks = client.iter_tracks(QUERY, page_size=10, concurrency=4)
         next(iter(tracks))  # a walk left suspended in the loop thread, one step ahead
+        assert len(client_threads()) == len(before) + 1
         # Once its step ahead is fetched, the suspended walk holds no connection.
         assert wait_until(lambda: pool_state(client).busy == 0, timeout=5.0)
         pages = client.iter_pages(QUERY, page_size=10)
