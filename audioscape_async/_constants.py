@@ -61,3 +61,9 @@ MAX_DECOMPRESSION_RATIO: Final = 100
 
 #: Environment variable that turns on the SDK's own log handler: debug or info.
 LOG_ENV: Final = "AUDIOSCAPE_LOG"
+
+#: How long a call a blocking `Client` drives in the main thread runs before Ctrl-C
+#: cancels it as `asyncio.Runner` does; sooner, Ctrl-C is Python's KeyboardInterrupt,
+#: which also ends the call (see `_sync._Runtime._drive`). Installing the handler costs
+#: two sigaction calls, as much as 4% of a fast call, and no one presses Ctrl-C that fast.
+CTRL_C_DELAY: Final = 0.05

@@ -30,6 +30,7 @@ import httpx
 from ._client import AsyncClient
 from ._config import TimeoutTypes
 from ._constants import (
+    CTRL_C_DELAY,
     DEFAULT_LIMIT,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_OFFSET,
@@ -46,7 +47,7 @@ from ._models import Filters, SearchResponse, Track
 from ._options import NOT_GIVEN, NotGiven
 from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
-from ._transport import TransportChoice
+from ._transport import TransportChoice, fork_generation
 
 __all__ = ["Client"]
 
@@ -68,18 +69,6 @@ def _mirrors(async_method: Callable[..., Any]) -> Callable[[Callable[P, R]], Cal
 
 #: The name of a `Client`'s event-loop thread, once it has one.
 LOOP_THREAD_NAME = "audioscape-client-loop"
-
-#: Counts the forks this process came out of (a client refuses to cross one).
-_fork_generation = 0
-
-
-def _after_fork() -> None:
-    global _fork_generation
-    _fork_generation += 1
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
 
 # The modes of a `_Runtime`'s event loop.
 _IDLE = "idle"  # nobody runs it: the next caller that can drives it
@@ -121,7 +110,7 @@ class _Runtime:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.generation = _fork_generation
+        self.generation = fork_generation()
         self.closed = False
         self._lock = threading.Lock()
         #: Notified when a driving thread lets go of the loop after close() began.
@@ -136,7 +125,7 @@ class _Runtime:
         """Refuse a call this runtime cannot serve; return whether the caller may drive."""
         if self.closed:
             raise AudioScapeError("this Client is closed; create a new one")
-        if self.generation != _fork_generation:
+        if self.generation != fork_generation():
             raise AudioScapeError(
                 "this Client was created before the process forked, and its event loop "
                 "stayed in the parent: create a new Client in each process"
@@ -280,7 +269,7 @@ class _Runtime:
 
     def close(self, cleanup: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """End every call, run `cleanup` in the loop, stop the loop and close it. Idempotent."""
-        forked = self.generation != _fork_generation
+        forked = self.generation != fork_generation()
         drive = not forked and self._check_not_current()
         with self._lock:
             if self.closed:
@@ -352,13 +341,6 @@ async def _cancel_other_tasks() -> None:
         task.cancel()
     if others:
         await asyncio.gather(*others, return_exceptions=True)
-
-
-#: How long a call driven in the main thread runs before Ctrl-C cancels it as
-#: `asyncio.Runner` does; sooner, Ctrl-C is Python's KeyboardInterrupt, which also
-#: ends the call (see `_Runtime._drive`). Installing the handler costs two
-#: sigaction calls, as much as 4% of a fast call, and no one presses Ctrl-C that fast.
-CTRL_C_DELAY = 0.05
 
 
 class _CtrlC:
@@ -606,7 +588,7 @@ class Client:
             and not runtime.closed
             and not getattr(self, "_is_copy", True)
             and not sys.is_finalizing()
-            and runtime.generation == _fork_generation
+            and runtime.generation == fork_generation()
             and not runtime.owns_current_loop()
             and not runtime.busy()
         ):

@@ -456,6 +456,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
+def fork_generation() -> int:
+    """How many forks this process came out of (a client refuses to cross one)."""
+    return _fork_generation
+
+
 def _current_loop() -> object:
     """The running event loop (asyncio's loop, trio's token)."""
     import asyncio
