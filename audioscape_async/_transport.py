@@ -541,9 +541,9 @@ class TransportStage:
                     '"aiohttp" runs only on asyncio, and this request runs on another '
                     'event loop (trio?): use transport="auto" or "httpx"',
                 )
-            self._loop = loop
             if self._wire is None and self._http is None:
-                self._settle()
+                self._settle()  # first, so that one interrupted (Ctrl-C) runs again next time
+            self._loop = loop
         elif loop is not self._loop:
             raise AudioScapeError(
                 "this AsyncClient already runs on another event loop (another asyncio.run(), "

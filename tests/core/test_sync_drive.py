@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from audioscape_async import AudioScapeError, Client, CrawlStats
-from audioscape_async.emulator import EmulatorServer, Faults
+from audioscape_async import APIConnectionError, AudioScapeError, Client, CrawlStats
+from audioscape_async.emulator import FAULT_HEADER, EmulatorServer, Faults
 
 LOOP_THREAD = "audioscape-client-loop"
 QUERY = "chill lo-fi beats"
@@ -69,6 +69,20 @@ def test_a_search_runs_in_the_calling_thread_and_starts_no_thread(client: Client
     assert len({track.asset_id for page in pages for track in page.tracks}) == 15
     assert _loop_threads() == []
     assert _new_threads(before) == []
+
+
+def test_driven_calls_share_one_task(client: Client) -> None:
+    """Searches one after another run in one long-lived task of the loop, not a task each,
+    and a call that fails leaves that task ready for the next."""
+    client.search(QUERY, limit=1)
+    loop = client._runtime.loop
+    (runner,) = asyncio.all_tasks(loop)
+    for _ in range(5):
+        client.search(QUERY, limit=1)
+    with pytest.raises(APIConnectionError):
+        client.search(QUERY, limit=1, max_retries=0, extra_headers={FAULT_HEADER: "drop"})
+    assert client.search(QUERY, limit=2).tracks
+    assert asyncio.all_tasks(loop) == {runner}
 
 
 def test_a_driven_call_runs_its_hooks_in_the_calling_thread(client: Client, tmp_path: Path) -> None:
