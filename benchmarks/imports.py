@@ -5,7 +5,9 @@ many runs, interleaved, medians of each process's CPU time (user + system:
 unlike the wall clock, it leaves out the time other processes on a shared
 machine hold the cores). What is not needed for a search is imported
 lazily, and msgspec (the decoder) on the first decode: the variant "then
-decode a page" shows what that first decode adds.
+decode a page" shows what that first decode adds, and "AsyncClient, Client"
+what the sync facade (anyio's thread portal, asyncio) adds. From process start
+to a first result, see first_result.py.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ _DECODE = f"from audioscape_async._decode import decode_search_response as d; d(
 STATEMENTS = {
     "import audioscape_async": "import audioscape_async",
     "import audioscape_async, then decode a page": _DECODE,
+    "from audioscape_async import AsyncClient, Client": (
+        "from audioscape_async import AsyncClient, Client"
+    ),
     "import httpx": "import httpx",
     "python -c pass": "pass",
 }
