@@ -94,9 +94,9 @@ def _run(settings: Settings, env: dict[str, str]) -> list[Result]:
             sys.executable,
             "-c",
             "import sys, audioscape_async; "
-            "print(' '.join(m for m in ('anyio', 'tenacity', 'cattrs', 'msgspec', 'aiohttp', "
-            "'starlette', 'uvicorn', 'audioscape_async.emulator', 'audioscape_async._cli') "
-            "if m in sys.modules))",
+            "print(' '.join(m for m in ('anyio', 'tenacity', 'cattrs', 'msgspec', 'orjson', "
+            "'aiohttp', 'starlette', 'uvicorn', 'audioscape_async.emulator', "
+            "'audioscape_async._cli') if m in sys.modules))",
         ],
         env=env,
         capture_output=True,
@@ -121,8 +121,8 @@ def _run(settings: Settings, env: dict[str, str]) -> list[Result]:
                 "heavy modules loaded by `import audioscape_async`: "
                 + (
                     loaded
-                    or "none of anyio, tenacity, cattrs, msgspec, aiohttp, starlette, uvicorn, "
-                    "the emulator, the CLI"
+                    or "none of anyio, tenacity, cattrs, msgspec, orjson, aiohttp, starlette, "
+                    "uvicorn, the emulator, the CLI"
                 ),
             ],
         )

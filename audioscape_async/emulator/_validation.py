@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-import orjson
 
 from audioscape_async import _constants as c
+from audioscape_async import _json
 
 from . import _defaults as d
 from ._ranking import NO_FILTERS, SearchFilters
@@ -58,8 +58,8 @@ def check_content_type(value: str | None) -> None:
 def parse_body(body: bytes) -> Mapping[str, Any]:
     """The request body as a JSON object."""
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        data = _json.loads(body)
+    except _json.JSONError:
         raise RequestError("Request body must be valid JSON") from None
     if not isinstance(data, dict):
         raise RequestError("Request body must be a JSON object")
