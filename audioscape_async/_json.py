@@ -1,9 +1,10 @@
 """JSON in and out for everything but an answer's decode (that is `_decode`).
 
-One C library does all of the SDK's JSON: msgspec, which decodes answers
-too. Its encoder and decoder are made once, on first use, so that
-`import audioscape_async` pays for none of it; a search encodes its body just
-before it decodes the answer, which loads msgspec anyway.
+One C library for the SDK's JSON: msgspec, which decodes answers too (the
+response cache, `_cache`, still uses orjson). Its encoder and decoder are
+made once, on first use, so that `import audioscape_async` pays for none of
+it; a search encodes its body just before it decodes the answer, which loads
+msgspec anyway.
 
 `loads` raises `JSONError` (a ValueError) for anything that is not one JSON
 document: malformed, truncated, invalid UTF-8, a number out of range, or
