@@ -50,11 +50,13 @@ def test_dumps_pretty_indents_by_two_spaces() -> None:
     assert _json.dumps_pretty(value) == json.dumps(value, indent=2, ensure_ascii=False).encode()
 
 
-def test_importing_the_sdk_loads_no_json_library() -> None:
-    """`import audioscape_async` imports neither msgspec nor orjson: the first search does."""
+def test_importing_the_clients_loads_no_json_library_nor_file_formats() -> None:
+    """Importing both clients loads neither msgspec nor orjson (the first search does), nor the
+    csv and gzip modules only a crawl to those formats needs."""
     code = (
-        "import sys, audioscape_async\n"
-        "print(sorted(m for m in ('msgspec', 'orjson') if m in sys.modules))\n"
+        "import sys\n"
+        "from audioscape_async import AsyncClient, Client\n"
+        "print(sorted(m for m in ('msgspec', 'orjson', 'csv', 'gzip') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
