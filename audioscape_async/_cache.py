@@ -45,7 +45,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import orjson
 
 from ._exceptions import (
     APITimeoutError,
@@ -53,6 +52,7 @@ from ._exceptions import (
     InvalidParameterError,
     is_transient,
 )
+from ._json import dumps, dumps_sorted, loads
 from ._models import SearchResponse
 
 if TYPE_CHECKING:
@@ -82,9 +82,7 @@ def cache_key(
     API's rules for case are unknown); filters are the API's JSON object,
     written with sorted keys, so equal filters make equal keys.
     """
-    return orjson.dumps(
-        [base_url, query.strip(), limit, offset, filters_json], option=orjson.OPT_SORT_KEYS
-    ).decode()
+    return dumps_sorted([base_url, query.strip(), limit, offset, filters_json]).decode()
 
 
 def _compile_copy() -> Callable[[SearchResponse, str], SearchResponse]:
@@ -379,7 +377,7 @@ def _shared_key(key: str) -> str:
 def _encode(page: SearchResponse, stored_at: float) -> bytes:
     """An entry as stored in a backend: a JSON header line, then the page as the API's JSON."""
     header = {"format": _FORMAT, "stored_at": stored_at, "request_id": page.request_id}
-    return orjson.dumps(header) + b"\n" + orjson.dumps(page.to_dict())
+    return dumps(header) + b"\n" + dumps(page.to_dict())
 
 
 def _decode(raw: bytes) -> _Entry | None:
@@ -389,12 +387,12 @@ def _decode(raw: bytes) -> _Entry | None:
 
     head, _, body = raw.partition(b"\n")
     try:
-        header = orjson.loads(head)
+        header = loads(head)
         if not isinstance(header, dict) or header.get("format") != _FORMAT:
             return None
         stored_at = float(header["stored_at"])
         request_id = header.get("request_id")
         page = decode_search_response(body, request_id if isinstance(request_id, str) else None)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AudioScapeError):
+    except (KeyError, TypeError, ValueError, AudioScapeError):  # JSONError is a ValueError
         return None
     return _Entry(page, stored_at, shared=True)

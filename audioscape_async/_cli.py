@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import anyio
-import orjson
 
 from ._argtypes import iso_date, non_negative_int, positive_number, seconds, whole_range
 from ._constants import (
@@ -33,6 +32,7 @@ from ._constants import (
     MAX_LIMIT,
 )
 from ._exceptions import AudioScapeError, InvalidParameterError
+from ._json import JSONError, dumps_pretty, loads
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -405,7 +405,7 @@ async def _search(args: argparse.Namespace) -> int:
             args.query, limit=args.limit, offset=args.offset, filters=filters
         )
     if args.json:
-        sys.stdout.write(orjson.dumps(page.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(dumps_pretty(page.to_dict()).decode() + "\n")
     else:
         _render_table(page, sys.stdout, _terminal_width(sys.stdout))
     return EXIT_OK
@@ -592,8 +592,8 @@ def _plan_entries(path: str) -> list[Any]:
             raise _UsageError(f"{where}: not valid TOML ({error})") from None
     elif path.endswith(".json"):
         try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as error:
+            data = loads(text)
+        except JSONError as error:
             raise _UsageError(f"{where}: not valid JSON ({error})") from None
     else:
         raise _UsageError(f"{where}: must end in .json or .toml")

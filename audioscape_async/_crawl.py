@@ -42,7 +42,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
 
 import attrs
-import orjson
 
 from ._config import redact_url
 from ._exceptions import (
@@ -65,6 +64,7 @@ from ._files import (
     write_all,
 )
 from ._formats import choose_format, write_records
+from ._json import JSONError, dumps, dumps_pretty, loads
 from ._models import SearchFilters, Track
 
 if TYPE_CHECKING:
@@ -538,8 +538,8 @@ def _damaged(path: Path, problem: str, cause: Exception | None = None) -> CrawlF
 def _load_checkpoint(paths: CrawlPaths, plan: FileCrawlPlan) -> CrawlState:
     data = read_no_follow(paths.checkpoint)
     try:
-        saved = orjson.loads(data)
-    except orjson.JSONDecodeError as error:
+        saved = loads(data)
+    except JSONError as error:
         raise _damaged(paths.checkpoint, f"it is not JSON ({error})", error) from error
     if not isinstance(saved, dict) or saved.get("version") != CHECKPOINT_VERSION:
         version = saved.get("version") if isinstance(saved, dict) else None
@@ -623,8 +623,8 @@ def _parse_line(
     part: Path, number: int, line: bytes, queries: int
 ) -> tuple[int, str | None, list[str]]:
     try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError as error:
+        record = loads(line)
+    except JSONError as error:
         raise _damaged(part, f"line {number} is not JSON ({error})", error) from error
     index = record.get("query_index") if isinstance(record, dict) else None
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < queries:
@@ -671,7 +671,7 @@ class _FileSink:
 
     def save(self, *, durable: bool = False) -> None:
         state = {"version": CHECKPOINT_VERSION, "plan": self._plan, "state": self._state.to_json()}
-        data = orjson.dumps(state, option=orjson.OPT_INDENT_2)
+        data = dumps_pretty(state)
         replace_atomically(
             self._paths, self._paths.checkpoint, lambda handle: handle.write(data), durable=durable
         )
@@ -706,7 +706,7 @@ class _FileSink:
         fd = open_no_follow(part, os.O_RDONLY)
         with file_errors(part, "read it"), os.fdopen(fd, "rb") as handle:
             for line in handle:
-                record = orjson.loads(line)
+                record = loads(line)
                 if "asset_id" in record:
                     record["matched_queries"] = self._ids.matched(record["asset_id"])
                     yield record
@@ -730,9 +730,9 @@ class _StreamSink:
 
 
 def _lines(records: list[dict[str, Any]], index: int, again: list[str], *, stream: bool) -> bytes:
-    data = b"".join([orjson.dumps(record) + b"\n" for record in records])
+    data = b"".join([dumps(record) + b"\n" for record in records])
     if again and not stream:
-        data += orjson.dumps({"again": again, "query_index": index}) + b"\n"
+        data += dumps({"again": again, "query_index": index}) + b"\n"
     return data
 
 

@@ -46,6 +46,8 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from ._json import JSONError, loads
+
 if TYPE_CHECKING:
     import httpx
 
@@ -368,12 +370,10 @@ def error_from_response(response: httpx.Response, *, shown_url: str) -> APIStatu
 
     `shown_url` is the base URL as it may be printed (a redirect names it).
     """
-    import orjson
-
     status = response.status_code
     try:
-        body: object = orjson.loads(response.content) if response.content else None
-    except orjson.JSONDecodeError:
+        body: object = loads(response.content) if response.content else None
+    except JSONError:
         body = None
     message = _error_message(response, body)
     wait = retry_after(response.headers) if status in (429, 503) else None

@@ -8,15 +8,11 @@ fields and its provenance (`COLUMNS`).
 
 from __future__ import annotations
 
-import csv
-import gzip
 import io
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
-
-import orjson
 
 from ._exceptions import AudioScapeError, InvalidParameterError
 
@@ -74,15 +70,21 @@ def choose_format(out: Path | None, explicit: str | None) -> str:
 
 def write_records(fmt: str, records: Iterable[dict[str, Any]], handle: BinaryIO) -> None:
     """Write every record to `handle` in `fmt`."""
+    from ._json import dumps
+
     if fmt == "jsonl":
         for record in records:
-            handle.write(orjson.dumps(record) + b"\n")
+            handle.write(dumps(record) + b"\n")
     elif fmt == "jsonl.gz":
+        import gzip  # imported where used, as csv: the sync facade imports this module
+
         # mtime=0: the same tracks make the same bytes.
         with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as packed:
             for record in records:
-                packed.write(orjson.dumps(record) + b"\n")
+                packed.write(dumps(record) + b"\n")
     elif fmt == "csv":
+        import csv
+
         text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
         writer = csv.writer(text)
         names = [name for name, _ in COLUMNS]

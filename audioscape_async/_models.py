@@ -17,8 +17,8 @@ from typing import Any
 
 import attrs
 import httpx
-import orjson
 
+from . import _json
 from ._exceptions import InvalidParameterError
 from ._validation import (
     check_count,
@@ -285,7 +285,7 @@ def search_body(query: str, limit: int, offset: int, filters: dict[str, object] 
     payload: dict[str, object] = {"query": query, "limit": limit, "offset": offset}
     if filters:
         payload["filters"] = filters
-    return orjson.dumps(payload)
+    return _json.dumps(payload)
 
 
 def check_search(query: str, limit: int, offset: int, filters: Filters) -> dict[str, object] | None:

@@ -10,6 +10,7 @@ import datetime as _dt
 import math
 import re
 from collections.abc import Collection, Mapping
+from functools import cache
 from typing import Any
 
 from ._constants import MAX_JSON_INT, MAX_LIMIT
@@ -137,10 +138,17 @@ def reject_unknown_keys(parameter: str, mapping: Mapping[str, Any], known: Colle
         )
 
 
-# RFC 9110: a header name is a token; a value has no control characters but
-# tab, and no white space at either end (httpcore's h11 refuses those).
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HEADER_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+@cache
+def _header_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The header name and bad value patterns, compiled on the first extra header."""
+    # RFC 9110: a header name is a token; a value has no control characters but
+    # tab, and no white space at either end (httpcore's h11 refuses those).
+    return (
+        re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"),
+        re.compile(r"[\x00-\x08\x0a-\x1f\x7f]"),
+    )
+
+
 #: Headers that frame the request body: the client sets them, or a request breaks.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
@@ -157,8 +165,11 @@ def check_headers(parameter: str, headers: object) -> dict[str, str]:
             parameter, f"must be a mapping of header names to values, got {type(headers).__name__}"
         )
     checked: dict[str, str] = {}
+    if not headers:
+        return checked
+    header_name, value_control = _header_patterns()
     for name, value in headers.items():
-        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+        if not isinstance(name, str) or not header_name.fullmatch(name):
             raise InvalidParameterError(parameter, f"{name!r} is not a valid header name")
         if name.lower() in _FRAMING_HEADERS:
             raise InvalidParameterError(
@@ -167,7 +178,7 @@ def check_headers(parameter: str, headers: object) -> dict[str, str]:
         where = f"{parameter}[{name!r}]"
         if not isinstance(value, str):
             raise InvalidParameterError(where, f"must be a string, got {type(value).__name__}")
-        if _HEADER_VALUE_CONTROL.search(value) or value != value.strip(" \t"):
+        if value_control.search(value) or value != value.strip(" \t"):
             raise InvalidParameterError(
                 where,
                 "must have no control characters (CR, LF, NUL) and no white space at the ends",

@@ -28,6 +28,7 @@ BENCHMARKS = (
     "multiquery",
     "cache",
     "players",
+    "first_result",
 )
 
 

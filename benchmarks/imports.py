@@ -5,7 +5,9 @@ many runs, interleaved, medians of each process's CPU time (user + system:
 unlike the wall clock, it leaves out the time other processes on a shared
 machine hold the cores). What is not needed for a search is imported
 lazily, and msgspec (the decoder) on the first decode: the variant "then
-decode a page" shows what that first decode adds.
+decode a page" shows what that first decode adds, and "AsyncClient, Client"
+what the sync facade (anyio's thread portal, asyncio) adds. From process start
+to a first result, see first_result.py.
 """
 
 from __future__ import annotations
@@ -40,12 +42,22 @@ _PAGE = orjson.dumps(
         },
     }
 )
+#: Run first, this makes a process behave as in an environment with only the SDK's own
+#: dependencies: httpx imports its command line (click, rich, pygments: about 40 ms) when
+#: click is installed, and httpcore imports trio (about 35 ms) when trio is; the
+#: development environment has both, a user's may have neither.
+LEAN = "import sys; sys.modules.update(click=None, trio=None); "
 _DECODE = f"from audioscape_async._decode import decode_search_response as d; d({_PAGE!r})"
 STATEMENTS = {
     "import audioscape_async": "import audioscape_async",
     "import audioscape_async, then decode a page": _DECODE,
+    "from audioscape_async import AsyncClient, Client": (
+        "from audioscape_async import AsyncClient, Client"
+    ),
     "import httpx": "import httpx",
     "python -c pass": "pass",
+    "lean: import audioscape_async": LEAN + "import audioscape_async",
+    "lean: import httpx": LEAN + "import httpx",
 }
 
 
@@ -89,9 +101,9 @@ def _run(settings: Settings, env: dict[str, str]) -> list[Result]:
             sys.executable,
             "-c",
             "import sys, audioscape_async; "
-            "print(' '.join(m for m in ('anyio', 'tenacity', 'cattrs', 'msgspec', 'aiohttp', "
-            "'starlette', 'uvicorn', 'audioscape_async.emulator', 'audioscape_async._cli') "
-            "if m in sys.modules))",
+            "print(' '.join(m for m in ('anyio', 'tenacity', 'cattrs', 'msgspec', 'orjson', "
+            "'aiohttp', 'starlette', 'uvicorn', 'audioscape_async.emulator', "
+            "'audioscape_async._cli') if m in sys.modules))",
         ],
         env=env,
         capture_output=True,
@@ -111,13 +123,16 @@ def _run(settings: Settings, env: dict[str, str]) -> list[Result]:
                 "by the wall clock: audioscape_async / httpx = "
                 f"{wall_ms['import audioscape_async'] / wall_ms['import httpx']:.2f}",
                 "bytecode cached for both (PYTHONPYCACHEPREFIX), as for installed packages",
+                "without click and trio (`lean`: httpx does not import its command line): "
+                "audioscape_async / httpx = "
+                f"{ms['lean: import audioscape_async'] / ms['lean: import httpx']:.2f}",
                 "audioscape_async / httpx per round (p10-p90): "
                 + spread(samples["import audioscape_async"], samples["import httpx"]),
                 "heavy modules loaded by `import audioscape_async`: "
                 + (
                     loaded
-                    or "none of anyio, tenacity, cattrs, msgspec, aiohttp, starlette, uvicorn, "
-                    "the emulator, the CLI"
+                    or "none of anyio, tenacity, cattrs, msgspec, orjson, aiohttp, starlette, "
+                    "uvicorn, the emulator, the CLI"
                 ),
             ],
         )

@@ -36,7 +36,6 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import httpx
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -45,6 +44,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from audioscape_async import _constants as c
+from audioscape_async import _json
 
 from . import _defaults as d
 from ._catalog import Catalog, generate_catalog
@@ -482,7 +482,7 @@ class _Exchange:
     async def json(
         self, status: int, body: object, extra: Iterable[tuple[bytes, bytes]] = ()
     ) -> None:
-        await self.send_body(status, orjson.dumps(body), _JSON, extra)
+        await self.send_body(status, _json.dumps(body), _JSON, extra)
 
     async def drop(self) -> None:
         """Close the connection without a byte of answer."""
@@ -579,7 +579,7 @@ def _emulator(request: Request) -> Emulator:
 
 def _admin_json(request: Request, body: object, status: int = 200) -> Response:
     return Response(
-        orjson.dumps(body),
+        _json.dumps(body),
         status_code=status,
         media_type=c.JSON_CONTENT_TYPE,
         headers={d.REQUEST_ID_HEADER: _emulator(request).other_request_id()},
@@ -648,8 +648,8 @@ def _admin_body(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return _json.loads(raw)
+    except _json.JSONError:
         raise HTTPException(400, "Request body must be valid JSON") from None
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import orjson
+
+from audioscape_async import _json
 
 from . import _defaults as d
 from . import _vocabulary as v
@@ -189,7 +190,7 @@ class Catalog:
         if suffix == ".jsonl":
             with target.open("wb") as out:
                 for track in self:
-                    out.write(orjson.dumps(_track_to_row(track, csv_style=False)) + b"\n")
+                    out.write(_json.dumps(_track_to_row(track, csv_style=False)) + b"\n")
         elif suffix == ".csv":
             with target.open("w", newline="", encoding="utf-8") as out:
                 writer = csv.DictWriter(out, fieldnames=CATALOG_COLUMNS)
@@ -426,8 +427,8 @@ def _read_jsonl(source: Path) -> Iterator[tuple[int, Track]]:
                 continue
             where = f"{source}:{line_no}"
             try:
-                record = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
+                record = _json.loads(raw)
+            except _json.JSONError as exc:
                 raise CatalogError(f"{where}: not valid JSON ({exc})") from None
             if not isinstance(record, dict):
                 raise CatalogError(f"{where}: expected a JSON object per line")

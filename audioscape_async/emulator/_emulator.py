@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
-import orjson
 
 from audioscape_async import _constants as c
+from audioscape_async import _json
 
 from . import _defaults as d
 from ._catalog import Catalog
@@ -250,7 +250,7 @@ class Emulator:
         method: Method = "semantic" if use_semantic else "text"
         ranker = self.ranker()
         ranked = ranker.rank(request.query, request.filters, method)
-        answer: dict[str, Any] = orjson.loads(self.answer(request, ranker, ranked))
+        answer: dict[str, Any] = _json.loads(self.answer(request, ranker, ranked))
         return answer
 
     def summary(self, last: int | None = None) -> dict[str, Any]:
@@ -338,7 +338,7 @@ class Emulator:
                 "matched_artist": ranked.matched_artist,
             },
         }
-        return orjson.dumps(body)
+        return _json.dumps(body)
 
     def finish(self) -> None:
         """A search request's handler is done (answered, dropped, or given up on)."""

@@ -26,7 +26,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
-import orjson
+
+from audioscape_async import _json
 
 from . import _defaults as d
 
@@ -216,6 +217,6 @@ HTML_BODIES: Final[Mapping[str, bytes]] = {
     ),
 }
 #: Valid JSON that is not a search answer: an old API version, or another service.
-WRONG_SHAPE_BODY: Final = orjson.dumps(
+WRONG_SHAPE_BODY: Final = _json.dumps(
     {"status": "ok", "results": [{"id": 1, "title": "Untitled"}], "count": 1, "page": 1}
 )

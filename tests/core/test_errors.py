@@ -113,10 +113,21 @@ async def test_plain_text_error_body_is_readable() -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "body",
-    ["", "{not json", "[1, 2]", '{"error": 42}', '{"error": ""}', '{"unexpected": "shape"}'],
+    [
+        "",
+        "{not json",
+        "[1, 2]",
+        '{"error": 42}',
+        '{"error": ""}',
+        '{"unexpected": "shape"}',
+        "[" * 100_000,
+        '{"error": 1' + "0" * 5000 + "}",
+    ],
+    ids=repr,
 )
 async def test_odd_error_bodies_still_give_the_right_class(body: str) -> None:
-    """An error body that is empty, not JSON or not the usual shape still gives the status class."""
+    """An error body that is empty, not JSON (nested too deeply, a number out of range) or not the
+    usual shape still gives the status class."""
     raised = await _raised(MockAPI(httpx.Response(400, text=body)))
     assert type(raised) is BadRequestError
     assert raised.status_code == 400

@@ -189,11 +189,13 @@ def test_invalid_body_is_a_400_naming_the_field(http: httpx.Client, body: Any, n
     assert named in error["error"]
 
 
-def test_body_that_is_not_json_is_a_400(http: httpx.Client) -> None:
-    """A body that does not parse as JSON is refused with a clear message."""
-    response = http.post(
-        "/search", content=b"{query: jazz", headers={"content-type": "application/json"}
-    )
+@pytest.mark.parametrize(
+    "content", [b"{query: jazz", b"[" * 5000, b'{"query": "x", "limit": 1' + b"0" * 5000 + b"}"]
+)
+def test_body_that_is_not_json_is_a_400(http: httpx.Client, content: bytes) -> None:
+    """A body that does not parse (malformed, nested past the parser's limit, a number out of
+    range) is refused with a clear message, not a 500."""
+    response = http.post("/search", content=content, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json() == {"error": "Request body must be valid JSON"}
 
