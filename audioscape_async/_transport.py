@@ -19,9 +19,11 @@ What carries the requests of the SDK's own pool, ``transport=`` on the clients:
   extra is missing (at construction) or when a request runs on trio (at that
   request).
 - ``"auto"`` (the default): aiohttp when the extra is installed and the
-  request runs on asyncio, httpx's own transport otherwise, silently. Proxies
+  client runs on asyncio, httpx's own transport otherwise, silently. Proxies
   set in the environment also keep httpx's own (it honours them; aiohttp
-  would not).
+  would not). On asyncio the first `AIOHTTP_AFTER_CALLS` - 1 calls of a client
+  go over httpx's own transport unless aiohttp is imported already: its import
+  (~75 ms of CPU) would cost a short script more than all its searches.
 
 Both paths hand on the same things: an `httpx.Response` with the body read,
 httpx's exception classes for network failures, the same size and encoding
@@ -45,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from ._constants import DECOMPRESSION_CHECK_BYTES, MAX_DECOMPRESSION_RATIO
+from ._constants import AIOHTTP_AFTER_CALLS, DECOMPRESSION_CHECK_BYTES, MAX_DECOMPRESSION_RATIO
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -53,6 +55,7 @@ from ._exceptions import (
     AudioScapeError,
     InvalidParameterError,
 )
+from ._logs import logger
 
 if TYPE_CHECKING:
     import aiohttp
@@ -487,6 +490,8 @@ class TransportStage:
         # an httpx.AsyncClient (yours, or the SDK's own on httpx's transport), or aiohttp.
         self._http = http_client
         self._wire: _AiohttpWire | None = None
+        #: Calls left before "auto" moves from httpx to aiohttp (0: no move ahead).
+        self._countdown = 0
         # Calls beyond the pool's size wait here, not in httpcore's pool, which
         # rescans every queued request at every turn: 1,000 calls queued there took
         # 25 s (and timed out) where this queue takes 3. Your own http_client keeps
@@ -516,13 +521,37 @@ class TransportStage:
         return self._wire
 
     def _settle(self) -> None:
-        """Choose what carries the requests, on the first one (its event loop is known)."""
-        if self._choice == "aiohttp" or (self._choice == "auto" and _on_asyncio()):
+        """Choose what carries the requests, on the first one (its event loop is known).
+
+        ``"auto"`` on asyncio starts on httpx's own transport unless aiohttp is
+        imported already: importing it costs more CPU (~75 ms) than a short script
+        spends in all its searches. The client moves to aiohttp on its
+        `AIOHTTP_AFTER_CALLS`-th call, when it is a busy one.
+        """
+        if self._choice == "aiohttp" or (
+            self._choice == "auto" and _on_asyncio() and "aiohttp" in sys.modules
+        ):
             self._wire = _AiohttpWire()
             return
+        if self._choice == "auto" and _on_asyncio():
+            self._countdown = AIOHTTP_AFTER_CALLS
         self._http = httpx.AsyncClient(
             follow_redirects=False, transport=_Shards(), limits=_LIMITS, trust_env=True
         )
+
+    def _move_to_aiohttp(self) -> None:
+        """A busy client on "auto": from now on aiohttp carries its requests.
+
+        Requests in flight on httpx's pool finish there; that pool closes with the
+        client. If aiohttp cannot be imported after all, the client stays on httpx.
+        """
+        self._countdown = 0
+        try:
+            self._wire = _AiohttpWire()
+        except ImportError as error:  # pragma: no cover - a broken install of the extra
+            logger.warning(
+                "aiohttp could not be imported (%s); staying on httpx's transport", error
+            )
 
     def check_context(self) -> None:
         """Refuse, at once and clearly, a use the pool cannot serve."""
@@ -550,6 +579,10 @@ class TransportStage:
                 "thread or trio run), where its connections live: create one client per event "
                 "loop, or use the blocking Client from threads"
             )
+        if self._countdown:
+            self._countdown -= 1
+            if not self._countdown:
+                self._move_to_aiohttp()
 
     async def send(
         self,

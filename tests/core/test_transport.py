@@ -55,7 +55,9 @@ def _chosen(client: AsyncClient) -> str | None:
 async def test_auto_picks_aiohttp_on_asyncio_and_httpx_elsewhere(
     server: EmulatorServer, anyio_backend: tuple[str, object]
 ) -> None:
-    """The default transport is aiohttp's on asyncio and httpx's own on trio; both answer."""
+    """The default transport is aiohttp's on asyncio (aiohttp imported already: at once) and
+    httpx's own on trio; both answer."""
+    pytest.importorskip("aiohttp")
     async with _client(server, "auto") as client:
         page = await client.search("chill lo-fi beats", limit=5)
         assert len(page.tracks) == 5
@@ -217,3 +219,40 @@ async def test_httpx_transport_spreads_many_requests_over_small_pools(
         assert sum(size > 0 for size in sizes) >= 2  # spread, not one pool
         assert sum(sizes) == pool_state(client).open <= 100
         assert pool_state(client).busy == 0
+
+
+_FRESH_PROCESS = """
+import asyncio, sys
+from audioscape_async import AsyncClient
+
+async def main() -> None:
+    async with AsyncClient(sys.argv[1], base_url=sys.argv[2]) as client:
+        stage = client._pipeline.shared.transport
+        seen = []
+        for _ in range(AFTER + 2):
+            assert len((await client.search("chill lo-fi beats", limit=2)).tracks) == 2
+            seen.append((stage.chosen, "aiohttp" in sys.modules))
+        print(seen)
+
+asyncio.run(main())
+"""
+
+
+def test_auto_moves_to_aiohttp_once_a_client_is_busy(server: EmulatorServer) -> None:
+    """In a fresh process "auto" starts on httpx's transport without importing aiohttp, and
+    carries the client's requests over aiohttp from its AIOHTTP_AFTER_CALLS-th call on."""
+    import ast
+    import subprocess
+    import sys
+
+    from audioscape_async._constants import AIOHTTP_AFTER_CALLS
+
+    code = _FRESH_PROCESS.replace("AFTER", str(AIOHTTP_AFTER_CALLS))
+    done = subprocess.run(
+        [sys.executable, "-c", code, server.api_key, server.url],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    seen = ast.literal_eval(done.stdout.strip())
+    before = AIOHTTP_AFTER_CALLS - 1
+    assert seen[:before] == [("httpx", False)] * before
+    assert seen[before:] == [("aiohttp", True)] * 3
