@@ -280,7 +280,7 @@ class _Runtime:
             self._start_thread()
         elif self._mode is _DRIVEN:
             self._handover = True  # the driving thread starts the loop thread when done
-        return asyncio.run_coroutine_threadsafe(call, self.loop)
+        return asyncio.run_coroutine_threadsafe(_contained(call), self.loop)
 
     def _start_thread(self) -> None:
         # A daemon thread never keeps a script from exiting when its client was not closed.
@@ -294,6 +294,8 @@ class _Runtime:
         """Wait for a submitted call; cancel it if the wait fails."""
         try:
             return future.result()
+        except _Escaped as escaped:
+            raise escaped.error from None
         except CancelledError:
             # Not the caller's cancellation (a blocking call has none): the
             # client was closed, which cancels what runs in its loop.
@@ -372,6 +374,29 @@ class _Runtime:
     def busy(self) -> bool:
         """Whether some thread holds the lock (for a moment), this one perhaps."""
         return self._lock.locked()
+
+
+class _Escaped(Exception):
+    """A KeyboardInterrupt or SystemExit raised in the loop thread (by an on_progress hook,
+    say), carried to the thread that waits for the call.
+
+    Left to propagate, asyncio re-raises it out of the loop, which kills the loop
+    thread and leaves every waiting caller (and close) hanging for good.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+
+async def _contained(call: Coroutine[Any, Any, T]) -> T:
+    """Run `call` in the loop thread; an interrupt it raises becomes an `_Escaped`."""
+    try:
+        return await call
+    except BaseException as error:
+        if isinstance(error, (Exception, asyncio.CancelledError)):
+            raise
+        raise _Escaped(error) from None
 
 
 async def _cancel_other_tasks() -> None:
