@@ -195,7 +195,21 @@ class _Runtime:
                 try:
                     if not box.done:
                         task.cancel()
-                        loop.run_forever()  # until the call, cleaned up, stops the loop
+                        if not task.done():
+                            # The runner may end without the call: cancelled before it
+                            # took the call (the interrupt came first), nothing would
+                            # stop the loop. Its end stops it then.
+                            def stop(_: object) -> None:
+                                if not box.done:
+                                    loop.stop()
+
+                            task.add_done_callback(stop)
+                            try:
+                                loop.run_forever()  # until the call, cleaned up, stops the loop
+                            finally:
+                                task.remove_done_callback(stop)
+                        if not box.done and task.done():
+                            box.call.close()  # never ran: no "never awaited" warning
                 finally:
                     if task.done():
                         with suppress(asyncio.CancelledError):
