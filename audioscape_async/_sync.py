@@ -195,7 +195,21 @@ class _Runtime:
                 try:
                     if not box.done:
                         task.cancel()
-                        loop.run_forever()  # until the call, cleaned up, stops the loop
+                        if not task.done():
+                            # The runner may end without the call: cancelled before it
+                            # took the call (the interrupt came first), nothing would
+                            # stop the loop. Its end stops it then.
+                            def stop(_: object) -> None:
+                                if not box.done:
+                                    loop.stop()
+
+                            task.add_done_callback(stop)
+                            try:
+                                loop.run_forever()  # until the call, cleaned up, stops the loop
+                            finally:
+                                task.remove_done_callback(stop)
+                        if not box.done and task.done():
+                            box.call.close()  # never ran: no "never awaited" warning
                 finally:
                     if task.done():
                         with suppress(asyncio.CancelledError):
@@ -280,7 +294,7 @@ class _Runtime:
             self._start_thread()
         elif self._mode is _DRIVEN:
             self._handover = True  # the driving thread starts the loop thread when done
-        return asyncio.run_coroutine_threadsafe(call, self.loop)
+        return asyncio.run_coroutine_threadsafe(_contained(call), self.loop)
 
     def _start_thread(self) -> None:
         # A daemon thread never keeps a script from exiting when its client was not closed.
@@ -294,6 +308,8 @@ class _Runtime:
         """Wait for a submitted call; cancel it if the wait fails."""
         try:
             return future.result()
+        except _Escaped as escaped:
+            raise escaped.error from None
         except CancelledError:
             # Not the caller's cancellation (a blocking call has none): the
             # client was closed, which cancels what runs in its loop.
@@ -372,6 +388,29 @@ class _Runtime:
     def busy(self) -> bool:
         """Whether some thread holds the lock (for a moment), this one perhaps."""
         return self._lock.locked()
+
+
+class _Escaped(Exception):
+    """A KeyboardInterrupt or SystemExit raised in the loop thread (by an on_progress hook,
+    say), carried to the thread that waits for the call.
+
+    Left to propagate, asyncio re-raises it out of the loop, which kills the loop
+    thread and leaves every waiting caller (and close) hanging for good.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+
+async def _contained(call: Coroutine[Any, Any, T]) -> T:
+    """Run `call` in the loop thread; an interrupt it raises becomes an `_Escaped`."""
+    try:
+        return await call
+    except BaseException as error:
+        if isinstance(error, (Exception, asyncio.CancelledError)):
+            raise
+        raise _Escaped(error) from None
 
 
 async def _cancel_other_tasks() -> None:

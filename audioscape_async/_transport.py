@@ -156,6 +156,7 @@ class _Shards(httpx.AsyncBaseTransport):
             for size in sizes
         ]
         self._busy = [0] * len(sizes)
+        self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         busy = self._busy
@@ -167,9 +168,17 @@ class _Shards(httpx.AsyncBaseTransport):
             busy[index] -= 1
             raise
         response.stream = _Counted(response.stream, busy, index)
+        if self._closed:
+            # Closed while this request's connection was being opened: httpcore's
+            # pool closed everything it held, not that connection, which would be
+            # served and then left open outside any pool. Closing its answer unread
+            # closes it.
+            await response.aclose()
+            raise httpx.ReadError("the connection pool was closed", request=request)
         return response
 
     async def aclose(self) -> None:
+        self._closed = True
         for shard in self.shards:
             await shard.aclose()
 
