@@ -679,6 +679,13 @@ class Client:
         ):
             self.close()
 
+    def _check_open(self) -> None:
+        """Say now that this Client cannot serve a walk (closed, forked, its own loop)."""
+        runtime = self._runtime
+        if runtime is None:  # pragma: no cover - only a half-built client has none
+            raise AudioScapeError("this Client is closed; create a new one")
+        runtime.submit_check()
+
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         runtime = self._runtime
         if runtime is None:  # pragma: no cover - only a half-built client has none
@@ -733,6 +740,7 @@ class Client:
         deadline: float | None = None,
         cache: bool = False,
     ) -> Iterator[SearchResponse]:
+        self._check_open()
         pages = self._async.iter_pages(
             query,
             filters=filters,
@@ -768,6 +776,7 @@ class Client:
     ) -> Iterator[Track]:
         # Page by page (a crawl's batches), not track by track: one hop to the
         # loop thread per page.
+        self._check_open()
         crawl = self._async.crawl(
             query,
             filters=filters,
@@ -803,6 +812,7 @@ class Client:
         deadline: float | None = None,
         cache: bool = False,
     ) -> SyncCrawl:
+        self._check_open()
         crawl = self._async.crawl(
             query,
             filters=filters,

@@ -272,3 +272,19 @@ def test_ctrl_c_during_a_driven_search(server: EmulatorServer, delay: float) -> 
     assert result.stderr.rstrip().endswith("KeyboardInterrupt")
     for noise in ("Task was destroyed", "Unclosed", "never retrieved", "Exception ignored"):
         assert noise not in result.stderr
+
+
+def test_walks_on_a_closed_client_name_the_client(server: EmulatorServer) -> None:
+    """A walk asked of a closed blocking Client says the Client is closed (not "AsyncClient")."""
+    client = Client(server.api_key, base_url=server.url)
+    client.search(QUERY, limit=1)
+    client.close()
+    walks = [
+        lambda: client.iter_pages(QUERY),
+        lambda: client.iter_tracks(QUERY),
+        lambda: client.crawl(QUERY),
+        lambda: client.search(QUERY),
+    ]
+    for walk in walks:
+        with pytest.raises(AudioScapeError, match="this Client is closed"):
+            walk()

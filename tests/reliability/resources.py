@@ -75,20 +75,26 @@ def pool_state(client: AsyncClient | Client) -> PoolState:
     stage = client._pipeline.shared.transport
     if stage.chosen is None:
         return PoolState(0, 0)  # nothing was ever sent
+    opened = busy = 0
+    # httpx's own transport: httpcore pools (the SDK's shards, or your one); "auto" may
+    # have both it and aiohttp's pool (it moves to aiohttp after a few calls).
     transport: Any = stage.http._transport if stage.http is not None else None
-    pools = [getattr(shard, "_pool", None) for shard in getattr(transport, "shards", [transport])]
-    if transport is not None and all(pool is not None for pool in pools):
-        # httpx's own transport: httpcore pools (the SDK's shards, or your one)
-        connections = [c for pool in pools for c in pool.connections]
-        busy = sum(not (c.is_idle() or c.is_closed()) for c in connections)
-        return PoolState(len(connections), busy + sum(len(pool._requests) for pool in pools))
-    session = stage.wire.session if stage.wire is not None else None  # aiohttp's
+    for shard in getattr(transport, "shards", [transport] if transport is not None else []):
+        pool = getattr(shard, "_pool", None)
+        if pool is None:
+            continue
+        connections = pool.connections
+        opened += len(connections)
+        busy += sum(not (c.is_idle() or c.is_closed()) for c in connections)
+        busy += len(pool._requests)
+    session = stage.wire.session if stage.wire is not None else None
     connector = getattr(session, "connector", None)
-    if connector is None:
-        return PoolState(0, 0)
-    idle = sum(len(conns) for conns in connector._conns.values())
-    busy = len(connector._acquired)
-    return PoolState(idle + busy, busy)
+    if connector is not None:
+        idle = sum(len(conns) for conns in connector._conns.values())
+        acquired = len(connector._acquired)
+        opened += idle + acquired
+        busy += acquired
+    return PoolState(opened, busy)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
