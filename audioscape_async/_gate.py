@@ -104,6 +104,13 @@ class Gate:
             if self._paused_until <= max(time.monotonic(), slept_until):
                 return waited
 
+    def ready(self) -> bool:
+        """Whether a request may go at once with nothing to count: no limit, no pause.
+
+        Then `wait` has nothing to do, and the pipeline does not call it.
+        """
+        return self._limit is None and self._paused_until <= time.monotonic()
+
     def pause(self, seconds: float) -> float:
         """Hold every request of this client for `seconds` from now (a 429 said so).
 

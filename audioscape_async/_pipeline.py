@@ -149,16 +149,17 @@ class Pipeline:
                 raise closed_error(during_call=True)
             if breaker is not None:
                 breaker.before_attempt()
-            wait = gate.wait(
-                slept_until=slept_until,
-                max_pause=policy.max_retry_after,
-                budget=options if options.deadline_at is not None else None,
-            )
-            if stats is None:
-                await wait
-            else:
-                with stats.rate_wait():  # wall-clock, and live for a progress display
+            if not gate.ready():
+                wait = gate.wait(
+                    slept_until=slept_until,
+                    max_pause=policy.max_retry_after,
+                    budget=options if options.deadline_at is not None else None,
+                )
+                if stats is None:
                     await wait
+                else:
+                    with stats.rate_wait():  # wall-clock, and live for a progress display
+                        await wait
             if breaker is None:
                 page = await self._attempt(body, options, attempts)
             else:

@@ -505,5 +505,9 @@ class SharedGate:
             return until
         return max(until, time.monotonic() + left)
 
+    def ready(self) -> bool:
+        """Never: whether a request may go is Redis's to say (see `Gate.ready`)."""
+        return False
+
     def succeeded(self) -> None:
         """Note a successful request (the shared rate is not adaptive)."""
