@@ -35,7 +35,6 @@ first request (`TransportStage.check_context`).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import sys
 import time
@@ -43,7 +42,7 @@ import urllib.request
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import httpx
 
@@ -75,6 +74,8 @@ _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepal
 
 
 def _extra_installed() -> bool:
+    import importlib.util  # imported where used: httpx does not import it
+
     return importlib.util.find_spec("aiohttp") is not None
 
 
@@ -223,9 +224,12 @@ class _AiohttpWire:
 
         self._aiohttp = aiohttp
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: tuple[object, aiohttp.ClientTimeout] | None = None
-        self._headers: tuple[httpx.Headers, list[tuple[str, str]]] | None = None
-        self._url: tuple[httpx.URL, yarl.URL] | None = None
+        # The SDK passes the same URL, headers and timeout objects on every request of
+        # a client: each is converted to aiohttp's form once, and again only on a change.
+        self._url = _Last(_yarl_url)
+        # Pairs of str: aiohttp reading httpx.Headers as a mapping costs ~40 µs.
+        self._pairs = _Last(_header_pairs)
+        self._timeout = _Last(_client_timeout)
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -255,7 +259,7 @@ class _AiohttpWire:
         try:
             async with session.request(
                 "POST",
-                self._yarl(outgoing.url),
+                self._url(outgoing.url),
                 headers=self._pairs(outgoing.headers),
                 data=outgoing.body,
                 allow_redirects=False,
@@ -263,30 +267,23 @@ class _AiohttpWire:
                 timeout=self._timeout(extensions.get("timeout")),
                 server_hostname=extensions.get("sni_hostname"),
             ) as answer:
-                fields = answer.headers
-                reader = _BodyReader(
-                    fields.get("Content-Encoding", "identity"), max_bytes,
-                    length=fields.get("Content-Length"),
-                )  # fmt: skip
-                async for data in answer.content.iter_any():
-                    problem = reader.feed(data)
-                    if problem is not None:
-                        raise problem
-                content = reader.finish()
+                headers = httpx.Headers(answer.raw_headers)
                 reason = answer.reason.encode("latin-1", "replace") if answer.reason else None
-                return Answer(
-                    answer.status,
-                    httpx.Headers(answer.raw_headers),
-                    content,
-                    outgoing=outgoing,
-                    reason=reason,
-                )
-        except APIResponseValidationError as error:
-            if error.response is None:
-                error.response = _response(
-                    answer.status, httpx.Headers(answer.raw_headers), None, outgoing, b""
-                )
-            raise
+                fields = answer.headers  # aiohttp's own: faster to look up than httpx's
+                try:
+                    reader = _BodyReader(
+                        fields.get("Content-Encoding", "identity"), max_bytes,
+                        length=fields.get("Content-Length"),
+                    )  # fmt: skip
+                    async for data in answer.content.iter_any():
+                        problem = reader.feed(data)
+                        if problem is not None:
+                            raise problem
+                    content = reader.finish()
+                except APIResponseValidationError as error:
+                    error.response = _response(answer.status, headers, reason, outgoing, b"")
+                    raise
+                return Answer(answer.status, headers, content, outgoing=outgoing, reason=reason)
         except (TimeoutError, aiohttp.ServerTimeoutError) as error:
             kind = (
                 httpx.ConnectTimeout
@@ -305,44 +302,50 @@ class _AiohttpWire:
                 str(error) or type(error).__name__, request=outgoing.request()
             ) from error
 
-    # The SDK passes the same URL, headers and timeout objects on every request of
-    # a client: each is converted to aiohttp's form once, and again only on a change.
-
-    def _yarl(self, url: httpx.URL) -> yarl.URL:
-        cached = self._url
-        if cached is not None and cached[0] is url:
-            return cached[1]
-        import yarl
-
-        converted = yarl.URL(str(url), encoded=True)
-        self._url = (url, converted)
-        return converted
-
-    def _pairs(self, headers: httpx.Headers) -> list[tuple[str, str]]:
-        cached = self._headers
-        if cached is not None and cached[0] is headers:
-            return cached[1]
-        # Pairs of str: aiohttp reading httpx.Headers as a mapping costs ~40 µs.
-        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw]
-        self._headers = (headers, pairs)
-        return pairs
-
-    def _timeout(self, timeout: Any) -> aiohttp.ClientTimeout:
-        cached = self._timeouts
-        if cached is not None and cached[0] is timeout:
-            return cached[1]
-        parts = timeout or {}
-        converted = self._aiohttp.ClientTimeout(
-            sock_connect=parts.get("connect"),
-            sock_read=parts.get("read"),
-            connect=parts.get("pool"),  # aiohttp's "connect" includes the wait for the pool
-        )
-        self._timeouts = (timeout, converted)
-        return converted
-
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Last(Generic[K, V]):
+    """`convert` of the last key it was called with (the same object), kept until another."""
+
+    __slots__ = ("_convert", "_key", "_value")
+
+    def __init__(self, convert: Callable[[K], V]) -> None:
+        self._convert = convert
+        self._key: object = _Last  # no key yet: nothing the caller passes is this class
+        self._value: V | None = None
+
+    def __call__(self, key: K) -> V:
+        if key is not self._key:
+            self._value, self._key = self._convert(key), key
+        return self._value  # type: ignore[return-value]
+
+
+def _yarl_url(url: httpx.URL) -> yarl.URL:
+    import yarl
+
+    return yarl.URL(str(url), encoded=True)
+
+
+def _header_pairs(headers: httpx.Headers) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw]
+
+
+def _client_timeout(timeout: Any) -> aiohttp.ClientTimeout:
+    import aiohttp
+
+    parts = timeout or {}
+    return aiohttp.ClientTimeout(
+        sock_connect=parts.get("connect"),
+        sock_read=parts.get("read"),
+        connect=parts.get("pool"),  # aiohttp's "connect" includes the wait for the pool
+    )
 
 
 def too_large(limit: int, detail: str) -> APIResponseValidationError:
@@ -537,12 +540,11 @@ class TransportStage:
         spends in all its searches. The client moves to aiohttp on its
         `AIOHTTP_AFTER_CALLS`-th call, when it is a busy one.
         """
-        if self._choice == "aiohttp" or (
-            self._choice == "auto" and _on_asyncio() and "aiohttp" in sys.modules
-        ):
+        auto = self._choice == "auto" and _on_asyncio()
+        if self._choice == "aiohttp" or (auto and "aiohttp" in sys.modules):
             self._wire = _AiohttpWire()
             return
-        if self._choice == "auto" and _on_asyncio():
+        if auto:
             self._countdown = AIOHTTP_AFTER_CALLS
         self._http = httpx.AsyncClient(
             follow_redirects=False, transport=_Shards(), limits=_LIMITS, trust_env=True
