@@ -126,7 +126,7 @@ class _Runtime:
 
     # -- checks ------------------------------------------------------------------
 
-    def _check(self) -> bool:
+    def check(self, doing: str = "called") -> bool:
         """Refuse a call this runtime cannot serve; return whether the caller may drive."""
         if self.closed:
             raise AudioScapeError("this Client is closed; create a new one")
@@ -135,10 +135,15 @@ class _Runtime:
                 "this Client was created before the process forked, and its event loop "
                 "stayed in the parent: create a new Client in each process"
             )
+        return self._check_not_current(doing)
+
+    def _check_not_current(self, doing: str) -> bool:
+        """Refuse the loop's own thread (it would wait on itself); return whether this
+        thread may drive the loop (it runs no loop of its own)."""
         running = asyncio._get_running_loop()
         if running is self.loop:
             raise AudioScapeError(
-                "a Client cannot be called from its own event-loop thread (from an "
+                f"a Client cannot be {doing} from its own event-loop thread (from an "
                 "on_progress hook, say): it would wait on itself"
             )
         return running is None and not _in_trio()
@@ -147,22 +152,25 @@ class _Runtime:
 
     def run(self, call: Coroutine[Any, Any, T]) -> T:
         """Run one coroutine on the loop and return its result: in this thread if it can."""
+        future = self._claim(call, may_drive=True)
+        if future is None:
+            return self._drive(call)
+        return self.wait(future)
+
+    def _claim(self, call: Coroutine[Any, Any, T], *, may_drive: bool) -> Future[T] | None:
+        """Take the loop for `call`: None if this thread drives it, else the submitted call."""
         try:
-            drive = self._check()
+            drive = self.check() and may_drive
             with self._lock:
                 if self.closed:
                     raise AudioScapeError("this Client is closed; create a new one")
                 if drive and self._mode is _IDLE:
                     self._mode = _DRIVEN
-                    future = None
-                else:
-                    future = self._submit_locked(call)
+                    return None
+                return self._submit_locked(call)
         except BaseException:
             call.close()
             raise
-        if future is None:
-            return self._drive(call)
-        return self.wait(future)
 
     def _drive(self, call: Coroutine[Any, Any, T]) -> T:
         """Run `call` in this thread (the mode is driven); let go of the loop after."""
@@ -278,15 +286,8 @@ class _Runtime:
 
     def submit(self, call: Coroutine[Any, Any, T]) -> Future[T]:
         """Hand `call` to the loop, moving the loop to its thread for good."""
-        try:
-            self._check()
-            with self._lock:
-                if self.closed:
-                    raise AudioScapeError("this Client is closed; create a new one")
-                future = self._submit_locked(call)
-        except BaseException:
-            call.close()
-            raise
+        future = self._claim(call, may_drive=False)
+        assert future is not None
         return future
 
     def _submit_locked(self, call: Coroutine[Any, Any, T]) -> Future[T]:
@@ -327,7 +328,7 @@ class _Runtime:
     def close(self, cleanup: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """End every call, run `cleanup` in the loop, stop the loop and close it. Idempotent."""
         forked = self.generation != fork_generation()
-        drive = not forked and self._check_not_current()
+        drive = not forked and self._check_not_current("closed")
         with self._lock:
             if self.closed:
                 return
@@ -357,16 +358,6 @@ class _Runtime:
             thread.join()
             self.loop.close()
 
-    def _check_not_current(self) -> bool:
-        """Refuse a close from the loop itself; return whether this thread may drive."""
-        running = asyncio._get_running_loop()
-        if running is self.loop:
-            raise AudioScapeError(
-                "a Client cannot be closed from its own event-loop thread (from an "
-                "on_progress hook, say): it would wait on itself"
-            )
-        return running is None and not _in_trio()
-
     async def _shutdown(self, cleanup: Callable[[], Coroutine[Any, Any, None]]) -> None:
         # Calls in flight end first, as closed, before the pool under them goes.
         await _cancel_other_tasks()
@@ -376,10 +367,6 @@ class _Runtime:
             await _cancel_other_tasks()
             await self.loop.shutdown_asyncgens()
             await self.loop.shutdown_default_executor()
-
-    def submit_check(self) -> None:
-        """Refuse at once what `submit` would refuse (a closed client, a fork, its own loop)."""
-        self._check()
 
     def owns_current_loop(self) -> bool:
         """Whether the caller runs inside this runtime's loop."""
@@ -680,11 +667,12 @@ class Client:
             self.close()
 
     def _check_open(self) -> None:
-        """Say now that this Client cannot serve a walk (closed, forked, its own loop)."""
+        """Say now, before a walk is built, that this Client cannot serve it (closed, forked,
+        called from its own loop)."""
         runtime = self._runtime
         if runtime is None:  # pragma: no cover - only a half-built client has none
             raise AudioScapeError("this Client is closed; create a new one")
-        runtime.submit_check()
+        runtime.check()
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         runtime = self._runtime
@@ -881,9 +869,8 @@ class Client:
         `scope` (a crawl, whose streaming window is a task group) is entered
         around the whole walk, in the loop thread.
         """
-        runtime = self._runtime
+        runtime = self._runtime  # checked (`_check_open`) by the caller, before its walk was built
         assert runtime is not None
-        runtime.submit_check()  # a closed client, a fork, its own loop: say so now
 
         def items() -> Iterator[U]:
             send, receive = anyio.create_memory_object_stream[T](0)
