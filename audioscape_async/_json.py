@@ -24,18 +24,20 @@ class JSONError(ValueError):
     """Bytes that are not one JSON document; the message says why."""
 
 
-#: msgspec's encoder and decoder, made by `_load` on first use.
+#: msgspec's encoders and decoder, all made by `_load` on the first use of any.
 _encode: Callable[[Any], bytes] | None = None
-_decode: Callable[[bytes | str], Any] | None = None
 _encode_sorted: Callable[[Any], bytes] | None = None
+_decode: Callable[[bytes | str], Any] | None = None
 
 
-def _load() -> tuple[Callable[[Any], bytes], Callable[[bytes | str], Any]]:
-    global _encode, _decode
+def _load() -> tuple[Callable[[Any], bytes], Callable[[Any], bytes], Callable[[bytes | str], Any]]:
+    global _encode, _encode_sorted, _decode
     import msgspec
 
-    _encode, _decode = msgspec.json.Encoder().encode, msgspec.json.Decoder().decode
-    return _encode, _decode
+    _encode = msgspec.json.Encoder().encode
+    _encode_sorted = msgspec.json.Encoder(order="sorted").encode
+    _decode = msgspec.json.Decoder().decode
+    return _encode, _encode_sorted, _decode
 
 
 def dumps(value: Any) -> bytes:
@@ -48,12 +50,9 @@ def dumps(value: Any) -> bytes:
 
 def dumps_sorted(value: Any) -> bytes:
     """`value` as compact JSON bytes, every object's keys sorted (equal values, equal bytes)."""
-    global _encode_sorted
     encode = _encode_sorted
     if encode is None:
-        import msgspec
-
-        encode = _encode_sorted = msgspec.json.Encoder(order="sorted").encode
+        encode = _load()[1]
     return encode(value)
 
 
@@ -68,7 +67,7 @@ def loads(data: bytes | str) -> Any:
     """The Python value of one JSON document; `JSONError` if it is not one."""
     decode = _decode
     if decode is None:
-        decode = _load()[1]
+        decode = _load()[2]
     try:
         return decode(data)
     except RecursionError:
