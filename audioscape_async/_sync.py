@@ -1,60 +1,70 @@
-"""`Client`: the async core, driven from blocking code.
+"""`Client`: the async core, run from blocking code through anyio's blocking portal.
 
-The facade has no logic of its own. It owns one asyncio event loop for its
-whole life, runs its `AsyncClient` on that loop, and forwards every call: a
-plain call runs the loop in the caller's own thread when it can (no thread hop),
-and the loop moves to a thread of its own when it cannot (see `_Runtime`).
-Iterators run the async walk in one task in that thread and hand pages over a
-stream that holds nothing: the walk is at most one page ahead of the loop that
-reads it, and it stops when that loop stops.
+The facade has no logic of its own: every method builds the `AsyncClient`
+call it mirrors and runs it in the client's loop thread (`_LoopThread`), an
+asyncio event loop that anyio's `BlockingPortal` serves from the client's
+first call until it closes. The loop keeps running between calls, so
+background work goes on while the caller's thread is elsewhere.
+
+- A call is one task of the portal. Ctrl-C (or any exception) in the thread
+  that waits for it cancels the task, whose cleanup then runs in the loop.
+- A walk runs the very async generator `AsyncClient` returns, in one task
+  that hands its items over a `_Handoff`: at most `ahead` items past those
+  read (a page of tracks, or one page), stopped and closed when the reader stops.
+- `close()` stops the portal, which cancels the calls in flight (their
+  callers learn the client was closed), then closes the pool in the loop.
+- In a forked child the parent's loop thread does not exist: the first call
+  there starts a new one, and the core builds its own pool (`_context`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import os
-import signal
+import functools
 import sys
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import CancelledError, Future
-from contextlib import AbstractAsyncContextManager, aclosing, nullcontext, suppress
+from contextlib import AbstractAsyncContextManager, nullcontext
+from inspect import CORO_CREATED, getcoroutinestate
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 import httpx
+from anyio.from_thread import BlockingPortal
 
 from ._client import AsyncClient
 from ._config import TimeoutTypes
 from ._constants import (
-    CTRL_C_DELAY,
-    DEFAULT_LIMIT,
     DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_OFFSET,
     DEFAULT_TIMEOUT,
     MAX_LIMIT,
 )
-from ._crawl import CrawlStats, ProgressHook, Queries
+from ._context import fork_generation
 from ._exceptions import AudioScapeError
+from ._models import Track
+from ._options import NOT_GIVEN, NotGiven
+from ._retry import RetryPolicy
+from ._transport import TransportChoice
 
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
-from ._models import Filters, SearchResponse, Track
-from ._options import NOT_GIVEN, NotGiven
-from ._ratelimit import RateLimit
-from ._retry import RetryPolicy
-from ._transport import TransportChoice, fork_generation
+    from ._crawl import Crawl, CrawlStats
+    from ._ratelimit import RateLimit
 
-__all__ = ["Client"]
+__all__ = ["Client", "SyncCrawl"]
 
 T = TypeVar("T")
-U = TypeVar("U")
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The name of a `Client`'s event-loop thread.
+LOOP_THREAD_NAME = "audioscape-client-loop"
 
 
 def _mirrors(async_method: Callable[..., Any]) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -67,323 +77,112 @@ def _mirrors(async_method: Callable[..., Any]) -> Callable[[Callable[P, R]], Cal
     return mirror
 
 
-#: The name of a `Client`'s event-loop thread, once it has one.
-LOOP_THREAD_NAME = "audioscape-client-loop"
-
-# The modes of a `_Runtime`'s event loop.
-_IDLE = "idle"  # nobody runs it: the next caller that can drives it
-_DRIVEN = "driven"  # a caller's thread runs it, for the length of its call
-_THREADED = "threaded"  # its own daemon thread runs it, until the client closes
+def _closed(during_call: bool = False) -> AudioScapeError:
+    if during_call:
+        return AudioScapeError("the Client was closed while this call was running")
+    return AudioScapeError("this Client is closed; create a new one")
 
 
-class _Runtime:
-    """The event loop of a `Client`, shared with its `with_options` copies.
+class _LoopThread:
+    """The event loop of a `Client` and its `with_options` copies, in a daemon thread.
 
-    One asyncio loop object for the client's whole life (the core checks that a
-    client always runs on the same loop), run by one thread at a time:
-
-    - *driven*: a blocking call from a thread that runs no loop of its own, while
-      nobody else runs this one, runs it in that thread until the call is done, and
-      leaves it stopped (*idle*) when it returns: no thread hop at all.
-    - *threaded*: anything else (a caller whose thread already runs a loop, as in a
-      notebook; a second thread calling while the loop is driven; an iterator, whose
-      walk must keep running between two steps) moves the loop, for good, to a daemon
-      thread that runs it forever, reached with `run_coroutine_threadsafe`.
-
-    A call submitted while another thread drives the loop starts running in that
-    thread's loop at once; when the driving call ends, that thread starts the loop
-    thread instead of leaving the loop stopped (the hand-over), so no work waits on
-    a stopped loop. `_lock` guards the mode, `closed` and the hand-over flag.
+    Started on the first call (a client that is never used starts no thread),
+    again in a forked child, and stopped by `close`. The thread is a daemon, so
+    a client never keeps a script from exiting; `atexit` closes forgotten ones.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_handover",
-        "_inbox",
-        "_lock",
-        "_mode",
-        "_runner",
-        "_settled",
-        "_thread",
-        "closed",
-        "generation",
-        "loop",
-    )
-
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.generation = fork_generation()
         self.closed = False
         self._lock = threading.Lock()
-        #: Notified when a driving thread lets go of the loop after close() began.
-        self._settled = threading.Condition(self._lock)
-        self._mode = _IDLE
-        self._handover = False
+        self._generation = fork_generation()
+        self._started: Future[BlockingPortal] | None = None
         self._thread: threading.Thread | None = None
-        #: The task that runs driven calls, and the future it waits on for the next one.
-        self._runner: asyncio.Task[None] | None = None
-        self._inbox: asyncio.Future[_Call[Any]] | None = None
+        self._cleanup: Callable[[], Coroutine[Any, Any, None]] | None = None
 
-    # -- checks ------------------------------------------------------------------
-
-    def check(self, doing: str = "called") -> bool:
-        """Refuse a call this runtime cannot serve; return whether the caller may drive."""
-        if self.closed:
-            raise AudioScapeError("this Client is closed; create a new one")
-        if self.generation != fork_generation():
+    def portal(self) -> BlockingPortal:
+        """The running portal, started now if need be; refuses a closed client and its own loop."""
+        started = self._started
+        if started is None or self._generation != fork_generation():
+            started = self._start()
+        elif self.closed:
+            raise _closed()
+        if self._thread is threading.current_thread():
             raise AudioScapeError(
-                "this Client was created before the process forked, and its event loop "
-                "stayed in the parent: create a new Client in each process"
-            )
-        return self._check_not_current(doing)
-
-    def _check_not_current(self, doing: str) -> bool:
-        """Refuse the loop's own thread (it would wait on itself); return whether this
-        thread may drive the loop (it runs no loop of its own)."""
-        running = asyncio._get_running_loop()
-        if running is self.loop:
-            raise AudioScapeError(
-                f"a Client cannot be {doing} from its own event-loop thread (from an "
+                "a Client cannot be called from its own event-loop thread (from an "
                 "on_progress hook, say): it would wait on itself"
             )
-        return running is None and not _in_trio()
+        # An interrupt here leaves the thread starting; the next call finds it.
+        return started.result()
 
-    # -- calls -------------------------------------------------------------------
-
-    def run(self, call: Coroutine[Any, Any, T]) -> T:
-        """Run one coroutine on the loop and return its result: in this thread if it can."""
-        future = self._claim(call, may_drive=True)
-        if future is None:
-            return self._drive(call)
-        return self.wait(future)
-
-    def _claim(self, call: Coroutine[Any, Any, T], *, may_drive: bool) -> Future[T] | None:
-        """Take the loop for `call`: None if this thread drives it, else the submitted call."""
-        try:
-            drive = self.check() and may_drive
-            with self._lock:
-                if self.closed:
-                    raise AudioScapeError("this Client is closed; create a new one")
-                if drive and self._mode is _IDLE:
-                    self._mode = _DRIVEN
-                    return None
-                return self._submit_locked(call)
-        except BaseException:
-            call.close()
-            raise
-
-    def _drive(self, call: Coroutine[Any, Any, T]) -> T:
-        """Run `call` in this thread (the mode is driven); let go of the loop after."""
-        loop = self.loop
-        try:
-            box: _Call[T] = _Call(call)
-            task, inbox = self._runner, self._inbox
-            try:
-                if task is not None and not task.done() and inbox is not None and not inbox.done():
-                    inbox.set_result(box)  # the runner waits for its next call
-                else:
-                    task = self._runner = loop.create_task(self._serve(box))
-            except BaseException:
-                call.close()
-                raise
-            ctrl_c = (
-                _CtrlC(loop, task, box)
-                if threading.current_thread() is threading.main_thread()
-                else None
-            )
-            try:
-                # The runner stops the loop itself when the call ends, which saves the
-                # loop a turn (a select) per call.
-                loop.run_forever()
-                if not box.done:  # pragma: no cover - nothing else stops this loop
-                    raise AudioScapeError("the Client's event loop stopped in the middle of a call")
-            except BaseException:
-                # A KeyboardInterrupt (a second Ctrl-C, or SIGINT under a handler of
-                # yours) left the call half done: cancel it and let it clean up.
-                try:
-                    if not box.done:
-                        task.cancel()
-                        if not task.done():
-                            # The runner may end without the call: cancelled before it
-                            # took the call (the interrupt came first), nothing would
-                            # stop the loop. Its end stops it then.
-                            def stop(_: object) -> None:
-                                if not box.done:
-                                    loop.stop()
-
-                            task.add_done_callback(stop)
-                            try:
-                                loop.run_forever()  # until the call, cleaned up, stops the loop
-                            finally:
-                                task.remove_done_callback(stop)
-                        if not box.done and task.done():
-                            box.call.close()  # never ran: no "never awaited" warning
-                finally:
-                    if task.done():
-                        with suppress(asyncio.CancelledError):
-                            task.exception()  # retrieved: no "never retrieved" log
-                    if not box.done:  # interrupted again: the call ends wherever the loop runs
-                        box.stop = False
-                raise
-            finally:
-                if ctrl_c is not None:
-                    ctrl_c.remove()
-            error = box.error
-            if isinstance(error, asyncio.CancelledError):
-                if ctrl_c is not None and ctrl_c.interrupted:
-                    raise KeyboardInterrupt from None
-                if self.closed:
-                    raise _closed_mid_call() from None
-            if error is not None:
-                box.error = None  # no cycle through the box and the traceback
-                raise error
-            if ctrl_c is not None and ctrl_c.interrupted:  # the call ended before the cancel
-                raise KeyboardInterrupt
-            return box.result  # type: ignore[return-value]
-        finally:
-            self._let_go()
-
-    async def _serve(self, box: _Call[Any]) -> None:
-        """The runner: one task that runs the driven calls one after another.
-
-        A task per call cost about 10 µs of CPU (4% of a search); this one lives
-        as long as the loop, waiting on `_inbox` between calls. A call's
-        cancellation (Ctrl-C, close) ends that call, not the runner.
-        """
-        loop = self.loop
-        current = asyncio.current_task()
-        while True:
-            try:
-                try:
-                    box.result = await box.call
-                except asyncio.CancelledError as error:
-                    box.error = error
-                    uncancel = getattr(current, "uncancel", None)  # Python 3.11+
-                    while uncancel is not None and uncancel() > 0:
-                        pass  # the task counts no cancellation of its own any more
-                except Exception as error:
-                    box.error = error
-            finally:
-                box.done = True
-                if box.stop:
-                    loop.stop()
-            if self.closed or self._runner is not current:
-                return  # closed, or replaced while its call ran on after a second Ctrl-C
-            inbox: asyncio.Future[_Call[Any]] = loop.create_future()
-            self._inbox = inbox
-            box = await inbox
-
-    def _let_go(self) -> None:
-        """End a drive: leave the loop idle, or hand it to the loop thread if work came in."""
+    def _start(self) -> Future[BlockingPortal]:
+        if self._generation != fork_generation():
+            # A forked child: the parent's thread is not here (and its lock may be held).
+            self.__init__()  # type: ignore[misc]
         with self._lock:
-            if self._handover:
-                self._handover = False
-                self._start_thread()
-            else:
-                self._mode = _IDLE
             if self.closed:
-                self._settled.notify_all()
+                raise _closed()
+            if self._started is None:
+                self._started = Future()
+                self._thread = threading.Thread(
+                    target=self._serve, args=(self._started,), name=LOOP_THREAD_NAME, daemon=True
+                )
+                self._thread.start()
+            return self._started
 
-    def submit(self, call: Coroutine[Any, Any, T]) -> Future[T]:
-        """Hand `call` to the loop, moving the loop to its thread for good."""
-        future = self._claim(call, may_drive=False)
-        assert future is not None
-        return future
+    def _serve(self, started: Future[BlockingPortal]) -> None:
+        async def main() -> None:
+            async with BlockingPortal() as portal:
+                started.set_result(portal)
+                await portal.sleep_until_stopped()
+            # Every call has ended (cancelled, if still running): now the pool goes.
+            if self._cleanup is not None:
+                await self._cleanup()
 
-    def _submit_locked(self, call: Coroutine[Any, Any, T]) -> Future[T]:
-        if self._mode is _IDLE:
-            self._start_thread()
-        elif self._mode is _DRIVEN:
-            self._handover = True  # the driving thread starts the loop thread when done
-        return asyncio.run_coroutine_threadsafe(_contained(call), self.loop)
-
-    def _start_thread(self) -> None:
-        # A daemon thread never keeps a script from exiting when its client was not closed.
-        thread = threading.Thread(target=self.loop.run_forever, name=LOOP_THREAD_NAME, daemon=True)
-        self._mode = _THREADED
-        self._thread = thread
-        thread.start()
-
-    @staticmethod
-    def wait(future: Future[T]) -> T:
-        """Wait for a submitted call; cancel it if the wait fails."""
         try:
-            return future.result()
-        except _Escaped as escaped:
-            raise escaped.error from None
-        except CancelledError:
-            # Not the caller's cancellation (a blocking call has none): the
-            # client was closed, which cancels what runs in its loop.
-            raise _closed_mid_call() from None
-        except BaseException:
-            future.cancel()  # a KeyboardInterrupt here must not leave the call running
-            raise
+            anyio.run(main)
+        except BaseException as error:  # pragma: no cover - anyio failed to start a loop
+            if not started.done():
+                started.set_exception(error)
 
     def call(self, call: Coroutine[Any, Any, T]) -> T:
-        """Run `call` in the loop thread (threaded mode) and wait for it."""
-        return self.wait(self.submit(call))
+        """Run `call` in the loop and wait for it; an interrupt of the wait cancels it."""
+        return _wait(self.submit(call))
 
-    # -- close -------------------------------------------------------------------
+    def submit(self, call: Coroutine[Any, Any, T]) -> Future[T]:
+        """Start `call` in the loop; its future."""
+        try:
+            portal = self.portal()
+            return portal.start_task_soon(_contained, call)
+        except BaseException as error:
+            if getcoroutinestate(call) == CORO_CREATED:
+                call.close()  # never ran: no "never awaited" warning
+            if isinstance(error, RuntimeError) and self.closed:  # the portal has just stopped
+                raise _closed() from None
+            raise
 
     def close(self, cleanup: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """End every call, run `cleanup` in the loop, stop the loop and close it. Idempotent."""
-        forked = self.generation != fork_generation()
-        drive = not forked and self._check_not_current("closed")
+        """Cancel every call, run `cleanup` in the loop, stop the thread. Idempotent."""
+        if self._thread is threading.current_thread():
+            raise AudioScapeError("a Client cannot be closed from its own event-loop thread")
         with self._lock:
             if self.closed:
                 return
             self.closed = True
-            if forked:
-                return  # the loop (and its thread, if any) belongs to the parent
-            drive = drive and self._mode is _IDLE
-            if drive:
-                self._mode = _DRIVEN
-            else:
-                future = self._submit_locked(self._shutdown(cleanup))
-        if drive:
-            try:
-                self._drive(self._shutdown(cleanup))
-            finally:
-                self.loop.close()
-            return
+            started, thread = self._started, self._thread
+        if started is None or self._generation != fork_generation():
+            return  # no loop ever ran here (a forked child's is its parent's)
+        self._cleanup = cleanup
         try:
-            future.result()
+            portal = started.result()
+            portal.start_task_soon(portal.stop, True)
         finally:
-            with self._lock:
-                # A thread driving the loop hands it to the loop thread when its call ends.
-                self._settled.wait_for(lambda: self._mode is _THREADED)
-                thread = self._thread
-            self.loop.call_soon_threadsafe(self.loop.stop)
             assert thread is not None
             thread.join()
-            self.loop.close()
-
-    async def _shutdown(self, cleanup: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        # Calls in flight end first, as closed, before the pool under them goes.
-        await _cancel_other_tasks()
-        try:
-            await cleanup()
-        finally:
-            await _cancel_other_tasks()
-            await self.loop.shutdown_asyncgens()
-            await self.loop.shutdown_default_executor()
-
-    def owns_current_loop(self) -> bool:
-        """Whether the caller runs inside this runtime's loop."""
-        return asyncio._get_running_loop() is self.loop
-
-    def busy(self) -> bool:
-        """Whether some thread holds the lock (for a moment), this one perhaps."""
-        return self._lock.locked()
 
 
 class _Escaped(Exception):
-    """A KeyboardInterrupt or SystemExit raised in the loop thread (by an on_progress hook,
-    say), carried to the thread that waits for the call.
-
-    Left to propagate, asyncio re-raises it out of the loop, which kills the loop
-    thread and leaves every waiting caller (and close) hanging for good.
-    """
+    """A KeyboardInterrupt or SystemExit raised in the loop (by an on_progress hook, say),
+    carried to the waiting thread: raised in the loop, it would end the loop for every caller."""
 
     def __init__(self, error: BaseException) -> None:
         super().__init__(repr(error))
@@ -391,93 +190,144 @@ class _Escaped(Exception):
 
 
 async def _contained(call: Coroutine[Any, Any, T]) -> T:
-    """Run `call` in the loop thread; an interrupt it raises becomes an `_Escaped`."""
     try:
         return await call
+    except (Exception, anyio.get_cancelled_exc_class()):
+        raise
     except BaseException as error:
-        if isinstance(error, (Exception, asyncio.CancelledError)):
-            raise
         raise _Escaped(error) from None
 
 
-async def _cancel_other_tasks() -> None:
-    """Cancel every task of the running loop but this one, and wait for them to end."""
-    current = asyncio.current_task()
-    others = [task for task in asyncio.all_tasks() if task is not current]
-    for task in others:
-        task.cancel()
-    if others:
-        await asyncio.gather(*others, return_exceptions=True)
+def _wait(future: Future[T]) -> T:
+    try:
+        return future.result()
+    except _Escaped as escaped:
+        raise escaped.error from None
+    except CancelledError:
+        raise _closed(during_call=True) from None  # nobody else cancels a call
+    except BaseException:
+        future.cancel()  # a KeyboardInterrupt here: the call ends in the loop, cleaned up
+        raise
 
 
-class _CtrlC:
-    """Ctrl-C during a call driven in the main thread: cancel the call, as `asyncio.Runner` does.
+class _Handoff:
+    """A walk's items, from its task in the loop to the thread that reads them.
 
-    So the call's cleanup runs as a cancellation, and the caller then gets a
-    KeyboardInterrupt; a second Ctrl-C interrupts at once. Only while SIGINT has
-    Python's default handler, installed after `CTRL_C_DELAY`, and removed after.
+    The walk runs at most `ahead` items past those read, then waits until the
+    reader has taken them all: the reader's thread hops to the loop once per
+    `ahead` items, not per item.
     """
 
-    __slots__ = ("_box", "_loop", "_task", "_timer", "installed", "interrupted")
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], box: _Call[Any]
-    ) -> None:
+    def __init__(self, loop: _LoopThread, ahead: int) -> None:
         self._loop = loop
-        self._task = task
-        self._box = box
-        self.installed = False
-        self.interrupted = False
-        self._timer = loop.call_later(CTRL_C_DELAY, self._install)
+        self._ahead = ahead
+        self._items: deque[Any] = deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._room: anyio.Event | None = None
+        self.ended = False
 
-    def _install(self) -> None:
-        if not self._box.done and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self._on_sigint)
-            self.installed = True
+    async def pump(
+        self, items: Callable[[], AsyncIterator[Any]], scope: AbstractAsyncContextManager[object]
+    ) -> None:
+        try:
+            async with scope:
+                walk = items()
+                try:
+                    async for item in walk:
+                        with self._ready:
+                            self._items.append(item)
+                            self._ready.notify()
+                            room = None
+                            if len(self._items) >= self._ahead:
+                                room = self._room = anyio.Event()
+                        if room is not None:
+                            await room.wait()
+                finally:
+                    aclose = getattr(walk, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+        finally:
+            self.end()
 
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        if self.interrupted or self._box.done:
-            raise KeyboardInterrupt
-        self.interrupted = True
-        self._task.cancel()
-        self._loop.call_soon_threadsafe(_nothing)  # wake a select() that waits long
+    def end(self) -> None:
+        with self._ready:
+            self.ended = True
+            self._ready.notify_all()
 
-    def remove(self) -> None:
-        """Put Python's handler back (unless yours replaced this one meanwhile)."""
-        self._timer.cancel()
-        if self.installed:
-            self.installed = False
-            if signal.getsignal(signal.SIGINT) == self._on_sigint:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-class _Call(Generic[T]):
-    """One driven call, handed to the runner: its coroutine and, once done, its outcome."""
-
-    __slots__ = ("call", "done", "error", "result", "stop")
-
-    def __init__(self, call: Coroutine[Any, Any, T]) -> None:
-        self.call = call
-        self.result: T | None = None
-        self.error: BaseException | None = None
-        self.done = False
-        self.stop = True  # cleared if the driving thread gives up on the call
-
-
-def _nothing() -> None:
-    """A no-op callback: scheduling it wakes the loop."""
+    def read(self, pumping: Future[None]) -> Iterator[Any]:
+        portal = self._loop.portal()
+        try:
+            while True:
+                with self._ready:
+                    self._ready.wait_for(lambda: self._items or self.ended)
+                    if self._loop.closed:
+                        raise _closed(during_call=True)
+                    if not self._items:
+                        break
+                    item = self._items.popleft()
+                    room = None
+                    if not self._items:  # drained: let the walk fill up again
+                        room, self._room = self._room, None
+                if room is not None:
+                    portal.start_task_soon(room.set)
+                yield item
+            _wait(pumping)  # the walk ended: done, or failed (its error is raised here)
+        finally:
+            if not pumping.done():
+                pumping.cancel()  # the walk is cancelled, and closed, in the loop
+            with self._ready:
+                self._ready.wait_for(lambda: self.ended)
 
 
-def _in_trio() -> bool:
-    """Whether the calling thread runs a trio loop (trio, if anything, is imported then)."""
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_trio_token()
-    except RuntimeError:
-        return False
-    return True
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[Client, P], R]:
+    """`Client.<name>`: `AsyncClient.<name>`, run in the client's loop."""
+
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._loop.call(method(self._async, *args, **kwargs))
+
+    return _mirror(call, method)
+
+
+def _walking(
+    method: Callable[Concatenate[AsyncClient, P], AsyncIterator[T]],
+    ahead: Callable[[Mapping[str, Any]], int],
+) -> Callable[Concatenate[Client, P], Iterator[T]]:
+    """`Client.<name>`: the async walk `AsyncClient.<name>`, run in the loop as you iterate."""
+
+    def walk(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        self._check_open()
+        items = method(self._async, *args, **kwargs)  # arguments checked now
+        return self._walk(lambda: items, ahead=ahead(kwargs))
+
+    return _mirror(walk, method)
+
+
+def _crawling(
+    method: Callable[Concatenate[AsyncClient, P], Crawl],
+) -> Callable[Concatenate[Client, P], SyncCrawl]:
+    """`Client.crawl`: the crawl in its ``async with`` (its streaming window), as you iterate."""
+
+    def crawl(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> SyncCrawl:
+        self._check_open()
+        crawl = method(self._async, *args, **kwargs)
+        tracks = self._walk(crawl.__aiter__, ahead=_page_size(kwargs), scope=crawl)
+        return SyncCrawl(tracks, crawl.stats)
+
+    return _mirror(crawl, method)
+
+
+def _mirror(facade: F, method: Callable[..., Any]) -> F:
+    """`facade`, named and documented as `method`, with its signature (`inspect` follows it)."""
+    functools.update_wrapper(facade, method)
+    facade.__qualname__ = f"Client.{method.__name__}"
+    return facade
+
+
+def _page_size(options: Mapping[str, Any]) -> int:
+    page_size: int = options.get("page_size", MAX_LIMIT)
+    return page_size
 
 
 class Client:
@@ -490,16 +340,16 @@ class Client:
             print(track.name)
     ```
 
-    It owns an event loop, which a call runs in the calling thread; where
-    that cannot be (a loop already runs in that thread, as in a notebook;
-    another thread is in a call; an iterator, whose walk runs between your
-    steps) the loop moves to a thread of its own until the client closes. So
-    it works inside a notebook, and it may be shared by threads.
-    `http_client`, if given, must be an `httpx.AsyncClient`: that is what the
-    core runs on; unlike with `AsyncClient`, it is closed with this client,
-    since its connections live in this client's event loop. Close the client
-    (or leave its ``with`` block) to close the loop and stop its thread. Each
-    method's documentation is that of the `AsyncClient` method it runs.
+    It runs the async core in an event loop of its own, in a thread that
+    starts with its first call and stops when it closes; so it works inside
+    a notebook (a running loop), and any number of threads may share it. In
+    a process forked from the one that made it, it starts another loop and
+    pool of its own. `http_client`, if given, must be an `httpx.AsyncClient`:
+    that is what the core runs on; unlike with `AsyncClient`, it is closed
+    with this client, since its connections live in this client's event
+    loop. Close the client (or leave its ``with`` block) to close the loop
+    and stop its thread. Each method's documentation is that of the
+    `AsyncClient` method it runs.
     """
 
     def __init__(
@@ -518,36 +368,19 @@ class Client:
         cache: SearchCache | None = None,
         circuit_breaker: CircuitBreaker | None = None,
     ) -> None:
-        self._runtime: _Runtime | None = None
+        options = dict(locals())  # every argument, as given: `AsyncClient` checks them
+        del options["self"]
         # Built here, not in the loop thread: building does no I/O and binds to no
         # loop, a bad argument then starts no thread, and a warning (plain http)
         # names the caller's line rather than the loop thread's.
-        self._async = AsyncClient(
-            api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry=retry,
-            http_client=http_client,
-            default_headers=default_headers,
-            rate_limit=rate_limit,
-            transport=transport,
-            max_response_bytes=max_response_bytes,
-            cache=cache,
-            circuit_breaker=circuit_breaker,
-        )
-        self._http_client = http_client
-        # Redis connections belong to the loop that opened them: this client's.
-        self._backends = {
-            id(backend): backend
-            for backend in (
-                getattr(rate_limit, "backend", None),
-                cache.backend if cache is not None else None,
-            )
-            if backend is not None
-        }
+        self._async = AsyncClient(**options)
+        # What lives in this client's event loop and closes with it (not in a
+        # forked child: made before the fork, their connections are the parent's).
+        backends = (getattr(rate_limit, "backend", None), getattr(cache, "backend", None))
+        self._owned = [owned for owned in (http_client, *backends) if owned is not None]
+        self._generation = fork_generation()
         self._is_copy = False
-        self._runtime = _Runtime()
+        self._loop = _LoopThread()
         _open_clients.add(self)
 
     @_mirrors(AsyncClient.with_options)
@@ -562,20 +395,12 @@ class Client:
         default_headers: Mapping[str, str] | None = None,
         max_response_bytes: int | None = None,
     ) -> Client:
+        options = dict(locals())
+        del options["self"]
         copy = object.__new__(Client)
-        copy._async = self._async.with_options(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry=retry,
-            default_headers=default_headers,
-            max_response_bytes=max_response_bytes,
-        )
-        copy._http_client = None
-        copy._backends = {}
-        copy._is_copy = True
-        copy._runtime = self._runtime
+        copy._async = self._async.with_options(**options)
+        copy._owned, copy._generation = [], self._generation
+        copy._is_copy, copy._loop = True, self._loop
         return copy
 
     def __repr__(self) -> str:
@@ -610,11 +435,11 @@ class Client:
     @property
     def is_closed(self) -> bool:
         """Whether the client is closed (itself, or the client it was copied from)."""
-        runtime = self._runtime
-        return runtime is None or runtime.closed
+        loop = getattr(self, "_loop", None)
+        return loop is None or loop.closed
 
     def __enter__(self) -> Client:
-        self._run(self._async.__aenter__())
+        self._loop.call(self._async.__aenter__())
         return self
 
     def __exit__(
@@ -632,298 +457,56 @@ class Client:
         that says the client was closed. On a `with_options` copy this does
         nothing: the loop is the original's.
         """
-        runtime = self._runtime
-        if self._is_copy or runtime is None:
-            return
-        _open_clients.discard(self)
-        runtime.close(self._aclose)
+        if not self._is_copy:
+            _open_clients.discard(self)
+            self._loop.close(self._aclose)
 
     async def _aclose(self) -> None:
         await self._async.aclose()
-        if self._http_client is not None:
-            # Your http_client's connections live in this event loop, which
-            # closes now: nothing could close them later, so they close here.
-            await self._http_client.aclose()
-        for backend in self._backends.values():
-            await backend.aclose()  # it reconnects if used again
+        if self._generation == fork_generation():
+            for owned in self._owned:
+                await owned.aclose()  # a Redis backend reconnects if used again
 
     def __del__(self) -> None:
-        # A client dropped without close() must not leave its loop or thread behind.
-        # While the interpreter shuts down the loop thread may already be gone
-        # (a daemon), and waiting on it would hang the exit: atexit closed it.
-        # Not from inside its own loop (it would wait on itself), and not while
-        # this thread holds the runtime's lock (a collection in the middle of a
-        # call of a copy): atexit closes it then.
-        runtime = getattr(self, "_runtime", None)
+        # A client dropped without close() must not leave its thread behind; but
+        # not from its own loop thread (it would wait on itself), nor at exit,
+        # when atexit closed it already.
+        loop = getattr(self, "_loop", None)
         if (
-            runtime is not None
-            and not runtime.closed
+            loop is not None
+            and not loop.closed
             and not getattr(self, "_is_copy", True)
             and not sys.is_finalizing()
-            and runtime.generation == fork_generation()
-            and not runtime.owns_current_loop()
-            and not runtime.busy()
+            and loop._thread is not threading.current_thread()
+            and not loop._lock.locked()
         ):
             self.close()
 
-    def _check_open(self) -> None:
-        """Say now, before a walk is built, that this Client cannot serve it (closed, forked,
-        called from its own loop)."""
-        runtime = self._runtime
-        if runtime is None:  # pragma: no cover - only a half-built client has none
-            raise AudioScapeError("this Client is closed; create a new one")
-        runtime.check()
-
-    def _run(self, call: Coroutine[Any, Any, T]) -> T:
-        runtime = self._runtime
-        if runtime is None:  # pragma: no cover - only a half-built client has none
-            call.close()
-            raise AudioScapeError("this Client is closed; create a new one")
-        return runtime.run(call)
-
-    @_mirrors(AsyncClient.search)
-    def search(
+    def _walk(
         self,
-        query: str,
-        *,
-        limit: int = DEFAULT_LIMIT,
-        offset: int = DEFAULT_OFFSET,
-        filters: Filters = None,
-        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
-        max_retries: int | None = None,
-        retry: RetryPolicy | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        cache: bool = True,
-    ) -> SearchResponse:
-        return self._run(
-            self._async.search(
-                query,
-                limit=limit,
-                offset=offset,
-                filters=filters,
-                timeout=timeout,
-                max_retries=max_retries,
-                retry=retry,
-                extra_headers=extra_headers,
-                deadline=deadline,
-                cache=cache,
-            )
-        )
-
-    @_mirrors(AsyncClient.iter_pages)
-    def iter_pages(
-        self,
-        query: str,
-        *,
-        filters: Filters = None,
-        page_size: int = MAX_LIMIT,
-        max_items: int | None = None,
-        offset: int = DEFAULT_OFFSET,
-        concurrency: int = 1,
-        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
-        max_retries: int | None = None,
-        retry: RetryPolicy | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        cache: bool = False,
-    ) -> Iterator[SearchResponse]:
-        self._check_open()
-        pages = self._async.iter_pages(
-            query,
-            filters=filters,
-            page_size=page_size,
-            max_items=max_items,
-            offset=offset,
-            concurrency=concurrency,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry=retry,
-            extra_headers=extra_headers,
-            deadline=deadline,
-            cache=cache,
-        )
-        return self._drain(pages, lambda page: (page,))
-
-    @_mirrors(AsyncClient.iter_tracks)
-    def iter_tracks(
-        self,
-        query: str,
-        *,
-        filters: Filters = None,
-        page_size: int = MAX_LIMIT,
-        max_items: int | None = None,
-        offset: int = DEFAULT_OFFSET,
-        concurrency: int = 1,
-        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
-        max_retries: int | None = None,
-        retry: RetryPolicy | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        cache: bool = False,
-    ) -> Iterator[Track]:
-        # Page by page (a crawl's batches), not track by track: one hop to the
-        # loop thread per page.
-        self._check_open()
-        crawl = self._async.crawl(
-            query,
-            filters=filters,
-            page_size=page_size,
-            max_items=max_items,
-            offset=offset,
-            concurrency=concurrency,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry=retry,
-            extra_headers=extra_headers,
-            deadline=deadline,
-            cache=cache,
-        )
-        # Not the crawl's streaming window: a plain loop is at most a page ahead.
-        return self._drain(crawl.batches(), lambda batch: batch)
-
-    @_mirrors(AsyncClient.crawl)
-    def crawl(
-        self,
-        query: str,
-        *,
-        filters: Filters = None,
-        page_size: int = MAX_LIMIT,
-        max_items: int | None = None,
-        offset: int = DEFAULT_OFFSET,
-        concurrency: int = 1,
-        on_progress: ProgressHook | None = None,
-        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
-        max_retries: int | None = None,
-        retry: RetryPolicy | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        cache: bool = False,
-    ) -> SyncCrawl:
-        self._check_open()
-        crawl = self._async.crawl(
-            query,
-            filters=filters,
-            page_size=page_size,
-            max_items=max_items,
-            offset=offset,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry=retry,
-            extra_headers=extra_headers,
-            deadline=deadline,
-            cache=cache,
-        )
-        return SyncCrawl(self._drain(crawl.batches(), lambda batch: batch, crawl), crawl.stats)
-
-    @_mirrors(AsyncClient.crawl_to_file)
-    def crawl_to_file(
-        self,
-        query: Queries,
-        out: str | os.PathLike[str],
-        *,
-        filters: Filters = None,
-        page_size: int = MAX_LIMIT,
-        max_items: int | None = None,
-        concurrency: int = 1,
-        resume: bool = False,
-        overwrite: bool = False,
-        format: str | None = None,
-        on_progress: ProgressHook | None = None,
-        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
-        max_retries: int | None = None,
-        retry: RetryPolicy | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-    ) -> CrawlStats:
-        return self._run(
-            self._async.crawl_to_file(
-                query,
-                out,
-                filters=filters,
-                page_size=page_size,
-                max_items=max_items,
-                concurrency=concurrency,
-                resume=resume,
-                overwrite=overwrite,
-                format=format,
-                on_progress=on_progress,
-                timeout=timeout,
-                max_retries=max_retries,
-                retry=retry,
-                extra_headers=extra_headers,
-                deadline=deadline,
-            )
-        )
-
-    def _drain(
-        self,
-        source: AsyncGenerator[T, None],
-        explode: Callable[[T], Iterable[U]],
+        items: Callable[[], AsyncIterator[T]],
+        ahead: int,
         scope: AbstractAsyncContextManager[object] | None = None,
-    ) -> Iterator[U]:
-        """Run `source` in the loop thread; yield what `explode` makes of each item.
+    ) -> Iterator[T]:
+        """Run the async walk `items()` in the loop (inside `scope`); yield what it yields."""
+        handoff = _Handoff(self._loop, ahead)
+        pumping = self._loop.submit(handoff.pump(items, scope or nullcontext()))
+        yield from handoff.read(pumping)
 
-        `scope` (a crawl, whose streaming window is a task group) is entered
-        around the whole walk, in the loop thread.
-        """
-        runtime = self._runtime  # checked (`_check_open`) by the caller, before its walk was built
-        assert runtime is not None
+    def _check_open(self) -> None:
+        if self._loop.closed:
+            raise _closed()
 
-        def items() -> Iterator[U]:
-            send, receive = anyio.create_memory_object_stream[T](0)
+    # Each method runs the `AsyncClient` method of the same name: its signature
+    # and documentation are that method's, its arguments are checked there.
 
-            async def pump() -> None:
-                async with send, scope or nullcontext(), aclosing(source):
-                    async for item in source:
-                        await send.send(item)
+    search = _blocking(AsyncClient.search)
+    crawl_to_file = _blocking(AsyncClient.crawl_to_file)
+    #: A walk of pages runs one page ahead of your loop; of tracks, one page of tracks.
+    iter_pages = _walking(AsyncClient.iter_pages, ahead=lambda options: 1)
+    iter_tracks = _walking(AsyncClient.iter_tracks, ahead=_page_size)
 
-            try:
-                pumping = runtime.submit(pump())  # closed before the first item: says so
-            except BaseException:
-                send.close()
-                receive.close()
-                raise
-            try:
-                while True:
-                    try:
-                        item = runtime.call(receive.receive())
-                    except anyio.EndOfStream:
-                        break
-                    yield from explode(item)
-                # The stream ended: either the walk is done or it failed; say which.
-                runtime.wait(pumping)
-            finally:
-                # Cancelling the pump closes its end of the stream, which also
-                # releases a receive left waiting by a KeyboardInterrupt.
-                if not pumping.done():
-                    pumping.cancel()
-                try:
-                    runtime.call(receive.aclose())
-                except AudioScapeError:
-                    # The client was closed first and its loop has stopped, so
-                    # nothing else can touch the streams: close them here.
-                    send.close()
-                    receive.close()
-
-        return items()
-
-
-def _closed_mid_call() -> AudioScapeError:
-    return AudioScapeError("the Client was closed while this call was running")
-
-
-#: Clients not closed yet; the ones a script forgot are closed at exit, while
-#: their loop threads still run (atexit runs before daemon threads are stopped).
-_open_clients: weakref.WeakSet[Client] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_forgotten_clients() -> None:
-    for client in list(_open_clients):
-        client.close()
+    crawl = _crawling(AsyncClient.crawl)
 
 
 class SyncCrawl:
@@ -941,3 +524,14 @@ class SyncCrawl:
         close = getattr(self._tracks, "close", None)
         if close is not None:
             close()
+
+
+#: Clients not closed yet; the ones a script forgot are closed at exit, while
+#: their loop threads still run (atexit runs before daemon threads are stopped).
+_open_clients: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_forgotten_clients() -> None:
+    for client in list(_open_clients):
+        client.close()

@@ -122,8 +122,9 @@ class _Pages:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, pages: _Pages) -> None:
+    def __init__(self, pages: _Pages, latency: float) -> None:
         self._pages = pages
+        self._latency = latency
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
 
@@ -154,14 +155,18 @@ class _Protocol(asyncio.Protocol):
             buffer = buffer[end:]
         self._buffer = buffer
         if out and self._transport is not None:
-            self._transport.write(b"".join(out))
+            if self._latency:  # a server that far away: the answer leaves that much later
+                loop = asyncio.get_running_loop()
+                loop.call_later(self._latency, self._transport.write, b"".join(out))
+            else:
+                self._transport.write(b"".join(out))
 
 
-async def _serve(total: int, port: int) -> None:
+async def _serve(total: int, port: int, latency: float) -> None:
     loop = asyncio.get_running_loop()
     pages = _Pages(total)
     server = await loop.create_server(
-        lambda: _Protocol(pages), "127.0.0.1", port, backlog=2048, reuse_address=True
+        lambda: _Protocol(pages, latency), "127.0.0.1", port, backlog=2048, reuse_address=True
     )
     bound = server.sockets[0].getsockname()[1]
     print(f"{URL_PREFIX}http://127.0.0.1:{bound}{BASE_PATH}", flush=True)
@@ -176,15 +181,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--total", type=int, default=10_000)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args()
-    asyncio.run(_serve(args.total, args.port))
+    asyncio.run(_serve(args.total, args.port, args.latency))
 
 
 class ServerProcess:
-    """Runs this server in a child process; `url` once it listens."""
+    """Runs this server in a child process; `url` once it listens; `latency` s per answer."""
 
-    def __init__(self, total: int = 10_000) -> None:
+    def __init__(self, total: int = 10_000, latency: float = 0.0) -> None:
         self.total = total
+        self.latency = latency
         self.url = ""
         self.api_key = API_KEY
         self._process: subprocess.Popen[str] | None = None
@@ -196,7 +203,8 @@ class ServerProcess:
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         }
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks._server", "--total", str(self.total)],
+            [sys.executable, "-m", "benchmarks._server", "--total", str(self.total),
+             "--latency", str(self.latency)],  # fmt: skip
             stdout=subprocess.PIPE,
             text=True,
             env=env,

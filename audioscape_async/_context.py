@@ -1,0 +1,65 @@
+"""Where a piece of the SDK runs: which process (forks) and which event loop.
+
+Connection pools, gates and loop threads belong to one process and one event
+loop. Two questions tell whose they are, asked here and nowhere else:
+
+- `fork_generation()`: how many forks this process came out of. A part made
+  before a fork records it; in the child the number differs, and the part
+  leaves the parent's sockets and threads alone (never closes them: they are
+  the parent's too) and builds its own, as redis-py's connection pools do.
+- `current_loop()` / `in_trio()`: the event loop running in this thread,
+  asyncio's or trio's, without importing trio (it is loaded only if a caller
+  runs on it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["current_loop", "fork_generation", "in_trio"]
+
+_generation = 0
+
+
+def _forked() -> None:
+    global _generation
+    _generation += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
+def fork_generation() -> int:
+    """How many forks this process came out of (0 in a process that was started, not forked)."""
+    return _generation
+
+
+def current_loop() -> object:
+    """The event loop running in this thread: asyncio's loop, trio's token, or None."""
+    import asyncio
+
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        return loop
+    return _trio_token()
+
+
+def in_trio() -> bool:
+    """Whether this thread runs a trio loop."""
+    return _trio_token() is not None
+
+
+def _trio_token() -> object:
+    trio = sys.modules.get("trio")  # not imported: nobody runs trio
+    if trio is None:
+        return None
+    try:
+        return trio.lowlevel.current_trio_token()
+    except RuntimeError:  # imported, but this thread runs no trio loop
+        return None
+    except AttributeError:
+        # Another thread is importing trio right now (httpcore does, on a client's
+        # first call): a thread that runs trio had it imported whole, so not this one.
+        return None
