@@ -202,9 +202,9 @@ class ServerProcess:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         }
+        command = [sys.executable, "-m", "benchmarks._server", "--total", str(self.total)]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks._server", "--total", str(self.total),
-             "--latency", str(self.latency)],  # fmt: skip
+            [*command, "--latency", str(self.latency)],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
