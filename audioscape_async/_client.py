@@ -10,6 +10,7 @@ hand a page fetcher to `_pagination`, file crawls to `_crawl`.
 from __future__ import annotations
 
 import enum
+import functools
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
@@ -133,7 +134,7 @@ class AsyncClient:
             proxy_checked=http_client is None,
         )
         shared = Shared(
-            TransportStage(http_client, transport),
+            functools.partial(TransportStage, http_client, transport),
             config,
             _checked("rate_limit", rate_limit, "RateLimit"),
             _checked("cache", cache, "SearchCache"),

@@ -28,9 +28,11 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._config import ClientConfig
+from ._context import fork_generation
 from ._decode import decode_search_response
 from ._exceptions import (
     APIResponseValidationError,
@@ -58,21 +60,33 @@ __all__ = ["Pipeline", "Shared"]
 
 
 class Shared:
-    """What a client shares with its `with_options` copies: pool, gate, cache and breaker."""
+    """What a client shares with its `with_options` copies: pool, gate, cache and breaker.
 
-    __slots__ = ("breaker", "cache", "gate", "transport")
+    In a process forked from the one that built them, the first call builds a
+    pool and gate of the child's own (`_context`), and leaves the parent's
+    alone: never closed, since their sockets are the parent's too.
+    """
+
+    __slots__ = ("_left", "_parts", "breaker", "cache", "gate", "generation", "transport")
 
     def __init__(
         self,
-        transport: TransportStage,
+        transport: Callable[[], TransportStage],
         config: ClientConfig,
         rate_limit: RateLimit | None,
         cache: SearchCache | None,
         breaker: CircuitBreaker | None,
     ) -> None:
-        self.transport = transport
         self.cache = cache
         self.breaker = breaker
+        self._parts = (transport, config, rate_limit)
+        self._left: list[object] = []  # the parent's, kept from the collector (no warnings)
+        self._build()
+
+    def _build(self) -> None:
+        make_transport, config, rate_limit = self._parts
+        self.generation = fork_generation()
+        self.transport = make_transport()
         self.gate: Gate | SharedGate
         if rate_limit is not None and rate_limit.backend is not None:
             from ._redis import SharedGate, limit_name
@@ -81,6 +95,14 @@ class Shared:
             self.gate = SharedGate(rate_limit, rate_limit.backend, name)
         else:
             self.gate = Gate(rate_limit)
+
+    def after_fork(self) -> None:
+        """In a forked child: a pool and gate of its own (not for your own `http_client`,
+        whose connections are the parent's: its transport says so)."""
+        self.generation = fork_generation()
+        if self.transport.owns_http and not self.transport.closed:
+            self._left.append((self.transport, self.gate))
+            self._build()
 
 
 class Pipeline:
@@ -106,7 +128,10 @@ class Pipeline:
         With a `cache_key` (the call uses the client's cache), the cache stage
         answers or runs the rest.
         """
-        self.shared.transport.check_context()
+        shared = self.shared
+        if shared.generation != fork_generation():
+            shared.after_fork()
+        shared.transport.check_context()
         options = options.started()
         cache = self.shared.cache
         if cache is not None and cache_key is not None:

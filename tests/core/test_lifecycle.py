@@ -59,13 +59,17 @@ def test_an_async_client_used_from_another_thread_says_so() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_clients_made_before_a_fork_say_so_in_the_child() -> None:
-    """In a forked child, both clients refuse with a clear error instead of hanging."""
+def test_clients_on_your_http_client_made_before_a_fork_say_so_in_the_child() -> None:
+    """In a forked child, clients on your own http_client (whose connections are the
+    parent's) refuse with a clear error instead of hanging; clients on their own pool work
+    there (tests/core/test_sync_fork.py)."""
     script = """
 import asyncio, os, sys
+import httpx
 from audioscape_async import AsyncClient, AudioScapeError, Client
-sync = Client("k", base_url="http://127.0.0.1:9/v1")
-async_client = AsyncClient("k", base_url="http://127.0.0.1:9/v1", max_retries=0)
+url = "http://127.0.0.1:9/v1"
+sync = Client("k", base_url=url, http_client=httpx.AsyncClient())
+async_client = AsyncClient("k", base_url=url, max_retries=0, http_client=httpx.AsyncClient())
 async def use():
     try:
         await async_client.search("x")
@@ -87,7 +91,7 @@ sync.close()
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
     )
-    assert "sync: this Client was created before the process forked" in done.stdout
+    assert "sync: this AsyncClient was created before the process forked" in done.stdout
     assert "async: this AsyncClient was created before the process forked" in done.stdout
 
 
