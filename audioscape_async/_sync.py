@@ -20,6 +20,7 @@ background work goes on while the caller's thread is elsewhere.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import sys
 import threading
@@ -33,6 +34,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import httpx
 from anyio.from_thread import BlockingPortal
 
@@ -51,6 +54,8 @@ from ._retry import RetryPolicy
 from ._transport import TransportChoice
 
 if TYPE_CHECKING:
+    from anyio.lowlevel import EventLoopToken
+
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
     from ._crawl import Crawl, CrawlStats
@@ -89,6 +94,8 @@ class _LoopThread:
     Started on the first call (a client that is never used starts no thread),
     again in a forked child, and stopped by `close`. The thread is a daemon, so
     a client never keeps a script from exiting; `atexit` closes forgotten ones.
+    A call is one hop there and back (`anyio.from_thread.run`: half the CPU of
+    a portal task, which waits for its task to start); a walk is a portal task.
     """
 
     def __init__(self) -> None:
@@ -98,6 +105,10 @@ class _LoopThread:
         self._started: Future[BlockingPortal] | None = None
         self._thread: threading.Thread | None = None
         self._cleanup: Callable[[], Coroutine[Any, Any, None]] | None = None
+        # In the loop thread only: the calls running, and whether the loop is closing.
+        self._calls: set[_Call] = set()
+        self._closing = False
+        self.token: EventLoopToken
 
     def portal(self) -> BlockingPortal:
         """The running portal, started now if need be; refuses a closed client and its own loop."""
@@ -131,10 +142,17 @@ class _LoopThread:
 
     def _serve(self, started: Future[BlockingPortal]) -> None:
         async def main() -> None:
+            self.token = anyio.lowlevel.current_token()
+            idle = anyio.Event()
             async with BlockingPortal() as portal:
                 started.set_result(portal)
                 await portal.sleep_until_stopped()
-            # Every call has ended (cancelled, if still running): now the pool goes.
+            # Closed: the walks have ended (cancelled); so do the calls, then the pool goes.
+            self._closing = True
+            for call in self._calls:
+                call.cancel(idle)
+            if self._calls:
+                await idle.wait()
             if self._cleanup is not None:
                 await self._cleanup()
 
@@ -146,13 +164,52 @@ class _LoopThread:
 
     def call(self, call: Coroutine[Any, Any, T]) -> T:
         """Run `call` in the loop and wait for it; an interrupt of the wait cancels it."""
-        return _wait(self.submit(call))
+        box = _Call()
+        token = None
+        try:
+            self.portal()
+            token = self.token
+            return anyio.from_thread.run(self._run, call, box, token=token)
+        except _Escaped as escaped:
+            raise escaped.error from None
+        except CancelledError:  # the loop ended under it
+            raise _closed(during_call=True) from None
+        except BaseException as error:
+            if not isinstance(error, Exception) and token is not None:
+                # An interrupt while waiting: the call ends in the loop, cleaned up
+                # (or, if it has not started yet, never starts).
+                with contextlib.suppress(RuntimeError):
+                    anyio.from_thread.run_sync(box.cancel, token=token)
+            if not box.started and getcoroutinestate(call) == CORO_CREATED:
+                call.close()  # never ran: no "never awaited" warning
+            if isinstance(error, RuntimeError) and self.closed:  # the loop has just ended
+                raise _closed() from None
+            raise
+
+    async def _run(self, call: Coroutine[Any, Any, T], box: _Call) -> T:
+        box.started = True
+        with anyio.CancelScope() as box.scope:
+            if box.cancelled or self._closing:
+                call.close()
+                raise _closed(during_call=True)
+            self._calls.add(box)
+            try:
+                return await call
+            except (Exception, anyio.get_cancelled_exc_class()):
+                raise
+            except BaseException as error:
+                # A KeyboardInterrupt from a hook, say: raised in the loop, it would end it.
+                raise _Escaped(error) from None
+            finally:
+                self._calls.discard(box)
+                if box.idle is not None and not self._calls:
+                    box.idle.set()
+        raise _closed(during_call=True)  # cancelled by close (or by an interrupted caller)
 
     def submit(self, call: Coroutine[Any, Any, T]) -> Future[T]:
-        """Start `call` in the loop; its future."""
+        """Start `call` as a task of the portal; its future."""
         try:
-            portal = self.portal()
-            return portal.start_task_soon(_contained, call)
+            return self.portal().start_task_soon(_contained, call)
         except BaseException as error:
             if getcoroutinestate(call) == CORO_CREATED:
                 call.close()  # never ran: no "never awaited" warning
@@ -178,6 +235,22 @@ class _LoopThread:
         finally:
             assert thread is not None
             thread.join()
+
+
+class _Call:
+    """One call in the loop: how to cancel it, from the loop thread."""
+
+    __slots__ = ("cancelled", "idle", "scope", "started")
+
+    def __init__(self) -> None:
+        self.started = self.cancelled = False
+        self.scope: anyio.CancelScope | None = None
+        self.idle: anyio.Event | None = None  # set when the last call ends, at close
+
+    def cancel(self, idle: anyio.Event | None = None) -> None:
+        self.cancelled, self.idle = True, idle
+        if self.scope is not None:
+            self.scope.cancel()
 
 
 class _Escaped(Exception):
@@ -206,7 +279,7 @@ def _wait(future: Future[T]) -> T:
     except CancelledError:
         raise _closed(during_call=True) from None  # nobody else cancels a call
     except BaseException:
-        future.cancel()  # a KeyboardInterrupt here: the call ends in the loop, cleaned up
+        future.cancel()  # a KeyboardInterrupt here: the walk ends in the loop, cleaned up
         raise
 
 
@@ -255,7 +328,6 @@ class _Handoff:
             self._ready.notify_all()
 
     def read(self, pumping: Future[None]) -> Iterator[Any]:
-        portal = self._loop.portal()
         try:
             while True:
                 with self._ready:
@@ -269,7 +341,7 @@ class _Handoff:
                     if not self._items:  # drained: let the walk fill up again
                         room, self._room = self._room, None
                 if room is not None:
-                    portal.start_task_soon(room.set)
+                    anyio.from_thread.run_sync(room.set, token=self._loop.token)
                 yield item
             _wait(pumping)  # the walk ended: done, or failed (its error is raised here)
         finally:
