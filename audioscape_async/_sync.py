@@ -6,13 +6,13 @@ asyncio event loop that anyio's `BlockingPortal` serves from the client's
 first call until it closes. The loop keeps running between calls, so
 background work goes on while the caller's thread is elsewhere.
 
-- A call is one task of the portal. Ctrl-C (or any exception) in the thread
-  that waits for it cancels the task, whose cleanup then runs in the loop.
-- A walk runs the very async generator `AsyncClient` returns, in one task
-  that hands its items over a `_Handoff`: at most `ahead` items past those
-  read (a page of tracks, or one page), stopped and closed when the reader stops.
-- `close()` stops the portal, which cancels the calls in flight (their
-  callers learn the client was closed), then closes the pool in the loop.
+- A call is one hop there and back (`anyio.from_thread.run`). Ctrl-C in the
+  thread that waits for it cancels it; its cleanup runs in the loop.
+- A walk runs the very async generator `AsyncClient` returns, in one portal
+  task that hands its items over a `_Handoff`: at most `ahead` items past
+  those read, stopped and closed in the loop when the reader stops.
+- `close()` stops the portal and cancels the calls in flight (their callers
+  learn the client was closed), then closes the pool in the loop.
 - In a forked child the parent's loop thread does not exist: the first call
   there starts a new one, and the core builds its own pool (`_context`).
 """
@@ -49,7 +49,6 @@ from ._constants import (
 from ._context import fork_generation
 from ._exceptions import AudioScapeError
 from ._models import Track
-from ._options import NOT_GIVEN, NotGiven
 from ._retry import RetryPolicy
 from ._transport import TransportChoice
 
@@ -70,16 +69,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The name of a `Client`'s event-loop thread.
 LOOP_THREAD_NAME = "audioscape-client-loop"
-
-
-def _mirrors(async_method: Callable[..., Any]) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Give a blocking method the documentation of the async method it runs."""
-
-    def mirror(method: Callable[P, R]) -> Callable[P, R]:
-        method.__doc__ = async_method.__doc__
-        return method
-
-    return mirror
 
 
 def _closed(during_call: bool = False) -> AudioScapeError:
@@ -209,7 +198,7 @@ class _LoopThread:
     def submit(self, call: Coroutine[Any, Any, T]) -> Future[T]:
         """Start `call` as a task of the portal; its future."""
         try:
-            return self.portal().start_task_soon(_contained, call)
+            return self.portal().start_task_soon(self._run, call, _Call())
         except BaseException as error:
             if getcoroutinestate(call) == CORO_CREATED:
                 call.close()  # never ran: no "never awaited" warning
@@ -262,25 +251,13 @@ class _Escaped(Exception):
         self.error = error
 
 
-async def _contained(call: Coroutine[Any, Any, T]) -> T:
-    try:
-        return await call
-    except (Exception, anyio.get_cancelled_exc_class()):
-        raise
-    except BaseException as error:
-        raise _Escaped(error) from None
-
-
 def _wait(future: Future[T]) -> T:
     try:
         return future.result()
     except _Escaped as escaped:
         raise escaped.error from None
     except CancelledError:
-        raise _closed(during_call=True) from None  # nobody else cancels a call
-    except BaseException:
-        future.cancel()  # a KeyboardInterrupt here: the walk ends in the loop, cleaned up
-        raise
+        raise _closed(during_call=True) from None  # nobody else cancels a walk
 
 
 class _Handoff:
@@ -390,6 +367,21 @@ def _crawling(
     return _mirror(crawl, method)
 
 
+def _copying(
+    method: Callable[Concatenate[AsyncClient, P], AsyncClient],
+) -> Callable[Concatenate[Client, P], Client]:
+    """`Client.with_options`: a `Client` around the copy, sharing this one's loop."""
+
+    def with_options(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Client:
+        copy = object.__new__(Client)
+        copy._async = method(self._async, *args, **kwargs)
+        copy._owned, copy._generation = [], self._generation
+        copy._is_copy, copy._loop = True, self._loop
+        return copy
+
+    return _mirror(with_options, method)
+
+
 def _mirror(facade: F, method: Callable[..., Any]) -> F:
     """`facade`, named and documented as `method`, with its signature (`inspect` follows it)."""
     functools.update_wrapper(facade, method)
@@ -454,26 +446,6 @@ class Client:
         self._is_copy = False
         self._loop = _LoopThread()
         _open_clients.add(self)
-
-    @_mirrors(AsyncClient.with_options)
-    def with_options(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | httpx.URL | None = None,
-        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
-        max_retries: int | None = None,
-        retry: RetryPolicy | None = None,
-        default_headers: Mapping[str, str] | None = None,
-        max_response_bytes: int | None = None,
-    ) -> Client:
-        options = dict(locals())
-        del options["self"]
-        copy = object.__new__(Client)
-        copy._async = self._async.with_options(**options)
-        copy._owned, copy._generation = [], self._generation
-        copy._is_copy, copy._loop = True, self._loop
-        return copy
 
     def __repr__(self) -> str:
         inner = getattr(self, "_async", None)
@@ -572,6 +544,7 @@ class Client:
     # Each method runs the `AsyncClient` method of the same name: its signature
     # and documentation are that method's, its arguments are checked there.
 
+    with_options = _copying(AsyncClient.with_options)
     search = _blocking(AsyncClient.search)
     crawl_to_file = _blocking(AsyncClient.crawl_to_file)
     #: A walk of pages runs one page ahead of your loop; of tracks, one page of tracks.
