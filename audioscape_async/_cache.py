@@ -74,15 +74,17 @@ _FORMAT = 1
 
 
 def cache_key(
-    base_url: str, query: str, limit: int, offset: int, filters_json: Mapping[str, Any] | None
+    owner: str, query: str, limit: int, offset: int, filters_json: Mapping[str, Any] | None
 ) -> str:
-    """The cache key of one search request as sent.
+    """The cache key of one search request as sent, by one owner.
 
+    `owner` is the fingerprint of the base URL and API key the request is sent
+    with (`_fingerprint`): two keys never share a page or a call in flight.
     The query is stripped of white space at its ends and nothing else (the
     API's rules for case are unknown); filters are the API's JSON object,
     written with sorted keys, so equal filters make equal keys.
     """
-    return dumps_sorted([base_url, query.strip(), limit, offset, filters_json]).decode()
+    return dumps_sorted([owner, query.strip(), limit, offset, filters_json]).decode()
 
 
 def _compile_copy() -> Callable[[SearchResponse, str], SearchResponse]:

@@ -97,7 +97,7 @@ class AsyncClient:
     ``max_retries=`` / ``retry=``, ``extra_headers=`` and ``deadline=``
     (seconds for the whole call, retries and waits included; a walk's
     deadline covers the whole walk). `with_options` makes a copy with other
-    defaults that shares this client's pool and gate.
+    defaults that shares this client's pool (and, for the same API key, its gate).
     """
 
     def __init__(
@@ -134,7 +134,6 @@ class AsyncClient:
         )
         shared = Shared(
             TransportStage(http_client, transport),
-            config,
             _checked("rate_limit", rate_limit, "RateLimit"),
             _checked("cache", cache, "SearchCache"),
             _checked("circuit_breaker", circuit_breaker, "CircuitBreaker"),
@@ -154,7 +153,7 @@ class AsyncClient:
         default_headers: Mapping[str, str] | None = None,
         max_response_bytes: int | None = None,
     ) -> AsyncClient:
-        """A copy of this client with other defaults, sharing its pool and rate gate.
+        """A copy of this client with other defaults, sharing its pool, cache and breaker.
 
         ```python
         patient = client.with_options(timeout=60, max_retries=6)
@@ -162,7 +161,10 @@ class AsyncClient:
 
         Cheap to make and nothing to close: the copy lives as long as this
         client, and closing it does nothing. `default_headers` are added to
-        this client's.
+        this client's. A copy with the same API key and base URL shares this
+        client's rate gate and 429 pauses too; a copy with another `api_key`
+        (or `base_url`) has its own, and its own cache entries and calls in
+        flight: two keys never share a page, an error, a pause or a rate.
         """
         config = self._pipeline.config.evolve(
             api_key=api_key,
@@ -568,7 +570,7 @@ class AsyncClient:
             return None
         from ._cache import cache_key
 
-        return cache_key(str(self._pipeline.config.base_url), query, limit, offset, filters)
+        return cache_key(self._pipeline.owner, query, limit, offset, filters)
 
 
 def _walk_options(

@@ -7,8 +7,10 @@ limits. Nothing here does I/O; a call reads the config and never re-checks it.
 `with_options` builds another config from this one with `evolve`, which is
 why every check lives in a function of its own.
 
-The secrets (the API key, a password in the base URL) live only in `headers`,
-never in a field that is shown: `repr(config)` and `display_url` are safe to print.
+The secrets (the API key, a password in the base URL) live only in `headers`
+(a `SecretHeaders`, whose repr masks them) and in fields attrs never shows:
+`repr(config)`, `display_url`, and what rich's `show_locals` prints of a
+config are safe to print.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from ._retry import RetryPolicy
 from ._validation import check_headers, check_int_range
 from ._version import __version__
 
-__all__ = ["ClientConfig", "InsecureURLWarning", "TimeoutTypes", "redact_url"]
+__all__ = ["ClientConfig", "InsecureURLWarning", "SecretHeaders", "TimeoutTypes", "redact_url"]
 
 #: What a `timeout` argument may be.
 TimeoutTypes = float | httpx.Timeout | None
@@ -55,6 +57,29 @@ ACCEPT_ENCODING = "gzip, deflate"
 
 class InsecureURLWarning(UserWarning):
     """The key would travel in clear: plain http to a host off this machine, or through a proxy."""
+
+
+#: Headers whose values are secrets: masked wherever headers are shown.
+SECRET_HEADERS = frozenset({API_KEY_HEADER, "authorization", "proxy-authorization", "cookie"})
+
+
+class SecretHeaders(httpx.Headers):
+    """The headers of every request: shown with the key and credentials masked.
+
+    httpx masks only ``authorization`` in a `Headers` repr; these mask every
+    secret of `SECRET_HEADERS`, so a traceback tool that prints a frame's
+    locals by `repr` (rich's `show_locals`, `capture_locals`, Sentry,
+    better_exceptions) never shows the key.
+    """
+
+    def __repr__(self) -> str:
+        items = [
+            (name, "[secret]" if name.lower() in SECRET_HEADERS else value)
+            for name, value in self.multi_items()
+        ]
+        names = {name.lower() for name, _ in items}
+        shown: object = dict(items) if len(names) == len(items) else items
+        return f"{type(self).__name__}({shown!r})"
 
 
 def redact_url(url: httpx.URL | str) -> str:
@@ -243,7 +268,8 @@ class ClientConfig:
     base_url: httpx.URL  # without userinfo
     display_url: str  # the base URL as it may be shown
     search_url: httpx.URL
-    headers: httpx.Headers  # every request's headers, the key included
+    #: Every request's headers, the key included: never in a repr (rich walks attrs fields).
+    headers: SecretHeaders = attrs.field(repr=False)
     timeout: httpx.Timeout
     bound: float | None  # the most one attempt may take in all
     retry: RetryPolicy
@@ -251,7 +277,7 @@ class ClientConfig:
     api_key: str = attrs.field(repr=False)
     source_url: httpx.URL = attrs.field(repr=False)  # as given: it may hold a password
     default_headers: dict[str, str] = attrs.field(factory=dict)
-    base_headers: httpx.Headers | None = None
+    base_headers: httpx.Headers | None = attrs.field(default=None, repr=False)
     proxy_checked: bool = True
 
     def __repr__(self) -> str:
@@ -289,7 +315,7 @@ class ClientConfig:
         limit = check_int_range("max_response_bytes", max_response_bytes, 1024, 2**40)
         extra = check_extra_headers("default_headers", default_headers)
         key = resolve_api_key(api_key)
-        headers = httpx.Headers(base_headers)
+        headers = SecretHeaders(base_headers)
         headers.update(extra)
         headers["user-agent"] = USER_AGENT
         headers["content-type"] = JSON_CONTENT_TYPE

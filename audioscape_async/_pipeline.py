@@ -19,8 +19,10 @@ stages, each a module of its own:
   a 2xx body becomes a `SearchResponse` (`_decode`), told of its exchange.
 
 What is shared between a client and its `with_options` copies (the pool, the
-gate, the cache, the breaker) is one `Shared`; what a copy may change is its
-`ClientConfig`. A new capability is a new stage here, not a branch in the client.
+cache, the breaker, and one gate per API key) is one `Shared`; what a copy may
+change is its `ClientConfig`. Everything a call shares with other calls is
+told apart by its owner, the fingerprint of its base URL and API key. A new
+capability is a new stage here, not a branch in the client.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from ._exceptions import (
     APIStatusError,
     APITimeoutError,
     AudioScapeError,
+    InvalidParameterError,
     error_from_response,
     request_id,
 )
+from ._fingerprint import DEFAULT_KEY_SECRET, fingerprint
 from ._gate import Gate
 from ._logs import logger
 from ._models import SearchResponse
@@ -58,14 +62,18 @@ __all__ = ["Pipeline", "Shared"]
 
 
 class Shared:
-    """What a client shares with its `with_options` copies: pool, gate, cache and breaker."""
+    """What a client shares with its `with_options` copies: pool, cache, breaker and gates.
 
-    __slots__ = ("breaker", "cache", "gate", "transport")
+    The pool and the breaker judge the server, so every copy shares them. The
+    rate gate and a 429's pause are one API key's pace: there is one gate per
+    owner (`_fingerprint`), made at the first copy of that owner.
+    """
+
+    __slots__ = ("_gates", "breaker", "cache", "rate_limit", "secret", "transport")
 
     def __init__(
         self,
         transport: TransportStage,
-        config: ClientConfig,
         rate_limit: RateLimit | None,
         cache: SearchCache | None,
         breaker: CircuitBreaker | None,
@@ -73,25 +81,54 @@ class Shared:
         self.transport = transport
         self.cache = cache
         self.breaker = breaker
-        self.gate: Gate | SharedGate
-        if rate_limit is not None and rate_limit.backend is not None:
-            from ._redis import SharedGate, limit_name
+        self.rate_limit = rate_limit
+        self.secret = _secret(rate_limit, cache)
+        self._gates: dict[str, Gate | SharedGate] = {}
 
-            name = limit_name(str(config.base_url), config.api_key)
-            self.gate = SharedGate(rate_limit, rate_limit.backend, name)
-        else:
-            self.gate = Gate(rate_limit)
+    def gate(self, owner: str) -> Gate | SharedGate:
+        """The gate of one owner: its rate and its pauses, shared by its copies only."""
+        gate = self._gates.get(owner)
+        if gate is None:
+            limit = self.rate_limit
+            if limit is not None and limit.backend is not None:
+                from ._redis import SharedGate
+
+                gate = SharedGate(limit, limit.backend, owner)
+            else:
+                gate = Gate(limit)
+            gate = self._gates.setdefault(owner, gate)  # one winner if threads race
+        return gate
+
+
+def _secret(rate_limit: RateLimit | None, cache: SearchCache | None) -> bytes:
+    """The fingerprint secret of the client's Redis backends (they must agree)."""
+    secrets = {
+        backend.key_secret
+        for backend in (
+            rate_limit.backend if rate_limit is not None else None,
+            cache.backend if cache is not None else None,
+        )
+        if backend is not None
+    }
+    if len(secrets) > 1:
+        raise InvalidParameterError(
+            "cache", "its backend's key_secret differs from the rate limit backend's"
+        )
+    return secrets.pop() if secrets else DEFAULT_KEY_SECRET
 
 
 class Pipeline:
     """The stages of a search under one config; see the module docstring."""
 
-    __slots__ = ("config", "defaults", "shared")
+    __slots__ = ("config", "defaults", "gate", "owner", "shared")
 
     def __init__(self, config: ClientConfig, shared: Shared) -> None:
         self.config = config
         self.shared = shared
         self.defaults = CallOptions.defaults(config)
+        #: Whose answers, flights, pace and Redis entries these are (`_fingerprint`).
+        self.owner = fingerprint(str(config.base_url), config.api_key, shared.secret)
+        self.gate = shared.gate(self.owner)
 
     async def search(
         self,
@@ -118,7 +155,7 @@ class Pipeline:
     async def _send(
         self, body: bytes, options: CallOptions, stats: CrawlStats | None
     ) -> SearchResponse:
-        gate = self.shared.gate
+        gate = self.gate
         breaker = self.shared.breaker
         policy = options.retry
         slept_until = 0.0

@@ -162,10 +162,10 @@ async def test_adaptive_rate_halves_after_a_429(server: EmulatorServer) -> None:
     async with _client(server, rate_limit=limit) as client:
         server.emulator.force_fault("429")
         await client.search(QUERY)
-        slowed = client._pipeline.shared.gate.rate
+        slowed = client._pipeline.gate.rate
         for _ in range(30):
             await client.search(QUERY)
-        recovered = client._pipeline.shared.gate.rate
+        recovered = client._pipeline.gate.rate
     # Halved by the 429, then one success's step (5% of the configured rate) back up.
     assert slowed == 200 / 2 + 200 * 0.05
     assert recovered == 200
