@@ -3,9 +3,15 @@
 Bad input gets one line on stderr and a non-zero exit, never a traceback:
 2 for a usage error, 1 for an API or file error, 130 after Ctrl-C. Every such
 line has one style, ``audioscape: error: WHERE: RULE, got VALUE``, naming the
-option (not the Python parameter behind it). Text that comes from the server
-(track names, error messages) is escaped before it reaches a terminal: a
-control character is printed as its escape (``\\x1b``), never sent raw.
+option (not the Python parameter behind it): the SDK's messages name
+parameters (``overwrite=True``), and this module says them as the flags
+behind them (``--force``). Text that comes from the server (track names, error
+messages) is escaped before it reaches a terminal: a control character is
+printed as its escape (``\\x1b``), never sent raw.
+
+Here: `main` and the mapping of errors to exit statuses. `_parser` holds the
+options, `_commands` what `search` and `crawl` do, `_render` what they print
+and `_progress` the crawl's progress thread.
 """
 
 from __future__ import annotations

@@ -90,6 +90,7 @@ async def _open_client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[
 
 
 async def search(args: argparse.Namespace) -> None:
+    """`audioscape search`: one page, as a table that fits the terminal or as JSON."""
     filters = _filters(args)
     async with _open_client(args) as client:
         page = await client.search(
@@ -171,6 +172,7 @@ def _crawl_queries(args: argparse.Namespace) -> list[str | CrawlQuery]:
 
 
 async def crawl(args: argparse.Namespace) -> None:
+    """`audioscape crawl`: every track of the queries to OUT, with progress and a summary."""
     from audioscape_async._ratelimit import RateLimit
 
     queries = _crawl_queries(args)

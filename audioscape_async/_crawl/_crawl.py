@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import attrs
 
 from audioscape_async._exceptions import AudioScapeError, InvalidParameterError
-from audioscape_async._models import SearchFilters, Track
+from audioscape_async._models import SearchFilters, Track, coerce_filters
 
 from ._stats import CrawlStats, ProgressHook
 
@@ -182,8 +182,6 @@ Queries: TypeAlias = "QueryInput | Sequence[QueryInput]"
 
 
 def _filters_json(filters: object) -> dict[str, object] | None:
-    from audioscape_async._models import coerce_filters
-
     checked = coerce_filters(filters)  # type: ignore[arg-type]
     return checked.to_json() if checked is not None else None
 

@@ -21,11 +21,13 @@ QUICK = RetryPolicy(max_retries=8, initial_backoff=0.001, max_backoff=0.01)
 
 
 def client_for(server: EmulatorServer, **options: object) -> AsyncClient:
+    """An AsyncClient of `server`, with quick retries unless `options` say otherwise."""
     options.setdefault("retry", QUICK)
     return AsyncClient(server.api_key, base_url=server.url, timeout=5.0, **options)  # type: ignore[arg-type]
 
 
 async def walked_ids(server: EmulatorServer, **walk: object) -> list[str]:
+    """The ids of QUERY's tracks as a plain walk delivers them: what a crawl must equal."""
     async with client_for(server) as client:
         return [track.asset_id async for track in client.iter_tracks(QUERY, **walk)]  # type: ignore[arg-type]
 
@@ -57,6 +59,7 @@ def listing(directory: Path) -> list[str]:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m audioscape_async ARGS`` with `env` added to the environment."""
     return subprocess.run(
         [sys.executable, "-m", "audioscape_async", *args],
         capture_output=True,
