@@ -4,7 +4,7 @@ The constructor settles a `ClientConfig` (`_config`) and the parts every copy
 of the client shares (`_pipeline.Shared`: the transport stage with its pool,
 the gate). A method checks its arguments, encodes a body (`_models`), merges
 its per-call options (`_options`) and hands the rest to the `Pipeline`; walks
-hand a page fetcher to `_pagination`, file crawls to `_crawl`.
+hand a page fetcher to `_crawl._pagination`, file crawls to `_crawl._file_crawl`.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
-    from ._crawl import Batch, Crawl, CrawlStats, ProgressHook, Queries, QueryWalk
-    from ._pagination import FetchPage, WalkOptions
+    from ._crawl import Crawl, CrawlStats, ProgressHook, Queries
+    from ._crawl._file_crawl import Batch, QueryWalk
+    from ._crawl._pagination import FetchPage, WalkOptions
     from ._ratelimit import RateLimit
 
 __all__ = ["AsyncClient", "InsecureURLWarning"]
@@ -323,7 +324,7 @@ class AsyncClient:
         now, before anything is sent. `timeout` and `retry` apply to each
         page, `deadline` to the whole walk.
         """
-        from ._pagination import walk_pages
+        from ._crawl._pagination import walk_pages
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
         fetch = self._page_fetcher(query, filters, options, cache=cache)
@@ -462,8 +463,8 @@ class AsyncClient:
         `overwrite`. File problems raise `CrawlFileError`, before any request
         where they can be seen then. `deadline` covers the whole crawl.
         """
-        from ._crawl import run_crawl_to_file
-        from ._pagination import stream_tracks
+        from ._crawl._file_crawl import run_crawl_to_file
+        from ._crawl._pagination import stream_tracks
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline).started()
 
@@ -531,7 +532,7 @@ class AsyncClient:
         delivered: int = 0,
         cache: bool = False,
     ) -> AsyncGenerator[tuple[list[Track], int], None]:
-        from ._pagination import walk_tracks
+        from ._crawl._pagination import walk_tracks
 
         fetch = self._page_fetcher(query, filters, options, stats, cache=cache)
         walk_options = _walk_options(page_size, max_items, offset, concurrency)
@@ -577,7 +578,7 @@ def _walk_options(
     page_size: int, max_items: int | None, offset: int, concurrency: int
 ) -> WalkOptions:
     """A walk's paging, checked now (before anything is sent)."""
-    from ._pagination import WalkOptions
+    from ._crawl._pagination import WalkOptions
 
     return WalkOptions(
         start=offset, page_size=page_size, max_items=max_items, concurrency=concurrency

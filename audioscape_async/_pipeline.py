@@ -54,7 +54,7 @@ from ._transport import Outgoing, TransportStage, closed_error
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
-    from ._crawl import CrawlStats
+    from ._crawl._stats import CrawlStats
     from ._ratelimit import RateLimit
     from ._redis import SharedGate
 
