@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from audioscape_async import _cache as cache_module
-from audioscape_async.emulator import EmulatorServer, RateLimit
+from audioscape_async.emulator import EmulatorServer, KeyRateLimit
 from tests.serving.game_scenario import AppServer, Outcome, enter_zones
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 @pytest.fixture
 def tier() -> Iterator[EmulatorServer]:
     """The emulator at the 10 requests/s, burst 20 tier (`audioscape serve --rate 10/20`)."""
-    with EmulatorServer(tracks=2_000, rate_limit=RateLimit(rate=10, burst=20)) as server:
+    with EmulatorServer(tracks=2_000, rate_limit=KeyRateLimit(rate=10, burst=20)) as server:
         yield server
 
 
