@@ -25,7 +25,7 @@ from audioscape_async import (
 from audioscape_async._fingerprint import DEFAULT_KEY_SECRET, fingerprint
 from audioscape_async._redis import RedisBackend
 from audioscape_async.emulator import EmulatorServer, Faults
-from audioscape_async.emulator import RateLimit as ServerRateLimit
+from audioscape_async.emulator import KeyRateLimit as ServerRateLimit
 from tests.serving.redis_server import RedisServer
 
 VALID = "sk-valid-0123456789"
