@@ -1,4 +1,4 @@
-"""Mappings to models: the structure functions and the one cattrs converter.
+"""Mappings to models: a fast reader in C and the one cattrs converter.
 
 Two readers turn a mapping of JSON values into the SDK's models, by the same
 rules: each field takes its JSON type only (a JSON ``true`` is not a number,
@@ -6,37 +6,32 @@ rules: each field takes its JSON type only (a JSON ``true`` is not a number,
 whole float is an integer (some JSON encoders write 20 as ``20.0``), an array
 is a list (or a tuple), and keys the models do not have are ignored.
 
-- `structure` is the fast one: a function per flat model class, generated once
-  from the class's own attrs fields (so it cannot drift from the model), that
-  checks each field inline. It raises whatever it meets on bad data and says
-  nothing useful about it.
-- The cattrs converter (`_converter`, with detailed validation) is the exact,
-  slow twin; it runs only once `structure` has failed, to say which fields
-  were missing or wrong, by path (`problems`).
+- `structure` is the fast one: msgspec's ``convert``, in C, after the few
+  integer fields (none in a track) have had whole floats made integers. On bad
+  data it raises, and says nothing useful about it.
+- `structure_slowly` is the exact, slow twin: a cattrs converter with detailed
+  validation and a hook per JSON type. It runs only once `structure` has
+  failed, reads what `structure` could not (a mapping that is not a dict all
+  the way down), or raises `ShapeError` saying which fields were missing or
+  wrong, by path.
 
-The decoder reads an answer msgspec refused with `structure`, and explains
-one that `structure` refuses with `problems` (see `_decode`). The models'
-`from_dict` classmethods go through `from_dict` here: `structure`, else an
-`InvalidParameterError` naming the first bad field.
+The decoder reads an answer msgspec refused this way (see `_decode`); the
+models' `from_dict` classmethods go through `from_dict`, which turns a
+`ShapeError` into an `InvalidParameterError` naming the first bad field.
+Neither generates code of its own.
 
-cattrs, measured against the alternatives (benchmarks/results.md has the
-figures of the decode benchmark): as the structure function of a 100-track
-page it took about 3.5 times the generated functions (2.6 times without
-detailed validation), because it calls a hook per field where the generated
-code checks inline, so it explains and does not structure; and its
-``unstructure`` took 1.7 times the hand-written `to_dict` of a track, so
-`to_dict` stays hand-written.
-
-The converter and the generated functions are made on first use, so that
-`import audioscape_async` pays for neither (see benchmarks/imports.py).
-"""
+cattrs, measured against the alternatives: as the reader of a 100-track page
+it took about 3.5 times the hook-free generated functions this module had
+before, so it explains and does not read; its ``unstructure`` took 1.7 times
+the hand-written `to_dict` of a track (1.2 times a page's), so `to_dict` stays
+hand-written. msgspec and cattrs are loaded on first use, so that `import
+audioscape_async` pays for neither (see benchmarks/imports.py)."""
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import attrs
 
@@ -46,7 +41,7 @@ from ._models import AlbumSummary, ArtistSummary, SearchMeta, SearchResponse, Tr
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = ["from_dict", "json_fields", "problems", "structure"]
+__all__ = ["Page", "ShapeError", "from_dict", "json_fields", "structure", "structure_slowly"]
 
 T = TypeVar("T")
 
@@ -97,65 +92,67 @@ def json_fields(cls: type[Any]) -> list[str]:
     return [field.name for field in attrs.fields(cls) if field.eq]
 
 
-# What the generated code does with a field, by its declared type. Each check
-# is inlined for the common case and calls out only for the rest.
-_CHECKS: dict[object, str] = {
-    str: "if type({v}) is not str: {v} = _string({v})",
-    float: "if type({v}) is not float: {v} = _number({v})",
-    int: "if type({v}) is not int: {v} = _integer({v})",
-    str | None: "if {v} is not None and type({v}) is not str: {v} = _string({v})",
+class Page(TypedDict):
+    """A page as read from a mapping: the fields of `SearchResponse` that come from its JSON."""
+
+    tracks: tuple[Track, ...]
+    artists: tuple[ArtistSummary, ...]
+    albums: tuple[AlbumSummary, ...]
+    meta: SearchMeta
+
+
+#: Where a mapping of each model class holds integers, and models (``[]``: a list of them).
+_INTEGERS: dict[type[Any], tuple[str, ...]] = {
+    Track: (),
+    ArtistSummary: ("track_count",),
+    AlbumSummary: ("track_count",),
+    SearchMeta: ("total", "limit", "offset"),
 }
+_NESTED: tuple[tuple[str, type[Any], bool], ...] = (
+    ("artists", ArtistSummary, True),
+    ("albums", AlbumSummary, True),
+    ("meta", SearchMeta, False),
+)
 
 
-def _compile(cls: type[T]) -> Callable[[Any], T]:
-    """Generate the structure function of a flat attrs class."""
-    hints = typing.get_type_hints(cls)
-    names = json_fields(cls)
-    lines = ["def structure(data):"]
-    for index, name in enumerate(names):
-        lines.append(f"    v{index} = data[{name!r}]")
-        lines.append("    " + _CHECKS[hints[name]].format(v=f"v{index}"))
-    arguments = ", ".join(f"v{index}" for index in range(len(names)))
-    lines.append(f"    return cls({arguments})")
-    namespace: dict[str, Any] = {
-        "cls": cls,
-        "_string": _string,
-        "_number": _number,
-        "_integer": _integer,
-    }
-    exec("\n".join(lines), namespace)
-    return namespace["structure"]  # type: ignore[no-any-return]
-
-
-@cache
-def _structure_page() -> Callable[[Any], SearchResponse]:
-    track, artist = _structurer(Track), _structurer(ArtistSummary)
-    album, meta = _structurer(AlbumSummary), _structurer(SearchMeta)
-
-    def structure(data: Any) -> SearchResponse:
-        return SearchResponse(
-            tuple([track(item) for item in _array(data["tracks"])]),
-            tuple([artist(item) for item in _array(data["artists"])]),
-            tuple([album(item) for item in _array(data["albums"])]),
-            meta(data["meta"]),
-        )
-
-    return structure
-
-
-_structurers: dict[type[Any], Callable[[Any], Any]] = {}
-
-
-def _structurer(cls: type[T]) -> Callable[[Any], T]:
-    made = _structurers.get(cls)
-    if made is None:
-        made = _structurers[cls] = _structure_page() if cls is SearchResponse else _compile(cls)
-    return made  # type: ignore[return-value]
+def _mend(data: Any, cls: type[Any]) -> Any:
+    """`data` with each whole float where `cls` wants an integer made one; copied if changed."""
+    if type(data) is not dict:
+        return data
+    mended = data
+    if cls is SearchResponse:
+        # Tracks hold no integers: a page's hundreds of them are never looked at.
+        for name, kind, many in _NESTED:
+            value = data.get(name)
+            if many and type(value) is list:
+                fixed: Any = [_mend(item, kind) for item in value]
+                changed = any(a is not b for a, b in zip(fixed, value, strict=True))
+            else:
+                fixed = _mend(value, kind)
+                changed = fixed is not value
+            if changed:
+                mended = mended if mended is not data else dict(data)
+                mended[name] = fixed
+        return mended
+    for name in _INTEGERS[cls]:
+        value = data.get(name)
+        if type(value) is float and value.is_integer():
+            mended = mended if mended is not data else dict(data)
+            mended[name] = int(value)
+    return mended
 
 
 def structure(data: Any, cls: type[T]) -> T:
-    """`data` as a `cls`, fast; on bad data it raises anything (then ask `problems`)."""
-    return _structurer(cls)(data)
+    """`data` as a `cls`, fast (msgspec, in C); on bad data it raises (then ask `problems`)."""
+    import msgspec
+
+    if isinstance(data, Mapping) and type(data) is not dict:
+        data = dict(data)
+    data = _mend(data, cls)
+    if cls is not SearchResponse:
+        return msgspec.convert(data, cls)
+    page = msgspec.convert(data, Page)
+    return SearchResponse(page["tracks"], page["artists"], page["albums"], page["meta"])  # type: ignore[return-value]
 
 
 def _is(expected: object) -> Callable[[Any], bool]:
@@ -204,28 +201,33 @@ def _say(error: BaseException, kind: type | None) -> str:
     return cattrs.v.format_exception(error, kind)
 
 
-def problems(data: object, cls: type[Any], path: str) -> list[tuple[str, str]]:
-    """What is wrong with `data` as a `cls`: ``(path, message)`` pairs, at least one.
+class ShapeError(Exception):
+    """Data that is not a model: `problems` are ``(path, message)`` pairs, at least one."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{message} @ {path}" for path, message in problems[:5]))
+        self.problems = problems
+
+
+def structure_slowly(data: object, cls: type[T], path: str) -> T:
+    """`data` as a `cls` by the converter (exact, slow), or `ShapeError` saying what is wrong.
 
     Paths start with `path` and name the field, as in ``response.tracks[0].bpm``.
     """
     import cattrs
 
     if not isinstance(data, Mapping):
-        return [(path, f"expected an object, got {type(data).__name__}")]
+        raise ShapeError([(path, f"expected an object, got {type(data).__name__}")])
     try:
-        _converter().structure(data, cls)
+        return _converter().structure(data, cls)
     except cattrs.BaseValidationError as error:
         found = []
         for line in cattrs.transform_error(error, path=path, format_exception=_say):
             message, _, where = line.rpartition(" @ ")
             found.append((where, message))
-        if found:
-            return found
-        return [(path, str(error))]
-    except Exception as error:  # any failure is explained here, not raised
-        return [(path, f"{type(error).__name__}: {error}")]
-    return [(path, "does not have the documented shape")]
+        raise ShapeError(found or [(path, str(error))]) from None
+    except Exception as error:  # any failure is explained here
+        raise ShapeError([(path, f"{type(error).__name__}: {error}")]) from None
 
 
 def from_dict(cls: type[T], mapping: Mapping[str, Any]) -> T:
@@ -233,11 +235,12 @@ def from_dict(cls: type[T], mapping: Mapping[str, Any]) -> T:
     if isinstance(mapping, Mapping):
         try:
             return structure(mapping, cls)
-        except Exception:  # explained below, by the converter
+        except Exception:  # read again, by the converter
             pass
-    name = cls.__name__
-    found = problems(mapping, cls, name)
-    (where, message), others = found[0], found[1:]
+    try:
+        return structure_slowly(mapping, cls, cls.__name__)
+    except ShapeError as error:
+        (where, message), others = error.problems[0], error.problems[1:]
     if others:
         message += "; also " + "; ".join(f"{path}: {text}" for path, text in others[:4])
     raise InvalidParameterError(where, message) from None

@@ -6,7 +6,7 @@ it reads it (a JSON ``true`` is not a number, ``"120"`` is not a number, 120 is
 not a string; an integer is a number) and skipping the fields the
 documentation does not list, so the server may add some without breaking old
 clients (it checks that they are JSON, but not that their numbers would fit a
-float). It reads every integer exactly, however large. It reads into `_Page`,
+float). It reads every integer exactly, however large. It reads into `Page`,
 the documented fields only, so that no body can set the page's request id or
 anything else the SDK adds about the HTTP exchange.
 
@@ -18,43 +18,34 @@ msgspec is stricter than the SDK in one place: it refuses ``20.0`` for an
 integer, and some JSON encoders write whole numbers that way. So an answer it
 refuses is read again, untyped, and structured by `_convert.structure`: as
 strict as msgspec, except that a whole float is an integer. Only when that
-fails too does `_convert.problems` (the cattrs converter) run over the same
-data, to say exactly which field was missing or wrong.
+fails too does the cattrs converter (`_convert.structure_slowly`) run over the
+same data, to read it or to say exactly which field was missing or wrong.
 
-msgspec, the structure functions and cattrs are each loaded on first use, so
-that `import audioscape_async` pays for none of them (see benchmarks/imports.py).
+msgspec and cattrs are each loaded on first use, so that `import
+audioscape_async` pays for neither (see benchmarks/imports.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, NoReturn, TypedDict
+from typing import TYPE_CHECKING, NoReturn
 
 import attrs
 
-from ._convert import problems, structure
+from ._convert import Page, ShapeError, structure, structure_slowly
 from ._exceptions import APIResponseValidationError
-from ._models import AlbumSummary, ArtistSummary, SearchMeta, SearchResponse, Track
+from ._models import SearchResponse
 
 if TYPE_CHECKING:
     import httpx
 
 
-class _Page(TypedDict):
-    """What msgspec reads: the fields of `SearchResponse` that come from the JSON."""
-
-    tracks: tuple[Track, ...]
-    artists: tuple[ArtistSummary, ...]
-    albums: tuple[AlbumSummary, ...]
-    meta: SearchMeta
-
-
 @cache
-def _read_page() -> Callable[[bytes], _Page]:
+def _read_page() -> Callable[[bytes], Page]:
     import msgspec
 
-    return msgspec.json.Decoder(_Page).decode
+    return msgspec.json.Decoder(Page).decode
 
 
 def decode_search_response(
@@ -105,19 +96,17 @@ def _decode_slowly(content: bytes, request_id: str | None) -> SearchResponse:
         snippet = content[:80].decode("utf-8", "replace")
         _fail(f"is not valid JSON ({error}); it starts with {snippet!r}", None, request_id)
     try:
-        page = structure(data, SearchResponse)
-    except Exception:
-        # Every decoding failure, whatever it raised, becomes one error type.
-        _fail(f"does not match the documented shape: {_explain(data)}", data, request_id)
-    return page
-
-
-def _explain(data: object) -> str:
-    """Say what is wrong with `data`, once `structure` has found it wrong."""
+        return structure(data, SearchResponse)
+    except Exception:  # read again, by the converter
+        pass
     if not isinstance(data, dict):
-        return f"expected a JSON object, got {type(data).__name__}"
-    found = problems(data, SearchResponse, "response")
-    return "; ".join(f"{message} @ {path}" for path, message in found[:5])
+        shape = f"expected a JSON object, got {type(data).__name__}"
+        _fail(f"does not match the documented shape: {shape}", data, request_id)
+    try:
+        return structure_slowly(data, SearchResponse, "response")
+    except ShapeError as error:
+        # Every decoding failure, whatever it raised, becomes one error type.
+        _fail(f"does not match the documented shape: {error}", data, request_id)
 
 
 def _fail(message: str, data: object, request_id: str | None) -> NoReturn:

@@ -36,7 +36,8 @@ from audioscape_async import (
     SearchResponse,
     Track,
 )
-from audioscape_async._decode import _Page, decode_search_response
+from audioscape_async._convert import Page as _Page
+from audioscape_async._decode import decode_search_response
 from audioscape_async.emulator import EmulatorServer
 from tests.helpers import MockAPI, ok, open_client, page_json, track_json
 
@@ -950,3 +951,24 @@ def test_from_dict_names_every_bad_field() -> None:
         Track.from_dict(data)
     assert caught.value.parameter == "Track.bpm"
     assert "Track.score" in str(caught.value)
+
+
+def test_the_fast_reader_knows_every_integer_field() -> None:
+    """`_convert` mends whole floats in exactly the models' int fields (a field added to a
+    model with type int is mended too, or this fails)."""
+    import typing
+
+    from audioscape_async import _convert
+
+    for cls, names in _convert._INTEGERS.items():
+        hints = typing.get_type_hints(cls)
+        assert names == tuple(name for name in _convert.json_fields(cls) if hints[name] is int)
+    nested = {name: (kind, many) for name, kind, many in _convert._NESTED}
+    hints = typing.get_type_hints(SearchResponse)
+    for name in _convert.json_fields(SearchResponse):
+        kind = hints[name]
+        many = typing.get_origin(kind) is tuple
+        model = typing.get_args(kind)[0] if many else kind
+        if _convert._INTEGERS[model]:
+            assert nested.pop(name) == (model, many)
+    assert not nested
