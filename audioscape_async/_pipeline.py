@@ -206,7 +206,6 @@ class Pipeline:
                     breaker.record_failure(error)
                     raise
                 breaker.record_success()
-            page.attempts = attempts
             return page
 
         try:
@@ -265,14 +264,13 @@ class Pipeline:
         if status >= 300 or status < 200:
             raise error_from_response(answer.response, shown_url=config.display_url)
         try:
-            page = decode_search_response(answer.content, rid)
+            return decode_search_response(
+                answer.content, rid, status_code=status, headers=answer.headers,
+                elapsed=answer.elapsed, attempts=number,
+            )  # fmt: skip
         except APIResponseValidationError as error:
             error.response = answer.response
             raise
-        page.status_code = status
-        page.headers = answer.headers
-        page.elapsed = answer.elapsed
-        return page
 
 
 async def _pause(gate: Gate | SharedGate, seconds: float) -> float:
