@@ -287,10 +287,11 @@ class TransportStage:
         outer = sys.exc_info()[1]  # what the caller was handling, if anything
         import anyio  # imported where used: `import audioscape_async` stays light
 
+        # The first call's import and TLS setup are not the attempt's: outside its bound.
+        wire = self._wire or await self._open(outgoing)
         started = time.perf_counter()
         try:
             with anyio.fail_after(bound):
-                wire = self._wire or await self._open(outgoing)
                 slots = self._slots
                 if slots is None:
                     answer = await wire.exchange(outgoing, max_bytes)
