@@ -170,7 +170,8 @@ class AsyncClient:
 
         Cheap to make and nothing to close: the copy lives as long as this
         client, and closing it does nothing. `default_headers` are added to
-        this client's.
+        this client's; ``trust_env=False`` sends the copy's calls direct,
+        whatever proxy the environment sets.
         """
         config = self._pipeline.config.evolve(
             api_key=api_key,
