@@ -84,7 +84,8 @@ class AsyncClient:
         transport: What carries the requests of the client's own connection
             pool: ``"httpx"`` (httpx's own), ``"aiohttp"`` (faster on asyncio;
             needs the ``aiohttp`` extra), or ``"auto"``: aiohttp when the extra
-            is installed and the call runs on asyncio, else httpx's own.
+            is installed and the client's first call runs on asyncio, else
+            httpx's own; chosen at the first call, for the client's life.
         max_response_bytes: The largest answer body read, decompressed (8 MiB);
             past it a call raises `APIResponseValidationError`.
         cache: A `SearchCache`: fresh pages answered from it, identical
@@ -93,6 +94,10 @@ class AsyncClient:
         circuit_breaker: A `CircuitBreaker`: after repeated failures, calls
             fail at once with `CircuitOpenError` (or are served stale) until a
             probe succeeds.
+        trust_env: Honour the environment's proxies (``HTTP_PROXY``,
+            ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) and certificate paths
+            (``SSL_CERT_FILE``, ``SSL_CERT_DIR``) as httpx does (default); False
+            goes direct. Your own `http_client` keeps its own setting.
 
     Every method also takes per-call options: ``timeout=`` (one attempt),
     ``max_retries=`` / ``retry=``, ``extra_headers=`` and ``deadline=``
@@ -116,6 +121,7 @@ class AsyncClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         cache: SearchCache | None = None,
         circuit_breaker: CircuitBreaker | None = None,
+        trust_env: bool = True,
     ) -> None:
         configure_from_env()
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
@@ -132,9 +138,10 @@ class AsyncClient:
             max_response_bytes=max_response_bytes,
             base_headers=http_client.headers if http_client is not None else None,
             proxy_checked=http_client is None,
+            trust_env=trust_env,
         )
         shared = Shared(
-            TransportStage(http_client, transport),
+            TransportStage(http_client, transport, config),
             _checked("rate_limit", rate_limit, "RateLimit"),
             _checked("cache", cache, "SearchCache"),
             _checked("circuit_breaker", circuit_breaker, "CircuitBreaker"),
@@ -153,6 +160,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         default_headers: Mapping[str, str] | None = None,
         max_response_bytes: int | None = None,
+        trust_env: bool | None = None,
     ) -> AsyncClient:
         """A copy of this client with other defaults, sharing its pool, cache and breaker.
 
@@ -162,10 +170,12 @@ class AsyncClient:
 
         Cheap to make and nothing to close: the copy lives as long as this
         client, and closing it does nothing. `default_headers` are added to
-        this client's. A copy with the same API key and base URL shares this
-        client's rate gate and 429 pauses too; a copy with another `api_key`
-        (or `base_url`) has its own, and its own cache entries and calls in
-        flight: two keys never share a page, an error, a pause or a rate.
+        this client's; ``trust_env=False`` sends the copy's calls direct,
+        whatever proxy the environment sets. A copy with the same API key and
+        base URL shares this client's rate gate and 429 pauses too; a copy
+        with another `api_key` (or `base_url`) has its own, and its own cache
+        entries and calls in flight: two keys never share a page, an error, a
+        pause or a rate.
         """
         config = self._pipeline.config.evolve(
             api_key=api_key,
@@ -176,6 +186,7 @@ class AsyncClient:
             retry=retry,
             default_headers=default_headers,
             max_response_bytes=max_response_bytes,
+            trust_env=trust_env,
         )
         copy = object.__new__(AsyncClient)
         copy._pipeline = Pipeline(config, self._pipeline.shared)

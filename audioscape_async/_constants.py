@@ -67,8 +67,3 @@ LOG_ENV: Final = "AUDIOSCAPE_LOG"
 #: which also ends the call (see `_sync._Runtime._drive`). Installing the handler costs
 #: two sigaction calls, as much as 4% of a fast call, and no one presses Ctrl-C that fast.
 CTRL_C_DELAY: Final = 0.05
-
-#: The call of a client on ``transport="auto"`` (on asyncio) from which aiohttp carries
-#: its requests; httpx's own before. Importing aiohttp costs ~75 ms of CPU, what a short
-#: script spends on all its searches; a busy client earns it back in a few hundred.
-AIOHTTP_AFTER_CALLS: Final = 16

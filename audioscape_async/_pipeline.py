@@ -225,15 +225,17 @@ class Pipeline:
 
     async def _attempt(self, body: bytes, options: CallOptions, number: int) -> SearchResponse:
         config = self.config
-        outgoing = Outgoing(config.search_url, options.headers, body, options.extensions)
+        outgoing = Outgoing(
+            config.search_url, options.headers, body, options.extensions, config.proxy
+        )
         bound, by_deadline = options.attempt_bound()
-        host = config.search_url.host
 
         def on_bound() -> APITimeoutError:
             error: APITimeoutError
             if by_deadline:
                 error = options.deadline_error(f"during attempt {number}")
             else:
+                host = config.search_url.host
                 error = APITimeoutError(f"no complete answer from {host} within {bound:g} s")
             error.request = outgoing.request()
             return error
@@ -245,7 +247,6 @@ class Pipeline:
                 bound=bound,
                 max_bytes=config.max_response_bytes,
                 on_bound=on_bound,
-                host=host,
             )
         except Exception as error:
             if logger.isEnabledFor(logging.DEBUG):

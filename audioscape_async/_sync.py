@@ -517,6 +517,7 @@ class Client:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         cache: SearchCache | None = None,
         circuit_breaker: CircuitBreaker | None = None,
+        trust_env: bool = True,
     ) -> None:
         self._runtime: _Runtime | None = None
         # Built here, not in the loop thread: building does no I/O and binds to no
@@ -535,6 +536,7 @@ class Client:
             max_response_bytes=max_response_bytes,
             cache=cache,
             circuit_breaker=circuit_breaker,
+            trust_env=trust_env,
         )
         self._http_client = http_client
         # Redis connections belong to the loop that opened them: this client's.
@@ -561,6 +563,7 @@ class Client:
         retry: RetryPolicy | None = None,
         default_headers: Mapping[str, str] | None = None,
         max_response_bytes: int | None = None,
+        trust_env: bool | None = None,
     ) -> Client:
         copy = object.__new__(Client)
         copy._async = self._async.with_options(
@@ -571,6 +574,7 @@ class Client:
             retry=retry,
             default_headers=default_headers,
             max_response_bytes=max_response_bytes,
+            trust_env=trust_env,
         )
         copy._http_client = None
         copy._backends = {}
