@@ -7,9 +7,10 @@ the request as sent (`cache_key`) and the rest of the pipeline as `call`::
 
 What `fetch` does, in order:
 
-1. **Hit.** A fresh entry (younger than `ttl`) comes back at once as a shallow
-   copy with ``cache_status == "hit"``. In process this is a dict lookup and a
-   copy, with nothing awaited (see benchmarks/results.md for its cost). With a
+1. **Hit.** A fresh entry (younger than `ttl`) comes back at once with
+   ``cache_status == "hit"``. In process this is a dict lookup, with nothing
+   awaited, and every hit gets the same page: pages are frozen, so no caller
+   can change it for another (see benchmarks/results.md for its cost). With a
    backend the read is a Redis round trip, made by the leader of step 2, so
    identical searches arriving meanwhile wait for that one read.
 2. **Coalescing.** Otherwise, if the same key is already in flight, the caller
@@ -74,29 +75,22 @@ _FORMAT = 1
 
 
 def cache_key(
-    base_url: str, query: str, limit: int, offset: int, filters_json: Mapping[str, Any] | None
+    owner: str, query: str, limit: int, offset: int, filters_json: Mapping[str, Any] | None
 ) -> str:
-    """The cache key of one search request as sent.
+    """The cache key of one search request as sent, by one owner.
 
+    `owner` is the fingerprint of the base URL and API key the request is sent
+    with (`_fingerprint`): two keys never share a page or a call in flight.
     The query is stripped of white space at its ends and nothing else (the
     API's rules for case are unknown); filters are the API's JSON object,
     written with sorted keys, so equal filters make equal keys.
     """
-    return dumps_sorted([base_url, query.strip(), limit, offset, filters_json]).decode()
+    return dumps_sorted([owner, query.strip(), limit, offset, filters_json]).decode()
 
 
-def _compile_copy() -> Callable[[SearchResponse, str], SearchResponse]:
-    # One keyword per field, generated from the class, so a field added to
-    # SearchResponse is copied too; faster than attrs.evolve by half.
-    names = [field.name for field in attrs.fields(SearchResponse) if field.name != "cache_status"]
-    arguments = ", ".join(f"{name}=page.{name}" for name in names)
-    source = f"def copy(page, status):\n    return cls({arguments}, cache_status=status)"
-    namespace: dict[str, Any] = {"cls": SearchResponse}
-    exec(source, namespace)
-    return namespace["copy"]  # type: ignore[no-any-return]
-
-
-_copy = _compile_copy()
+def _as(page: SearchResponse, status: str) -> SearchResponse:
+    # Pages are frozen: one that already says `status` is served as is, to every caller.
+    return page if page.cache_status == status else attrs.evolve(page, cache_status=status)
 
 
 def _check_seconds(name: str, value: object, *, zero: bool) -> float:
@@ -239,7 +233,7 @@ class SearchCache:
                 if age < self.ttl:
                     self._entries.move_to_end(key)
                     self.hits += 1
-                    return _copy(entry.page, "hit")
+                    return _as(entry.page, "hit")
                 if age >= self.ttl + self.stale_if_error:
                     del self._entries[key]
                     entry = None
@@ -254,9 +248,9 @@ class SearchCache:
             if page is not None:
                 if flight.stored:
                     self.hits += 1
-                    return _copy(page, "hit")
+                    return _as(page, "hit")
                 self.coalesced += 1
-                return _copy(page, "coalesced")
+                return _as(page, "coalesced")
             # The leader was cancelled: the first follower to get here leads anew.
 
     async def _lead(
@@ -275,7 +269,7 @@ class SearchCache:
                     if entry is not None and entry.age() < self.ttl:
                         flight.page, flight.stored = entry.page, True
                         self.hits += 1
-                        return _copy(entry.page, "hit")
+                        return _as(entry.page, "hit")
                 page = await call()
                 flight.page = page
                 await self._store(key, page)
@@ -283,7 +277,7 @@ class SearchCache:
                 flight.error, flight.traceback = error, error.__traceback__
                 return self._stale_or_raise(key, entry, error)
             self.misses += 1
-            return _copy(page, "miss")
+            return _as(page, "miss")
         finally:
             # On cancellation with no page yet, nobody has the outcome: the
             # followers wake to an abandoned flight and one of them calls again.
@@ -330,7 +324,7 @@ class SearchCache:
                 error,
             )
         self.stale += 1
-        return _copy(entry.page, "stale")
+        return _as(entry.page, "stale")
 
     async def _store(self, key: str, page: SearchResponse) -> None:
         self._warned.discard(key)
@@ -343,7 +337,7 @@ class SearchCache:
                 if not self._backend.fall_back(error):
                     raise
         entries = self._entries
-        entries[key] = _Entry(page, clock(), shared=False)
+        entries[key] = _Entry(_as(page, "hit"), clock(), shared=False)
         entries.move_to_end(key)
         while len(entries) > self.max_entries:
             entries.popitem(last=False)

@@ -4,7 +4,7 @@ The constructor settles a `ClientConfig` (`_config`) and the parts every copy
 of the client shares (`_pipeline.Shared`: the transport stage with its pool,
 the gate). A method checks its arguments, encodes a body (`_models`), merges
 its per-call options (`_options`) and hands the rest to the `Pipeline`; walks
-hand a page fetcher to `_pagination`, file crawls to `_crawl`.
+hand a page fetcher to `_crawl._pagination`, file crawls to `_crawl._file_crawl`.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ if TYPE_CHECKING:
 
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
-    from ._crawl import Batch, Crawl, CrawlStats, ProgressHook, Queries, QueryWalk
-    from ._pagination import FetchPage, WalkOptions
+    from ._crawl import Crawl, CrawlStats, ProgressHook, Queries
+    from ._crawl._file_crawl import Batch, QueryWalk
+    from ._crawl._pagination import FetchPage, WalkOptions
     from ._ratelimit import RateLimit
 
 __all__ = ["AsyncClient", "InsecureURLWarning"]
@@ -84,7 +85,8 @@ class AsyncClient:
         transport: What carries the requests of the client's own connection
             pool: ``"httpx"`` (httpx's own), ``"aiohttp"`` (faster on asyncio;
             needs the ``aiohttp`` extra), or ``"auto"``: aiohttp when the extra
-            is installed and the call runs on asyncio, else httpx's own.
+            is installed and the client's first call runs on asyncio, else
+            httpx's own; chosen at the first call, for the client's life.
         max_response_bytes: The largest answer body read, decompressed (8 MiB);
             past it a call raises `APIResponseValidationError`.
         cache: A `SearchCache`: fresh pages answered from it, identical
@@ -93,12 +95,16 @@ class AsyncClient:
         circuit_breaker: A `CircuitBreaker`: after repeated failures, calls
             fail at once with `CircuitOpenError` (or are served stale) until a
             probe succeeds.
+        trust_env: Honour the environment's proxies (``HTTP_PROXY``,
+            ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) and certificate paths
+            (``SSL_CERT_FILE``, ``SSL_CERT_DIR``) as httpx does (default); False
+            goes direct. Your own `http_client` keeps its own setting.
 
     Every method also takes per-call options: ``timeout=`` (one attempt),
     ``max_retries=`` / ``retry=``, ``extra_headers=`` and ``deadline=``
     (seconds for the whole call, retries and waits included; a walk's
     deadline covers the whole walk). `with_options` makes a copy with other
-    defaults that shares this client's pool and gate.
+    defaults that shares this client's pool (and, for the same API key, its gate).
     """
 
     def __init__(
@@ -116,6 +122,7 @@ class AsyncClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         cache: SearchCache | None = None,
         circuit_breaker: CircuitBreaker | None = None,
+        trust_env: bool = True,
     ) -> None:
         configure_from_env()
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
@@ -132,10 +139,10 @@ class AsyncClient:
             max_response_bytes=max_response_bytes,
             base_headers=http_client.headers if http_client is not None else None,
             proxy_checked=http_client is None,
+            trust_env=trust_env,
         )
         shared = Shared(
-            functools.partial(TransportStage, http_client, transport),
-            config,
+            functools.partial(TransportStage, http_client, transport, config),
             _checked("rate_limit", rate_limit, "RateLimit"),
             _checked("cache", cache, "SearchCache"),
             _checked("circuit_breaker", circuit_breaker, "CircuitBreaker"),
@@ -154,8 +161,9 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         default_headers: Mapping[str, str] | None = None,
         max_response_bytes: int | None = None,
+        trust_env: bool | None = None,
     ) -> AsyncClient:
-        """A copy of this client with other defaults, sharing its pool and rate gate.
+        """A copy of this client with other defaults, sharing its pool, cache and breaker.
 
         ```python
         patient = client.with_options(timeout=60, max_retries=6)
@@ -163,7 +171,12 @@ class AsyncClient:
 
         Cheap to make and nothing to close: the copy lives as long as this
         client, and closing it does nothing. `default_headers` are added to
-        this client's.
+        this client's; ``trust_env=False`` sends the copy's calls direct,
+        whatever proxy the environment sets. A copy with the same API key and
+        base URL shares this client's rate gate and 429 pauses too; a copy
+        with another `api_key` (or `base_url`) has its own, and its own cache
+        entries and calls in flight: two keys never share a page, an error, a
+        pause or a rate.
         """
         config = self._pipeline.config.evolve(
             api_key=api_key,
@@ -174,6 +187,7 @@ class AsyncClient:
             retry=retry,
             default_headers=default_headers,
             max_response_bytes=max_response_bytes,
+            trust_env=trust_env,
         )
         copy = object.__new__(AsyncClient)
         copy._pipeline = Pipeline(config, self._pipeline.shared)
@@ -322,7 +336,7 @@ class AsyncClient:
         now, before anything is sent. `timeout` and `retry` apply to each
         page, `deadline` to the whole walk.
         """
-        from ._pagination import walk_pages
+        from ._crawl._pagination import walk_pages
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
         fetch = self._page_fetcher(query, filters, options, cache=cache)
@@ -461,8 +475,8 @@ class AsyncClient:
         `overwrite`. File problems raise `CrawlFileError`, before any request
         where they can be seen then. `deadline` covers the whole crawl.
         """
-        from ._crawl import run_crawl_to_file
-        from ._pagination import stream_tracks
+        from ._crawl._file_crawl import run_crawl_to_file
+        from ._crawl._pagination import stream_tracks
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline).started()
 
@@ -530,7 +544,7 @@ class AsyncClient:
         delivered: int = 0,
         cache: bool = False,
     ) -> AsyncGenerator[tuple[list[Track], int], None]:
-        from ._pagination import walk_tracks
+        from ._crawl._pagination import walk_tracks
 
         fetch = self._page_fetcher(query, filters, options, stats, cache=cache)
         walk_options = _walk_options(page_size, max_items, offset, concurrency)
@@ -569,14 +583,14 @@ class AsyncClient:
             return None
         from ._cache import cache_key
 
-        return cache_key(str(self._pipeline.config.base_url), query, limit, offset, filters)
+        return cache_key(self._pipeline.owner, query, limit, offset, filters)
 
 
 def _walk_options(
     page_size: int, max_items: int | None, offset: int, concurrency: int
 ) -> WalkOptions:
     """A walk's paging, checked now (before anything is sent)."""
-    from ._pagination import WalkOptions
+    from ._crawl._pagination import WalkOptions
 
     return WalkOptions(
         start=offset, page_size=page_size, max_items=max_items, concurrency=concurrency

@@ -5,10 +5,14 @@ into one frozen value: the URL with any userinfo taken out of it, the headers
 with the key, the timeout and its total bound, the retry policy, the answer
 limits. Nothing here does I/O; a call reads the config and never re-checks it.
 `with_options` builds another config from this one with `evolve`, which is
-why every check lives in a function of its own.
+why every check lives in a function of its own. The environment's proxy for
+the base URL is read here, once (`_transport._proxy`), and that one answer
+both routes the requests and decides the insecure-URL warning.
 
-The secrets (the API key, a password in the base URL) live only in `headers`,
-never in a field that is shown: `repr(config)` and `display_url` are safe to print.
+The secrets (the API key, a password in the base URL) live only in `headers`
+(a `SecretHeaders`, whose repr masks them) and in fields attrs never shows:
+`repr(config)`, `display_url`, and what rich's `show_locals` prints of a
+config are safe to print.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import ipaddress
 import math
 import os
 import sys
-import urllib.request
 import warnings
 from collections.abc import Mapping
 
@@ -36,10 +39,11 @@ from ._constants import (
 )
 from ._exceptions import AudioScapeError, InvalidParameterError
 from ._retry import RetryPolicy
+from ._transport._proxy import Proxy, environment_proxy
 from ._validation import check_headers, check_int_range
 from ._version import __version__
 
-__all__ = ["ClientConfig", "InsecureURLWarning", "TimeoutTypes", "redact_url"]
+__all__ = ["ClientConfig", "InsecureURLWarning", "SecretHeaders", "TimeoutTypes", "redact_url"]
 
 #: What a `timeout` argument may be.
 TimeoutTypes = float | httpx.Timeout | None
@@ -55,6 +59,29 @@ ACCEPT_ENCODING = "gzip, deflate"
 
 class InsecureURLWarning(UserWarning):
     """The key would travel in clear: plain http to a host off this machine, or through a proxy."""
+
+
+#: Headers whose values are secrets: masked wherever headers are shown.
+SECRET_HEADERS = frozenset({API_KEY_HEADER, "authorization", "proxy-authorization", "cookie"})
+
+
+class SecretHeaders(httpx.Headers):
+    """The headers of every request: shown with the key and credentials masked.
+
+    httpx masks only ``authorization`` in a `Headers` repr; these mask every
+    secret of `SECRET_HEADERS`, so a traceback tool that prints a frame's
+    locals by `repr` (rich's `show_locals`, `capture_locals`, Sentry,
+    better_exceptions) never shows the key.
+    """
+
+    def __repr__(self) -> str:
+        items = [
+            (name, "[secret]" if name.lower() in SECRET_HEADERS else value)
+            for name, value in self.multi_items()
+        ]
+        names = {name.lower() for name, _ in items}
+        shown: object = dict(items) if len(names) == len(items) else items
+        return f"{type(self).__name__}({shown!r})"
 
 
 def redact_url(url: httpx.URL | str) -> str:
@@ -94,14 +121,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _proxied(url: httpx.URL) -> bool:
-    """Whether an environment proxy would carry a request to `url` (httpx honours them)."""
-    proxies = urllib.request.getproxies()
-    if not any(proxies.get(name) for name in (url.scheme, "all")):
-        return False
-    return not urllib.request.proxy_bypass(url.host)
-
-
 def resolve_api_key(api_key: str | None) -> str:
     """The key from the argument or the environment; checked without echoing it."""
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
@@ -135,12 +154,12 @@ def resolve_base_url(base_url: str | httpx.URL | None) -> httpx.URL:
     return url
 
 
-def _warn_if_insecure(url: httpx.URL, *, proxy_checked: bool) -> None:
+def _warn_if_insecure(url: httpx.URL, proxy: Proxy | None) -> None:
     if url.scheme != "http":
         return
     if not is_loopback(url.host):
         reason = "plain http to a host off this machine"
-    elif proxy_checked and _proxied(url):
+    elif proxy is not None:
         reason = "plain http through a proxy set in the environment"
     else:
         return
@@ -243,7 +262,8 @@ class ClientConfig:
     base_url: httpx.URL  # without userinfo
     display_url: str  # the base URL as it may be shown
     search_url: httpx.URL
-    headers: httpx.Headers  # every request's headers, the key included
+    #: Every request's headers, the key included: never in a repr (rich walks attrs fields).
+    headers: SecretHeaders = attrs.field(repr=False)
     timeout: httpx.Timeout
     bound: float | None  # the most one attempt may take in all
     retry: RetryPolicy
@@ -251,8 +271,16 @@ class ClientConfig:
     api_key: str = attrs.field(repr=False)
     source_url: httpx.URL = attrs.field(repr=False)  # as given: it may hold a password
     default_headers: dict[str, str] = attrs.field(factory=dict)
-    base_headers: httpx.Headers | None = None
-    proxy_checked: bool = True
+    base_headers: httpx.Headers | None = attrs.field(default=None, repr=False)
+    proxy_checked: bool = True  # False: your own http_client, whose proxies are its own
+    #: Whether the environment's proxies (and certificate paths) apply to the SDK's pool.
+    trust_env: bool = True
+    #: The environment's proxy for `search_url`, or None (direct; or your own http_client).
+    proxy: Proxy | None = None
+    #: The SDK's own pool (on every wire): the most connections open at once, and the
+    #: seconds one may stay idle; httpx's defaults, so that the wire does not change them.
+    max_connections: int = 100
+    keepalive_expiry: float = 5.0
 
     def __repr__(self) -> str:
         return f"ClientConfig(base_url={self.display_url!r}, retry={self.retry!r})"
@@ -270,26 +298,34 @@ class ClientConfig:
         max_response_bytes: object = DEFAULT_MAX_RESPONSE_BYTES,
         base_headers: httpx.Headers | None = None,
         proxy_checked: bool = True,
+        trust_env: object = True,
     ) -> ClientConfig:
         """Check every argument and settle what the calls will share.
 
         `base_headers` are those of the user's own `http_client`, which the
         SDK's headers go over; `proxy_checked` is False when that client's
-        proxies are the user's own business.
+        proxies are the user's own business. `trust_env` False leaves the
+        environment's proxies out.
         """
         # Every check first, the key last: an error raised once the key is read
         # would keep it in this frame's locals, for a traceback to print.
         url = resolve_base_url(base_url)
         display = redact_url(url)
-        _warn_if_insecure(url, proxy_checked=proxy_checked)
-        auth = _basic_auth(url)
+        if not isinstance(trust_env, bool):
+            raise InvalidParameterError(
+                "trust_env", f"must be True or False, got {type(trust_env).__name__}"
+            )
         bare = url.copy_with(username=None, password=None) if url.userinfo else url
+        search_url = bare.copy_with(path=bare.path.rstrip("/") + SEARCH_PATH)
+        proxy = environment_proxy(search_url) if proxy_checked and trust_env else None
+        _warn_if_insecure(url, proxy)
+        auth = _basic_auth(url)
         resolved = resolve_timeout(timeout)
         policy = resolve_retry(max_retries, retry, RetryPolicy())
         limit = check_int_range("max_response_bytes", max_response_bytes, 1024, 2**40)
         extra = check_extra_headers("default_headers", default_headers)
         key = resolve_api_key(api_key)
-        headers = httpx.Headers(base_headers)
+        headers = SecretHeaders(base_headers)
         headers.update(extra)
         headers["user-agent"] = USER_AGENT
         headers["content-type"] = JSON_CONTENT_TYPE
@@ -301,7 +337,7 @@ class ClientConfig:
         return cls(
             base_url=bare,
             display_url=display,
-            search_url=bare.copy_with(path=bare.path.rstrip("/") + SEARCH_PATH),
+            search_url=search_url,
             headers=headers,
             timeout=resolved,
             bound=attempt_bound(resolved),
@@ -312,6 +348,8 @@ class ClientConfig:
             default_headers=extra,
             base_headers=base_headers,
             proxy_checked=proxy_checked,
+            trust_env=trust_env,
+            proxy=proxy,
         )
 
     def evolve(
@@ -325,8 +363,12 @@ class ClientConfig:
         retry: object = None,
         default_headers: Mapping[str, str] | None = None,
         max_response_bytes: object = None,
+        trust_env: object = None,
     ) -> ClientConfig:
-        """This config with some arguments replaced, checked as the constructor checks them."""
+        """This config with some arguments replaced, checked as the constructor checks them.
+
+        The pool's limits stay: a copy shares the pool.
+        """
         headers = dict(self.default_headers)
         headers.update(check_extra_headers("default_headers", default_headers))
         return ClientConfig.build(
@@ -341,4 +383,5 @@ class ClientConfig:
             ),
             base_headers=self.base_headers,
             proxy_checked=self.proxy_checked,
+            trust_env=self.trust_env if trust_env is None else trust_env,
         )

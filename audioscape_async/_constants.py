@@ -61,8 +61,3 @@ MAX_DECOMPRESSION_RATIO: Final = 100
 
 #: Environment variable that turns on the SDK's own log handler: debug or info.
 LOG_ENV: Final = "AUDIOSCAPE_LOG"
-
-#: The call of a client on ``transport="auto"`` (on asyncio) from which aiohttp carries
-#: its requests; httpx's own before. Importing aiohttp costs ~75 ms of CPU, what a short
-#: script spends on all its searches; a busy client earns it back in a few hundred.
-AIOHTTP_AFTER_CALLS: Final = 16

@@ -1,9 +1,15 @@
 """The typed shapes of a search: what goes in (filters) and what comes back.
 
-Response models are slotted attrs classes, one field per documented JSON field.
-They are not frozen: a frozen attrs ``__init__`` writes each field through
-``object.__setattr__`` and made decoding a page twice as slow (see
-benchmarks/); compare tracks by `asset_id`, not by hashing them.
+Response models are frozen, slotted attrs classes, one field per documented
+JSON field, their sequences tuples: a page is a value, so a cache can hand the
+same page to every caller and none of them can change it for another (setting a
+field raises `attrs.exceptions.FrozenInstanceError`, an AttributeError). They
+compare and hash by their JSON fields. Frozen costs decoding nothing, because
+msgspec builds the instances without calling ``__init__`` (see `_decode`).
+
+`to_dict` writes a model as the API's JSON object and `from_dict` reads one
+back, with the same rules as the decoder (see `_convert`): unknown keys are
+ignored, a bad field raises an `InvalidParameterError` that names it.
 
 Request models are frozen and validate on construction, so a bad filter fails
 where it is written, with an `InvalidParameterError` that names it.
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 import httpx
@@ -41,8 +47,44 @@ __all__ = [
     "Track",
 ]
 
+_M = TypeVar("_M")
 
-@attrs.define
+
+def _from_dict(cls: type[_M], mapping: Mapping[str, Any]) -> _M:
+    from ._convert import from_dict
+
+    return from_dict(cls, mapping)
+
+
+class _ReadOnlyHeaders(httpx.Headers):
+    """The headers of an answer, read-only like the page that holds them.
+
+    ``copy()`` gives a plain, mutable `httpx.Headers`.
+    """
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("the headers of a SearchResponse are read-only; copy() them to change them")
+
+    __setitem__ = __delitem__ = update = _refuse
+
+    @property
+    def encoding(self) -> str:
+        return httpx.Headers.encoding.fget(self)  # type: ignore[attr-defined, no-any-return]
+
+    @encoding.setter
+    def encoding(self, value: str) -> None:
+        self._refuse()
+
+
+def _read_only(headers: httpx.Headers | None) -> httpx.Headers | None:
+    if headers is None or type(headers) is _ReadOnlyHeaders:
+        return headers
+    if not isinstance(headers, httpx.Headers):
+        raise TypeError(f"headers must be httpx.Headers or None, got {type(headers).__name__}")
+    return _ReadOnlyHeaders(headers)
+
+
+@attrs.frozen
 class Track:
     """One track of the catalog, as the search returns it.
 
@@ -73,16 +115,35 @@ class Track:
             "score": self.score,
         }
 
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any]) -> Track:
+        """The track of a mapping shaped like `to_dict`'s; unknown keys are ignored.
 
-@attrs.define
+        A row of a file crawl reads as is (its provenance columns, ``query``
+        and the rest, are left out). The rules are the decoder's: each field
+        has its JSON type (an integer is a number, ``"120"`` is not); a bad
+        or missing field raises `InvalidParameterError` naming it.
+
+        >>> Track.from_dict(track.to_dict()) == track  # doctest: +SKIP
+        True
+        """
+        return _from_dict(cls, mapping)
+
+
+@attrs.frozen
 class ArtistSummary:
     """An artist of the whole result set, with how many of its tracks matched."""
 
     name: str
     track_count: int
 
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any]) -> ArtistSummary:
+        """The artist of a mapping shaped like the API's; see `Track.from_dict`."""
+        return _from_dict(cls, mapping)
 
-@attrs.define
+
+@attrs.frozen
 class AlbumSummary:
     """An album of the whole result set, with how many of its tracks matched."""
 
@@ -90,8 +151,13 @@ class AlbumSummary:
     artist: str
     track_count: int
 
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any]) -> AlbumSummary:
+        """The album of a mapping shaped like the API's; see `Track.from_dict`."""
+        return _from_dict(cls, mapping)
 
-@attrs.define
+
+@attrs.frozen
 class SearchMeta:
     """Paging and ranking facts about one answer.
 
@@ -106,12 +172,20 @@ class SearchMeta:
     search_method: str
     matched_artist: str | None
 
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any]) -> SearchMeta:
+        """The meta object of a mapping shaped like the API's; see `Track.from_dict`."""
+        return _from_dict(cls, mapping)
 
-@attrs.define
+
+@attrs.frozen
 class SearchResponse:
     """One page of search results.
 
-    `artists` and `albums` group the whole result set.
+    `artists` and `albums` group the whole result set. A page is frozen,
+    its sequences are tuples and its `headers` are read-only: a page from the
+    cache is the same object for every caller, and no caller can change it.
+    `attrs.evolve(page, ...)` makes a changed copy.
 
     The exchange that brought the page is told outside ``==`` and ``repr``:
     `request_id` (the server's id for it, if it sent one: quote it to
@@ -130,7 +204,9 @@ class SearchResponse:
     meta: SearchMeta
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)
     status_code: int | None = attrs.field(default=None, repr=False, eq=False)
-    headers: httpx.Headers | None = attrs.field(default=None, repr=False, eq=False)
+    headers: httpx.Headers | None = attrs.field(
+        default=None, repr=False, eq=False, converter=_read_only
+    )
     elapsed: float | None = attrs.field(default=None, repr=False, eq=False)
     attempts: int = attrs.field(default=1, repr=False, eq=False)
     cache_status: str | None = attrs.field(default=None, repr=False, eq=False)
@@ -153,6 +229,17 @@ class SearchResponse:
                 "matched_artist": meta.matched_artist,
             },
         }
+
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any]) -> SearchResponse:
+        """The page of a mapping shaped like `to_dict`'s (the API's JSON object).
+
+        The rules are the decoder's (see `Track.from_dict`); the exchange's
+        fields (`request_id`, `headers`, ...) are not read from the mapping and
+        stay unset. A bad field raises `InvalidParameterError` naming its path,
+        as in ``SearchResponse.tracks[0].bpm``.
+        """
+        return _from_dict(cls, mapping)
 
 
 def _to_duration(value: object) -> DurationRange | None:

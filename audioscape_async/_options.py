@@ -22,6 +22,7 @@ import httpx
 
 from ._config import (
     ClientConfig,
+    SecretHeaders,
     attempt_bound,
     check_deadline,
     check_extra_headers,
@@ -153,7 +154,7 @@ def call_options(
     if checked_deadline is not None:
         options = attrs.evolve(options, deadline=checked_deadline)
     if extra:
-        headers = httpx.Headers(config.headers)
+        headers = SecretHeaders(config.headers)
         headers.update(extra)
         options = attrs.evolve(options, headers=headers)
     return options

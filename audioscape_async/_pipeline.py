@@ -19,8 +19,10 @@ stages, each a module of its own:
   a 2xx body becomes a `SearchResponse` (`_decode`), told of its exchange.
 
 What is shared between a client and its `with_options` copies (the pool, the
-gate, the cache, the breaker) is one `Shared`; what a copy may change is its
-`ClientConfig`. A new capability is a new stage here, not a branch in the client.
+cache, the breaker, and one gate per API key) is one `Shared`; what a copy may
+change is its `ClientConfig`. Everything a call shares with other calls is
+told apart by its owner, the fingerprint of its base URL and API key. A new
+capability is a new stage here, not a branch in the client.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ from ._exceptions import (
     APIStatusError,
     APITimeoutError,
     AudioScapeError,
+    InvalidParameterError,
     error_from_response,
     request_id,
 )
+from ._fingerprint import DEFAULT_KEY_SECRET, fingerprint
 from ._gate import Gate
 from ._logs import logger
 from ._models import SearchResponse
@@ -52,7 +56,7 @@ from ._transport import Outgoing, TransportStage, closed_error
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
-    from ._crawl import CrawlStats
+    from ._crawl._stats import CrawlStats
     from ._ratelimit import RateLimit
     from ._redis import SharedGate
 
@@ -60,60 +64,103 @@ __all__ = ["Pipeline", "Shared"]
 
 
 class Shared:
-    """What a client shares with its `with_options` copies: pool, gate, cache and breaker.
+    """What a client shares with its `with_options` copies: pool, cache, breaker and gates.
+
+    The pool and the breaker judge the server, so every copy shares them. The
+    rate gate and a 429's pause are one API key's pace: there is one gate per
+    owner (`_fingerprint`), made at the first copy of that owner.
 
     In a process forked from the one that built them, the first call builds a
-    pool and gate of the child's own (`_context`), and leaves the parent's
+    pool and gates of the child's own (`renew`), and leaves the parent's
     alone: never closed, since their sockets are the parent's too.
     """
 
-    __slots__ = ("_left", "_parts", "breaker", "cache", "gate", "generation", "transport")
+    __slots__ = (
+        "_gates",
+        "_left",
+        "_make_transport",
+        "breaker",
+        "cache",
+        "generation",
+        "rate_limit",
+        "secret",
+        "transport",
+    )
 
     def __init__(
         self,
         transport: Callable[[], TransportStage],
-        config: ClientConfig,
         rate_limit: RateLimit | None,
         cache: SearchCache | None,
         breaker: CircuitBreaker | None,
     ) -> None:
         self.cache = cache
         self.breaker = breaker
-        self._parts = (transport, config, rate_limit)
+        self.rate_limit = rate_limit
+        self.secret = _secret(rate_limit, cache)
+        self._make_transport = transport
+        self.transport = transport()
+        self._gates: dict[str, Gate | SharedGate] = {}
         self._left: list[object] = []  # the parent's, kept from the collector (no warnings)
-        self._build()
-
-    def _build(self) -> None:
-        make_transport, config, rate_limit = self._parts
+        #: The process these were built in (`_context.fork_generation`).
         self.generation = fork_generation()
-        self.transport = make_transport()
-        self.gate: Gate | SharedGate
-        if rate_limit is not None and rate_limit.backend is not None:
-            from ._redis import SharedGate, limit_name
 
-            name = limit_name(str(config.base_url), config.api_key)
-            self.gate = SharedGate(rate_limit, rate_limit.backend, name)
-        else:
-            self.gate = Gate(rate_limit)
+    def gate(self, owner: str) -> Gate | SharedGate:
+        """The gate of one owner: its rate and its pauses, shared by its copies only."""
+        gate = self._gates.get(owner)
+        if gate is None:
+            limit = self.rate_limit
+            if limit is not None and limit.backend is not None:
+                from ._redis import SharedGate
 
-    def after_fork(self) -> None:
-        """In a forked child: a pool and gate of its own (not for your own `http_client`,
-        whose connections are the parent's: its transport says so)."""
+                gate = SharedGate(limit, limit.backend, owner)
+            else:
+                gate = Gate(limit)
+            gate = self._gates.setdefault(owner, gate)  # one winner if threads race
+        return gate
+
+    def renew(self) -> None:
+        """In a forked child, once: a pool and gates of its own (not for your own
+        `http_client`, whose connections are the parent's: its transport says so)."""
+        if self.generation == fork_generation():
+            return  # renewed already, by another copy's call
         self.generation = fork_generation()
         if self.transport.owns_http and not self.transport.closed:
-            self._left.append((self.transport, self.gate))
-            self._build()
+            self._left.append((self.transport, self._gates))
+            self.transport = self._make_transport()
+            self._gates = {}
+
+
+def _secret(rate_limit: RateLimit | None, cache: SearchCache | None) -> bytes:
+    """The fingerprint secret of the client's Redis backends (they must agree)."""
+    secrets = {
+        backend.key_secret
+        for backend in (
+            rate_limit.backend if rate_limit is not None else None,
+            cache.backend if cache is not None else None,
+        )
+        if backend is not None
+    }
+    if len(secrets) > 1:
+        raise InvalidParameterError(
+            "cache", "its backend's key_secret differs from the rate limit backend's"
+        )
+    return secrets.pop() if secrets else DEFAULT_KEY_SECRET
 
 
 class Pipeline:
     """The stages of a search under one config; see the module docstring."""
 
-    __slots__ = ("config", "defaults", "shared")
+    __slots__ = ("config", "defaults", "gate", "generation", "owner", "shared")
 
     def __init__(self, config: ClientConfig, shared: Shared) -> None:
         self.config = config
         self.shared = shared
         self.defaults = CallOptions.defaults(config)
+        #: Whose answers, flights, pace and Redis entries these are (`_fingerprint`).
+        self.owner = fingerprint(str(config.base_url), config.api_key, shared.secret)
+        self.gate = shared.gate(self.owner)
+        self.generation = shared.generation
 
     async def search(
         self,
@@ -128,10 +175,9 @@ class Pipeline:
         With a `cache_key` (the call uses the client's cache), the cache stage
         answers or runs the rest.
         """
-        shared = self.shared
-        if shared.generation != fork_generation():
-            shared.after_fork()
-        shared.transport.check_context()
+        if self.generation != fork_generation():
+            self._renew()
+        self.shared.transport.check_context()
         options = options.started()
         cache = self.shared.cache
         if cache is not None and cache_key is not None:
@@ -140,10 +186,16 @@ class Pipeline:
             )
         return await self._send(body, options, stats)
 
+    def _renew(self) -> None:
+        """In a forked child: the pool and this owner's gate of the child's own."""
+        self.shared.renew()
+        self.gate = self.shared.gate(self.owner)
+        self.generation = self.shared.generation
+
     async def _send(
         self, body: bytes, options: CallOptions, stats: CrawlStats | None
     ) -> SearchResponse:
-        gate = self.shared.gate
+        gate = self.gate
         breaker = self.shared.breaker
         policy = options.retry
         slept_until = 0.0
@@ -194,7 +246,6 @@ class Pipeline:
                     breaker.record_failure(error)
                     raise
                 breaker.record_success()
-            page.attempts = attempts
             return page
 
         try:
@@ -214,15 +265,17 @@ class Pipeline:
 
     async def _attempt(self, body: bytes, options: CallOptions, number: int) -> SearchResponse:
         config = self.config
-        outgoing = Outgoing(config.search_url, options.headers, body, options.extensions)
+        outgoing = Outgoing(
+            config.search_url, options.headers, body, options.extensions, config.proxy
+        )
         bound, by_deadline = options.attempt_bound()
-        host = config.search_url.host
 
         def on_bound() -> APITimeoutError:
             error: APITimeoutError
             if by_deadline:
                 error = options.deadline_error(f"during attempt {number}")
             else:
+                host = config.search_url.host
                 error = APITimeoutError(f"no complete answer from {host} within {bound:g} s")
             error.request = outgoing.request()
             return error
@@ -234,7 +287,6 @@ class Pipeline:
                 bound=bound,
                 max_bytes=config.max_response_bytes,
                 on_bound=on_bound,
-                host=host,
             )
         except Exception as error:
             if logger.isEnabledFor(logging.DEBUG):
@@ -253,14 +305,13 @@ class Pipeline:
         if status >= 300 or status < 200:
             raise error_from_response(answer.response, shown_url=config.display_url)
         try:
-            page = decode_search_response(answer.content, rid)
+            return decode_search_response(
+                answer.content, rid, status_code=status, headers=answer.headers,
+                elapsed=answer.elapsed, attempts=number,
+            )  # fmt: skip
         except APIResponseValidationError as error:
             error.response = answer.response
             raise
-        page.status_code = status
-        page.headers = answer.headers
-        page.elapsed = answer.elapsed
-        return page
 
 
 async def _pause(gate: Gate | SharedGate, seconds: float) -> float:

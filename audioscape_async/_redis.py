@@ -28,7 +28,6 @@ once it answers again (logged too). No redis-py exception escapes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -41,6 +40,7 @@ from ._exceptions import (
     InvalidParameterError,
     RateLimitError,
 )
+from ._fingerprint import DEFAULT_KEY_SECRET, check_secret
 
 if TYPE_CHECKING:
     import asyncio
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from ._gate import Budget
     from ._ratelimit import RateLimit
 
-__all__ = ["RedisBackend", "SharedGate", "limit_name"]
+__all__ = ["RedisBackend", "SharedGate"]
 
 logger = logging.getLogger("audioscape_async")
 
@@ -126,14 +126,6 @@ def safe_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def limit_name(base_url: str, api_key: str) -> str:
-    """The name of the shared limit of one API key at one base URL.
-
-    A digest, so the key itself is never written to Redis.
-    """
-    return hashlib.sha256(f"{base_url}\0{api_key}".encode()).hexdigest()[:32]
-
-
 def _seconds(name: str, value: object, *, zero: bool = False) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or value < 0 or (value == 0 and not zero):  # type: ignore[arg-type, operator]
@@ -177,7 +169,10 @@ class RedisBackend:
     `BackendUnavailableError` (see the module docstring), or with `fallback`
     one WARNING and in-process behaviour until it answers again.
     `max_connections` bounds the connections of one process (more concurrent
-    commands wait for one). Use it as ``async with`` or call `aclose()`.
+    commands wait for one). `key_secret` is the secret of the fingerprint
+    that names each API key's entries and limit (`_fingerprint`): the same in
+    every process of a fleet, never shown. Use it as ``async with`` or call
+    `aclose()`.
     """
 
     def __init__(
@@ -190,6 +185,7 @@ class RedisBackend:
         timeout: float = 1.0,
         recheck_interval: float = 5.0,
         max_connections: int = 32,
+        key_secret: str | bytes = DEFAULT_KEY_SECRET,
     ) -> None:
         _check_url(url)
         if not isinstance(prefix, str):
@@ -214,12 +210,18 @@ class RedisBackend:
         self.timeout = _seconds("timeout", timeout)
         self.recheck_interval = _seconds("recheck_interval", recheck_interval, zero=True)
         self.max_connections = max_connections
+        self._key_secret = check_secret("backend.key_secret", key_secret)
         self._client: aioredis.Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scripts: dict[str, Any] = {}
         self._down_until = -math.inf
         self._down_error: BackendUnavailableError | None = None
         self._warned = False
+
+    @property
+    def key_secret(self) -> bytes:
+        """The secret of the fingerprints this backend's keys are named by."""
+        return self._key_secret
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.url!r}, prefix={self.prefix!r}, fallback={self.fallback})"
@@ -417,8 +419,9 @@ class SharedGate:
     """The client's rate gate, shared through a `RedisBackend` by every process.
 
     The same calls as `Gate` (`wait`, `pause`, `succeeded`, `rate`), except that
-    `pause` must be awaited: it writes the pause to Redis. `name` (see
-    `limit_name`) says which processes share the limit: those of one API key.
+    `pause` must be awaited: it writes the pause to Redis. `name` (a
+    `_fingerprint.fingerprint`) says which processes share the limit: those of
+    one API key at one base URL.
     Adaptive rates are not shared: the configured rate holds. With the
     backend's `fallback`, an unreachable Redis falls back to an in-process
     `Gate` of the same limit.

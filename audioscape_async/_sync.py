@@ -431,6 +431,7 @@ class Client:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         cache: SearchCache | None = None,
         circuit_breaker: CircuitBreaker | None = None,
+        trust_env: bool = True,
     ) -> None:
         options = dict(locals())  # every argument, as given: `AsyncClient` checks them
         del options["self"]

@@ -3,7 +3,8 @@
 - SDK: `audioscape_async._decode.decode_search_response` (msgspec, straight
   into the SDK's slotted attrs classes).
 - SDK, a page that writes one integer as ``20.0``: msgspec refuses it, so the
-  SDK reads the page again, untyped, and structures it in Python (the fallback).
+  SDK reads the page again, untyped, mends the whole floats and converts it with
+  msgspec (`_convert.structure`, the fallback).
 - pydantic v2: `SearchResponse.model_validate_json` on models with the same
   fields and types, ``ConfigDict(strict=True)`` (extra keys ignored, the
   default). Strict mode checks types the way the SDK does: a JSON ``true`` or

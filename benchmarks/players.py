@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from audioscape_async.emulator import EmulatorProcess, RateLimit
+from audioscape_async.emulator import EmulatorProcess, KeyRateLimit
 
 from ._common import Result, Settings, run_async
 
@@ -81,7 +81,7 @@ def _scenario(emulator: EmulatorProcess, players: int, cached: bool) -> dict[str
 
 def run(settings: Settings) -> list[Result]:
     players = settings.pick(1_000, 100)
-    with EmulatorProcess(tracks=2_000, rate_limit=RateLimit(rate=10, burst=20)) as emulator:
+    with EmulatorProcess(tracks=2_000, rate_limit=KeyRateLimit(rate=10, burst=20)) as emulator:
         figures = {
             "cache": _scenario(emulator, players, cached=True),
             "no cache": _scenario(emulator, players, cached=False),

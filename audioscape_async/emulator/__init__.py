@@ -31,15 +31,17 @@ connections, and its `/_emulator/` admin endpoints want the admin token
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._app import create_app
-from ._catalog import CATALOG_COLUMNS, Catalog, Track, generate_catalog, load_catalog
+from ._catalog import CATALOG_COLUMNS, Catalog, CatalogTrack, generate_catalog, load_catalog
 from ._cli import add_serve_arguments, run_serve
 from ._defaults import ADMIN_PREFIX, BASE_PATH, DEMO_API_KEY, FAULT_HEADER, NO_FAULT
 from ._emulator import Emulator, RequestRecord
 from ._exceptions import CatalogError, EmulatorError, EmulatorStartupError
 from ._faults import FAULT_NAMES, Faults
 from ._openapi import openapi_document
-from ._ratelimit import RateLimit
+from ._ratelimit import KeyRateLimit
 from ._server import EmulatorProcess, EmulatorServer
 
 __all__ = [
@@ -52,15 +54,15 @@ __all__ = [
     "NO_FAULT",
     "Catalog",
     "CatalogError",
+    "CatalogTrack",
     "Emulator",
     "EmulatorError",
     "EmulatorProcess",
     "EmulatorServer",
     "EmulatorStartupError",
     "Faults",
-    "RateLimit",
+    "KeyRateLimit",
     "RequestRecord",
-    "Track",
     "add_serve_arguments",
     "create_app",
     "generate_catalog",
@@ -68,3 +70,24 @@ __all__ = [
     "openapi_document",
     "run_serve",
 ]
+
+#: Names this package used to export, and what replaced them: the old ones were the
+#: SDK's own `Track` and `RateLimit`, so a module importing both read ambiguously.
+_DEPRECATED = {"Track": "CatalogTrack", "RateLimit": "KeyRateLimit"}
+
+
+def __getattr__(name: str) -> Any:
+    """Keep the old names importable, with a `DeprecationWarning`, for one minor release."""
+    import warnings
+
+    new = _DEPRECATED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"audioscape_async.emulator.{name} is deprecated and will be removed in the next "
+        f"minor release; use audioscape_async.emulator.{new} (audioscape_async.{name} is "
+        "the SDK's own, different type)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return globals()[new]

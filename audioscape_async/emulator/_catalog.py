@@ -32,12 +32,13 @@ from ._exceptions import CatalogError
 
 
 @attrs.frozen
-class Track:
+class CatalogTrack:
     """One track of a catalog, with everything the emulator knows about it.
 
     The API answers with `asset_id`, `name`, `artist`, `album`, `duration`,
     `genre` and `bpm`; filters read `play_count`, `likes` and `created`; the
     semantic ranker reads the descriptors `moods`, `instrument` and `setting`.
+    (The SDK's `audioscape_async.Track` is what a client decodes from an answer.)
     """
 
     asset_id: str
@@ -121,7 +122,7 @@ class Catalog:
     """An immutable music catalog the emulator searches.
 
     Build one with `generate_catalog`, `load_catalog` or `Catalog.from_tracks`.
-    Iterating yields `Track`s in ascending asset id order.
+    Iterating yields `CatalogTrack`s in ascending asset id order.
 
         >>> catalog = generate_catalog(100, seed=1)
         >>> len(catalog)
@@ -139,8 +140,8 @@ class Catalog:
         self.description = description
 
     @classmethod
-    def from_tracks(cls, tracks: Iterable[Track], *, description: str = "") -> Catalog:
-        """Build a catalog from `Track` objects (asset ids must be unique digit strings)."""
+    def from_tracks(cls, tracks: Iterable[CatalogTrack], *, description: str = "") -> Catalog:
+        """Build a catalog from `CatalogTrack` objects (asset ids must be unique digit strings)."""
         rows = list(tracks)
         for number, track in enumerate(rows, start=1):
             _asset_id_value(track.asset_id, f"track {number}")
@@ -149,10 +150,10 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._columns.asset_ids)
 
-    def __iter__(self) -> Iterator[Track]:
+    def __iter__(self) -> Iterator[CatalogTrack]:
         return (self._track(row) for row in range(len(self)))
 
-    def __getitem__(self, row: int) -> Track:
+    def __getitem__(self, row: int) -> CatalogTrack:
         """The track at `row` (0-based, in asset id order; negative rows count from the end)."""
         size = len(self)
         if not -size <= row < size:
@@ -162,7 +163,7 @@ class Catalog:
     def __repr__(self) -> str:
         return f"<Catalog {self.description}>"
 
-    def get(self, asset_id: str) -> Track | None:
+    def get(self, asset_id: str) -> CatalogTrack | None:
         """The track with this asset id, or None."""
         if not asset_id.isdigit():
             return None
@@ -200,10 +201,10 @@ class Catalog:
         else:
             raise CatalogError(f"{target}: unknown catalog format (use .jsonl or .csv)")
 
-    def _track(self, row: int) -> Track:
+    def _track(self, row: int) -> CatalogTrack:
         c = self._columns
         moods = tuple(c.moods[m] for m in (c.mood_a[row], c.mood_b[row]) if m)
-        return Track(
+        return CatalogTrack(
             asset_id=str(c.asset_ids[row]),
             name=c.names[c.name_ids[row]],
             artist=c.artists[c.artist_ids[row]],
@@ -420,7 +421,7 @@ def load_catalog(path: str | Path) -> Catalog:
     )
 
 
-def _read_jsonl(source: Path) -> Iterator[tuple[int, Track]]:
+def _read_jsonl(source: Path) -> Iterator[tuple[int, CatalogTrack]]:
     with source.open("rb") as lines:
         for line_no, raw in enumerate(lines, start=1):
             if not raw.strip():
@@ -435,7 +436,7 @@ def _read_jsonl(source: Path) -> Iterator[tuple[int, Track]]:
             yield line_no, _parse_row(record, where)
 
 
-def _read_csv(source: Path) -> Iterator[tuple[int, Track]]:
+def _read_csv(source: Path) -> Iterator[tuple[int, CatalogTrack]]:
     with source.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
@@ -454,7 +455,7 @@ def _read_csv(source: Path) -> Iterator[tuple[int, Track]]:
             yield reader.line_num, _parse_row(cells, where)
 
 
-def _parse_row(record: Mapping[str, Any], where: str) -> Track:
+def _parse_row(record: Mapping[str, Any], where: str) -> CatalogTrack:
     def fail(column: str, problem: str) -> CatalogError:
         return CatalogError(f"{where}: column {column!r}: {problem}, got {record.get(column)!r}")
 
@@ -522,7 +523,7 @@ def _parse_row(record: Mapping[str, Any], where: str) -> Track:
         raise fail("bpm", "expected a positive number")
     profile = v.GENRE_PROFILES.get(genre.casefold())
     default_bpm = sum(profile.bpm) // 2 if profile else 120
-    return Track(
+    return CatalogTrack(
         asset_id=asset_id,
         name=text("name") or "",
         artist=text("artist") or "",
@@ -551,7 +552,7 @@ def _asset_id_value(asset_id: str, where: str) -> int:
     return value
 
 
-def _derive(track: Track) -> tuple[tuple[str, ...], str | None, str | None]:
+def _derive(track: CatalogTrack) -> tuple[tuple[str, ...], str | None, str | None]:
     """Descriptors for a track that names none, read from its name and genre."""
     weights: dict[tuple[str, str], float] = {}
     for token in v.tokenize(f"{track.name} {track.genre}"):
@@ -584,7 +585,7 @@ def _derive(track: Track) -> tuple[tuple[str, ...], str | None, str | None]:
 
 
 def _build_from_rows(
-    rows: list[Track],
+    rows: list[CatalogTrack],
     description: str,
     unit: str,
     positions: Sequence[int] | None = None,
@@ -641,7 +642,7 @@ def _build_from_rows(
     return Catalog(cols, description)
 
 
-def _track_to_row(track: Track, *, csv_style: bool) -> dict[str, Any]:
+def _track_to_row(track: CatalogTrack, *, csv_style: bool) -> dict[str, Any]:
     row: dict[str, Any] = attrs.asdict(track, recurse=False)
     row["created"] = track.created.isoformat()
     row["moods"] = CSV_LIST_SEPARATOR.join(track.moods) if csv_style else list(track.moods)

@@ -38,7 +38,7 @@ from ._catalog import generate_catalog, load_catalog
 from ._exceptions import EmulatorError
 from ._faults import FAULT_NAMES, Faults
 from ._openapi import openapi_document
-from ._ratelimit import RateLimit
+from ._ratelimit import KeyRateLimit
 from ._server import base_url, bind_socket, uvicorn_server
 
 EXIT_OK = 0
@@ -55,9 +55,9 @@ def _port(text: str) -> int:
     return value
 
 
-def _rate(text: str) -> RateLimit:
+def _rate(text: str) -> KeyRateLimit:
     try:
-        return RateLimit.parse(text)
+        return KeyRateLimit.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -194,15 +194,15 @@ def run_serve(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         return EXIT_OK
     serving = False
     try:
-        rate_limit: RateLimit | None = args.rate
+        rate_limit: KeyRateLimit | None = args.rate
         if args.burst is not None:
             if rate_limit is None:
                 return error("--burst needs --rate")
-            rate_limit = RateLimit(rate_limit.rate, args.burst)
+            rate_limit = KeyRateLimit(rate_limit.rate, args.burst)
         if args.rate_retry_after is not None:
             if rate_limit is None:
                 return error("--rate-retry-after needs --rate")
-            rate_limit = RateLimit(
+            rate_limit = KeyRateLimit(
                 rate_limit.rate, rate_limit.burst, retry_after=args.rate_retry_after
             )
         if args.admin_token is not None and not args.admin_token.strip():
@@ -267,7 +267,7 @@ def run_serve(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     return EXIT_OK
 
 
-def _banner(description: str, args: Any, faults: Faults, rate_limit: RateLimit | None) -> str:
+def _banner(description: str, args: Any, faults: Faults, rate_limit: KeyRateLimit | None) -> str:
     parts = [f"AudioScape emulator: {description}"]
     parts.append("semantic search" if args.semantic else "keyword search only")
     if rate_limit is not None:

@@ -27,7 +27,7 @@ from . import _defaults as d
 from ._catalog import Catalog
 from ._faults import FAULT_NAMES, Faults
 from ._ranking import Method, Ranked, Ranker
-from ._ratelimit import RateLimit, TokenBuckets
+from ._ratelimit import KeyRateLimit, TokenBuckets
 from ._validation import SearchRequest, parse_search
 
 
@@ -94,7 +94,7 @@ class Emulator:
         *,
         seed: int = d.DEFAULT_SEED,
         api_keys: Sequence[str] = (d.DEMO_API_KEY,),
-        rate_limit: RateLimit | None = None,
+        rate_limit: KeyRateLimit | None = None,
         faults: Faults | Mapping[str, float] | None = None,
         semantic: bool = True,
         clock: Callable[[], float] = time.monotonic,
@@ -167,7 +167,7 @@ class Emulator:
         return self._faults
 
     @property
-    def rate_limit(self) -> RateLimit | None:
+    def rate_limit(self) -> KeyRateLimit | None:
         """The per-key rate limit in force, if any."""
         return self._buckets.limit if self._buckets else None
 
@@ -219,7 +219,7 @@ class Emulator:
         with self._lock:
             self._ranker = ranker
 
-    def set_rate_limit(self, rate_limit: RateLimit | None) -> None:
+    def set_rate_limit(self, rate_limit: KeyRateLimit | None) -> None:
         """Replace the per-key rate limit (None: no limit); every bucket starts full."""
         with self._lock:
             self._buckets = TokenBuckets(rate_limit, self._clock) if rate_limit else None

@@ -54,8 +54,11 @@ _SCORE_DIGITS = 4
 
 
 @attrs.frozen
-class SearchFilters:
-    """The validated `filters` object of a request; hashable, so it can key the cache."""
+class RankFilters:
+    """The validated `filters` object of a request; hashable, so it can key the cache.
+
+    The ranker's view of them; the SDK's `SearchFilters` is what a client sends.
+    """
 
     genres: frozenset[str] | None = None
     duration_min: float | None = None
@@ -65,7 +68,7 @@ class SearchFilters:
     created_after: _dt.date | None = None
 
 
-NO_FILTERS = SearchFilters()
+NO_FILTERS = RankFilters()
 
 
 @attrs.frozen
@@ -104,7 +107,7 @@ class Ranker:
 
     # ----------------------------------------------------------------- cache
 
-    def cached(self, query: str, filters: SearchFilters, method: Method) -> Ranked | None:
+    def cached(self, query: str, filters: RankFilters, method: Method) -> Ranked | None:
         """The cached result for this search, if there is one."""
         key = (tuple(v.tokenize(query)), filters, method)
         with self._lock:
@@ -113,7 +116,7 @@ class Ranker:
                 self._cache.move_to_end(key)
             return found
 
-    def rank(self, query: str, filters: SearchFilters, method: Method) -> Ranked:
+    def rank(self, query: str, filters: RankFilters, method: Method) -> Ranked:
         """The whole ordered result set for a search, from the cache or computed now."""
         tokens = v.tokenize(query)
         key = (tuple(tokens), filters, method)
@@ -162,7 +165,7 @@ class Ranker:
 
     # ----------------------------------------------------------------- ranking
 
-    def _compute(self, tokens: list[str], filters: SearchFilters, method: Method) -> Ranked:
+    def _compute(self, tokens: list[str], filters: RankFilters, method: Method) -> Ranked:
         artist, rest = self._find_catalog_artist(tokens)
         matched_artist: str | None = None
         style: v.Concepts = ()
@@ -325,7 +328,7 @@ class Ranker:
         return _ordered(sorted(final), final.__getitem__)
 
     def _filter(
-        self, rows: array[int], scores: array[float], filters: SearchFilters
+        self, rows: array[int], scores: array[float], filters: RankFilters
     ) -> tuple[array[int], array[float]]:
         if filters == NO_FILTERS:
             return rows, scores

@@ -26,19 +26,22 @@ def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(f"{attribute.name} must be positive, got {value}")
 
 
-def _default_burst(self: RateLimit) -> int:
+def _default_burst(self: KeyRateLimit) -> int:
     return max(1, math.ceil(self.rate))
 
 
 @attrs.frozen
-class RateLimit:
+class KeyRateLimit:
     """Allow `rate` requests a second per API key, with bursts of up to `burst`.
 
-    >>> RateLimit(rate=5).burst
+    The server's limit, per key; the SDK's `audioscape_async.RateLimit` is the
+    client's own pacing, a different thing.
+
+    >>> KeyRateLimit(rate=5).burst
     5
-    >>> RateLimit(rate=0.5, burst=3).burst
+    >>> KeyRateLimit(rate=0.5, burst=3).burst
     3
-    >>> RateLimit(rate=1, retry_after="seconds").retry_after
+    >>> KeyRateLimit(rate=1, retry_after="seconds").retry_after
     'seconds'
     """
 
@@ -63,7 +66,7 @@ class RateLimit:
             raise ValueError(f"burst must be a whole number, got {value}")
 
     @classmethod
-    def parse(cls, spec: str) -> RateLimit:
+    def parse(cls, spec: str) -> KeyRateLimit:
         """A limit from "R" or "R/BURST" (requests per second, burst size)."""
         rate_text, _, burst_text = spec.partition("/")
         try:
@@ -81,9 +84,9 @@ class RateLimit:
 
 
 class TokenBuckets:
-    """The buckets of every key under one `RateLimit`, on an injectable clock."""
+    """The buckets of every key under one `KeyRateLimit`, on an injectable clock."""
 
-    def __init__(self, limit: RateLimit, clock: Callable[[], float]) -> None:
+    def __init__(self, limit: KeyRateLimit, clock: Callable[[], float]) -> None:
         self.limit = limit
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}

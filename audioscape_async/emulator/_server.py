@@ -36,7 +36,7 @@ from ._emulator import Emulator
 from ._exceptions import EmulatorError, EmulatorStartupError
 from ._faults import Faults
 from ._protocol import FaultCapableH11Protocol
-from ._ratelimit import RateLimit
+from ._ratelimit import KeyRateLimit
 
 #: How often start-up waits re-check a server that is not up yet, in seconds.
 _POLL = 0.01
@@ -251,7 +251,7 @@ class EmulatorProcess:
         seed: int = d.DEFAULT_SEED,
         catalog: str | Path | None = None,
         api_keys: Sequence[str] = (),
-        rate_limit: RateLimit | None = None,
+        rate_limit: KeyRateLimit | None = None,
         faults: Faults | Mapping[str, float] | None = None,
         semantic: bool = True,
         host: str = d.LOOPBACK_HOST,
@@ -456,7 +456,7 @@ class EmulatorProcess:
         """Give the child's next `count` search requests the fault `name`."""
         self._admin("POST", "/force", {"fault": name, "count": count})
 
-    def set_rate_limit(self, rate_limit: RateLimit | None) -> None:
+    def set_rate_limit(self, rate_limit: KeyRateLimit | None) -> None:
         """Replace the child's rate limit (None: no limit)."""
         self._admin("POST", "/rate-limit", rate_limit.to_json() if rate_limit else {"rate": None})
 

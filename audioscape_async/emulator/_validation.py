@@ -28,7 +28,7 @@ import msgspec
 from audioscape_async import _constants as c
 
 from . import _defaults as d
-from ._ranking import NO_FILTERS, SearchFilters
+from ._ranking import NO_FILTERS, RankFilters
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: Decoded here rather than by the SDK's `_json.loads`, so that what the request log keeps
@@ -48,7 +48,7 @@ class SearchRequest:
     query: str
     limit: int
     offset: int
-    filters: SearchFilters
+    filters: RankFilters
 
 
 def check_content_type(value: str | None) -> None:
@@ -139,7 +139,7 @@ def _number(value: object, name: str) -> float:
     return value
 
 
-def _filters(data: Mapping[str, Any]) -> SearchFilters:
+def _filters(data: Mapping[str, Any]) -> RankFilters:
     if "filters" not in data:
         return NO_FILTERS
     raw = data["filters"]
@@ -195,7 +195,7 @@ def _filters(data: Mapping[str, Any]) -> SearchFilters:
                 f"Invalid field: filters.created_after is not a real date: {raw_date}"
             ) from None
 
-    return SearchFilters(
+    return RankFilters(
         genres=genres,
         duration_min=duration_min,
         duration_max=duration_max,

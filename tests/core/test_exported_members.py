@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import pkgutil
 import subprocess
 import sys
@@ -82,7 +83,15 @@ def test_implementation_modules_are_private() -> None:
     """Every module of the package is private (_name) but the emulator and the pytest plugin."""
     names = {info.name for info in pkgutil.iter_modules(audioscape_async.__path__)}
     assert {name for name in names if not name.startswith("_")} == {"emulator", "pytest_plugin"}
-    assert {"_client", "_sync", "_models", "_exceptions", "_retry", "_pagination"} <= names
+    assert {"_client", "_sync", "_models", "_exceptions", "_retry", "_crawl", "_cli"} <= names
+    for package in ("_crawl", "_cli"):  # subpackages of private modules, private all through
+        path = importlib.import_module(f"audioscape_async.{package}").__path__
+        inner = {info.name for info in pkgutil.iter_modules(path)}
+        assert {name for name in inner if not name.startswith("_")} == set(), package
+    crawl = importlib.import_module("audioscape_async._crawl").__path__
+    assert {"_stats", "_pagination", "_crawl", "_file_crawl"} <= {
+        info.name for info in pkgutil.iter_modules(crawl)
+    }
 
 
 def test_dir_lists_the_public_names() -> None:

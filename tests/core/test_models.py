@@ -1,4 +1,5 @@
-"""Models: client-side validation (nothing sent when it fails) and strict decoding of answers."""
+"""Models: client-side validation (nothing sent when it fails), strict decoding of answers,
+frozen pages, and from_dict."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import datetime as dt
 import inspect
 import json
 import math
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,14 +27,18 @@ from audioscape_async import (
     APIResponseValidationError,
     ArtistSummary,
     AsyncClient,
+    Client,
     DurationRange,
     InvalidParameterError,
+    SearchCache,
     SearchFilters,
     SearchMeta,
     SearchResponse,
     Track,
 )
-from audioscape_async._decode import _Page, decode_search_response
+from audioscape_async._convert import Page as _Page
+from audioscape_async._decode import decode_search_response
+from audioscape_async.emulator import EmulatorServer
 from tests.helpers import MockAPI, ok, open_client, page_json, track_json
 
 #: No test here waits out a retry backoff (the `sleeps` fixture records them).
@@ -715,3 +722,253 @@ def test_a_page_round_trips_through_json(
     assert decoded == page
     assert repr(decoded) == repr(page)  # 20 and 20.0 are equal, but not the same type
     assert decoded.request_id == "req-9"
+
+
+# -- frozen pages: a cached page is one value for every caller -------------------------
+
+
+def _try_to_change(page: SearchResponse) -> list[str]:
+    """Every way a caller might change a page through its public API; what each raised."""
+    assert page.headers is not None
+    headers = page.headers
+    attempts: list[Callable[[], object]] = [
+        lambda: setattr(page.tracks[0], "name", "forged"),
+        lambda: setattr(page.meta, "total", 0),
+        lambda: setattr(page.artists[0], "track_count", 0),
+        lambda: setattr(page.albums[0], "name", "forged"),
+        lambda: setattr(page, "tracks", ()),
+        lambda: setattr(page, "cache_status", "miss"),
+        lambda: page.tracks.append(page.tracks[0]),  # type: ignore[attr-defined]
+        lambda: page.tracks.__setitem__(0, page.tracks[-1]),  # type: ignore[index]
+        lambda: headers.__setitem__("x-request-id", "forged"),
+        lambda: headers.__delitem__("content-type"),
+        lambda: headers.update({"x-forged": "1"}),
+        lambda: headers.pop("content-type"),
+        lambda: headers.setdefault("x-forged", "1"),
+        lambda: headers.clear(),
+        lambda: setattr(headers, "encoding", "utf-16"),
+    ]
+    raised = []
+    for attempt in attempts:
+        with pytest.raises((AttributeError, TypeError)) as caught:
+            attempt()
+        raised.append(type(caught.value).__name__)
+    return raised
+
+
+def _snapshot(page: SearchResponse) -> tuple[object, ...]:
+    assert page.headers is not None
+    return (page.to_dict(), page.headers.multi_items(), page.headers.encoding, page.request_id)
+
+
+@pytest.mark.anyio
+async def test_a_cached_page_cannot_be_changed_for_the_next_caller(
+    audioscape_emulator: EmulatorServer,
+) -> None:
+    """Through a real client with a cache: no public way changes a page (frozen models, tuples,
+    read-only headers), and the next hit is the very same, unchanged page."""
+    server = audioscape_emulator
+    async with AsyncClient(server.api_key, base_url=server.url, cache=SearchCache()) as client:
+        miss = await client.search("dark cinematic", limit=5)
+        hit = await client.search("dark cinematic", limit=5)
+        before = _snapshot(hit)
+        raised = _try_to_change(hit)
+        _try_to_change(miss)
+        again = await client.search("dark cinematic", limit=5)
+    assert (miss.cache_status, hit.cache_status, again.cache_status) == ("miss", "hit", "hit")
+    assert "FrozenInstanceError" in raised
+    assert again is hit  # no copy per hit: nobody can change it
+    assert _snapshot(again) == before
+    assert again == miss
+    assert len(server.emulator.requests) == 1
+
+
+def test_a_cached_page_cannot_be_changed_through_the_sync_client(
+    audioscape_emulator: EmulatorServer,
+) -> None:
+    """The same through the sync `Client`: a hit is unchanged after another caller's attempts."""
+    server = audioscape_emulator
+    with Client(server.api_key, base_url=server.url, cache=SearchCache()) as client:
+        miss = client.search("dark cinematic", limit=5)
+        before = _snapshot(miss)
+        _try_to_change(miss)
+        hit = client.search("dark cinematic", limit=5)
+    assert hit.cache_status == "hit"
+    assert _snapshot(hit) == before
+
+
+@pytest.mark.anyio
+async def test_a_pages_headers_read_like_httpx_headers_and_copy_to_a_mutable_one() -> None:
+    """A page's headers are an httpx.Headers (lookups work); copy() gives a mutable one."""
+    page = await _decode(page_json(["1"]), **{"x-request-id": "req-7", "x-extra": "a"})
+    assert isinstance(page.headers, httpx.Headers)
+    assert page.headers["x-request-id"] == "req-7"
+    assert page.headers.get("X-EXTRA") == "a"
+    mine = page.headers.copy()
+    mine["x-extra"] = "b"
+    assert (mine["x-extra"], page.headers["x-extra"]) == ("b", "a")
+
+
+def test_pages_compare_and_hash_by_their_json_fields() -> None:
+    """Equal pages hash alike whatever their exchange; tracks go in sets and dict keys."""
+    content = orjson.dumps(page_json(["1", "2"]))
+    first = decode_search_response(content, "req-1", status_code=200, attempts=1)
+    second = decode_search_response(content, "req-2", status_code=203, attempts=3)
+    assert first == second
+    assert hash(first) == hash(second)
+    assert len({*first.tracks, *second.tracks}) == 2
+    assert attrs.evolve(first, cache_status="hit") == first
+
+
+@pytest.mark.anyio
+async def test_a_page_pickles_with_its_exchange_and_read_only_headers() -> None:
+    """A page from a real call unpickles equal, with its exchange, headers still read-only."""
+    page = await _decode(page_json(["1"]), **{"x-request-id": "req-7"})
+    back = pickle.loads(pickle.dumps(page))
+    assert back == page
+    assert repr(back) == repr(page)
+    assert (back.request_id, back.status_code, back.attempts) == ("req-7", 200, 1)
+    assert back.headers is not None
+    assert page.headers is not None
+    assert back.headers.multi_items() == page.headers.multi_items()
+    with pytest.raises(TypeError, match="read-only"):
+        back.headers["x-request-id"] = "forged"
+
+
+def test_a_page_built_with_mutable_headers_keeps_its_own_read_only_copy() -> None:
+    """Headers given to a page are copied read-only: changing the original changes no page."""
+    headers = httpx.Headers({"x-request-id": "req-1"})
+    page = attrs.evolve(decode_search_response(orjson.dumps(page_json(["1"]))), headers=headers)
+    headers["x-request-id"] = "changed"
+    assert page.headers is not None
+    assert page.headers["x-request-id"] == "req-1"
+
+
+# -- from_dict: the models read their own to_dict, and crawl rows ----------------------
+
+
+@given(page=_pages, whole_floats=st.booleans())
+@example(page=_BIG, whole_floats=True)
+def test_from_dict_round_trips_every_model(page: SearchResponse, whole_floats: bool) -> None:
+    """Each model's from_dict(to_dict()) is equal, with the same types (20.0 reads as 20)."""
+    body = page.to_dict()
+    data: dict[str, Any] = _whole_floats(body) if whole_floats else body
+    back = SearchResponse.from_dict(data)
+    assert back == page
+    assert repr(back) == repr(page)
+    for track, item in zip(page.tracks, data["tracks"], strict=True):
+        assert repr(Track.from_dict(item)) == repr(track)
+    for artist, item in zip(page.artists, data["artists"], strict=True):
+        assert ArtistSummary.from_dict(item) == artist
+    for album, item in zip(page.albums, data["albums"], strict=True):
+        assert AlbumSummary.from_dict(item) == album
+    assert repr(SearchMeta.from_dict(data["meta"])) == repr(page.meta)
+
+
+def test_from_dict_reads_no_exchange_and_ignores_unknown_keys() -> None:
+    """Keys a model does not have are ignored, the exchange's fields included."""
+    page = decode_search_response(orjson.dumps(page_json(["1"])))
+    data: dict[str, Any] = {**page.to_dict(), "request_id": "forged", "attempts": 9}
+    data["tracks"][0]["mood"] = "dark"
+    back = SearchResponse.from_dict(data)
+    assert back == page
+    assert (back.request_id, back.attempts, back.headers) == (None, 1, None)
+
+
+@pytest.mark.anyio
+async def test_track_from_dict_reads_the_rows_of_a_file_crawl(
+    audioscape_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """Every track row a real crawl writes (provenance columns and all) reads back as the
+    track the search returned; the crawl's other lines are refused, naming a field."""
+    server = audioscape_emulator
+    out = tmp_path / "tracks.jsonl"
+    queries = ["dark cinematic", "dark"]
+    async with AsyncClient(server.api_key, base_url=server.url) as client:
+        await client.crawl_to_file(queries, out, max_items=60, page_size=20)
+        found: dict[str, Track] = {}  # the first query to find a track writes its row
+        for query in queries:
+            async for track in client.iter_tracks(query, max_items=60, page_size=20):
+                found.setdefault(track.asset_id, track)
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    tracks = [row for row in rows if "asset_id" in row]
+    assert tracks
+    assert "query_rank" in tracks[0]
+    for row in tracks:
+        assert Track.from_dict(row) == found[row["asset_id"]]
+    for row in rows:
+        if "asset_id" not in row:
+            with pytest.raises(InvalidParameterError, match=r"Track\.asset_id"):
+                Track.from_dict(row)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    WRONG_TYPES,
+    ids=[f"{_dotted(path)}={value!r}" for path, value in WRONG_TYPES],
+)
+def test_from_dict_names_the_wrong_field(path: tuple[str | int, ...], value: object) -> None:
+    """A field of the wrong type raises InvalidParameterError whose parameter is its path."""
+    with pytest.raises(InvalidParameterError) as caught:
+        SearchResponse.from_dict(_with(path, value))
+    expected = "SearchResponse." + _dotted(path)
+    assert caught.value.parameter.startswith(expected)
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize("path", DOCUMENTED_FIELDS, ids=_dotted)
+def test_from_dict_names_the_missing_field(path: tuple[str | int, ...]) -> None:
+    """A missing field raises InvalidParameterError naming it, and saying it is missing."""
+    with pytest.raises(InvalidParameterError, match="missing") as caught:
+        SearchResponse.from_dict(_without(path))
+    assert caught.value.parameter == "SearchResponse." + _dotted(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: Track.from_dict({**track_json(), "bpm": "120"}), "Track.bpm: expected a number"),
+        (lambda: Track.from_dict({**track_json(), "asset_id": 7}), "Track.asset_id: expected a"),
+        (lambda: Track.from_dict(["1"]), "Track: expected an object, got list"),  # type: ignore[arg-type]
+        (lambda: SearchMeta.from_dict({"total": 1}), "SearchMeta.limit: required field missing"),
+        (lambda: ArtistSummary.from_dict({"name": 1}), "ArtistSummary.name: expected a string"),
+        (lambda: AlbumSummary.from_dict(None), "AlbumSummary: expected an object"),  # type: ignore[arg-type]
+    ],
+)
+def test_from_dict_error_says_which_field_and_why(make: Callable[[], object], says: str) -> None:
+    """The error of each model's from_dict reads 'invalid <Model>.<field>: <what is wrong>'."""
+    with pytest.raises(InvalidParameterError) as caught:
+        make()
+    assert f"invalid {says}" in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_from_dict_names_every_bad_field() -> None:
+    """Several bad fields: the first is the parameter, the message names the others too."""
+    data = track_json()
+    data.update(bpm="120", score=None)
+    with pytest.raises(InvalidParameterError) as caught:
+        Track.from_dict(data)
+    assert caught.value.parameter == "Track.bpm"
+    assert "Track.score" in str(caught.value)
+
+
+def test_the_fast_reader_knows_every_integer_field() -> None:
+    """`_convert` mends whole floats in exactly the models' int fields (a field added to a
+    model with type int is mended too, or this fails)."""
+    import typing
+
+    from audioscape_async import _convert
+
+    for cls, names in _convert._INTEGERS.items():
+        hints = typing.get_type_hints(cls)
+        assert names == tuple(name for name in _convert.json_fields(cls) if hints[name] is int)
+    nested = {name: (kind, many) for name, kind, many in _convert._NESTED}
+    hints = typing.get_type_hints(SearchResponse)
+    for name in _convert.json_fields(SearchResponse):
+        kind = hints[name]
+        many = typing.get_origin(kind) is tuple
+        model = typing.get_args(kind)[0] if many else kind
+        if _convert._INTEGERS[model]:
+            assert nested.pop(name) == (model, many)
+    assert not nested

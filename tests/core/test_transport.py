@@ -188,12 +188,6 @@ def test_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         AsyncClient("key", transport="aiohttp")
 
 
-def test_environment_proxies_keep_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a proxy in the environment, "auto" keeps httpx's own transport, which honours it."""
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    assert transport_module.default_transport("auto", own_http_client=False) == "httpx"
-
-
 @pytest.mark.anyio
 async def test_httpx_transport_spreads_many_requests_over_small_pools(
     server: EmulatorServer,
@@ -213,8 +207,8 @@ async def test_httpx_transport_spreads_many_requests_over_small_pools(
             for _ in range(64):
                 group.start_soon(one)
         assert pages == [5] * 64
-        shards = client._pipeline.shared.transport.http._transport.shards  # type: ignore[union-attr]
-        sizes = [len(shard._pool.connections) for shard in shards]
+        pools = client._pipeline.shared.transport.wire.pools  # type: ignore[union-attr]
+        sizes = [len(pool.connections) for pool in pools]
         assert max(sizes) <= 8
         assert sum(size > 0 for size in sizes) >= 2  # spread, not one pool
         assert sum(sizes) == pool_state(client).open <= 100
@@ -222,37 +216,48 @@ async def test_httpx_transport_spreads_many_requests_over_small_pools(
 
 
 _FRESH_PROCESS = """
-import asyncio, sys
+import asyncio, sys, threading
+
+imported_in = []
+
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        # An import, not a look for the extra (importlib.util.find_spec):
+        if name == "aiohttp" and sys._getframe(2).f_code.co_name != "find_spec":
+            imported_in.append(threading.current_thread() is threading.main_thread())
+        return None
+
+
+sys.meta_path.insert(0, Watch())
 from audioscape_async import AsyncClient
 
 async def main() -> None:
     async with AsyncClient(sys.argv[1], base_url=sys.argv[2]) as client:
         stage = client._pipeline.shared.transport
         seen = []
-        for _ in range(AFTER + 2):
+        for _ in range(20):
             assert len((await client.search("chill lo-fi beats", limit=2)).tracks) == 2
-            seen.append((stage.chosen, "aiohttp" in sys.modules))
-        print(seen)
+            seen.append(stage.chosen)
+        print([seen, imported_in])
 
 asyncio.run(main())
 """
 
 
-def test_auto_moves_to_aiohttp_once_a_client_is_busy(server: EmulatorServer) -> None:
-    """In a fresh process "auto" starts on httpx's transport without importing aiohttp, and
-    carries the client's requests over aiohttp from its AIOHTTP_AFTER_CALLS-th call on."""
+def test_auto_chooses_once_at_the_first_call_and_imports_off_the_loop(
+    server: EmulatorServer,
+) -> None:
+    """In a fresh process "auto" carries every call over aiohttp from the first on, and
+    aiohttp is imported once, in a worker thread: never on the event loop's thread."""
     import ast
     import subprocess
     import sys
 
-    from audioscape_async._constants import AIOHTTP_AFTER_CALLS
-
-    code = _FRESH_PROCESS.replace("AFTER", str(AIOHTTP_AFTER_CALLS))
     done = subprocess.run(
-        [sys.executable, "-c", code, server.api_key, server.url],
+        [sys.executable, "-c", _FRESH_PROCESS, server.api_key, server.url],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    seen = ast.literal_eval(done.stdout.strip())
-    before = AIOHTTP_AFTER_CALLS - 1
-    assert seen[:before] == [("httpx", False)] * before
-    assert seen[before:] == [("aiohttp", True)] * 3
+    seen, imported_in = ast.literal_eval(done.stdout.strip())
+    assert seen == ["aiohttp"] * 20
+    assert imported_in == [False]  # found once, by a thread that is not the loop's

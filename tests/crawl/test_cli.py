@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -17,38 +15,12 @@ import pytest
 from audioscape_async import Client
 from audioscape_async._cli import main
 from audioscape_async.emulator import EmulatorServer, Faults
-
-QUERY = "chill lo-fi beats"
-
-
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "audioscape_async", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    """An emulator on loopback for the command's network paths."""
-    with EmulatorServer(tracks=20_000, seed=3) as server:
-        yield server
-
-
-@pytest.fixture
-def env(server: EmulatorServer) -> dict[str, str]:
-    """The environment that points the command at the emulator."""
-    server.emulator.reset()
-    return {"AUDIOSCAPE_BASE_URL": server.url, "AUDIOSCAPE_API_KEY": server.api_key}
+from tests.crawl.support import QUERY, run_cli
 
 
 def test_readme_first_command_prints_fitting_tracks() -> None:
     """`audioscape search --emulator` prints a table of dark cinematic tracks and a meta line."""
-    result = _run("search", "--emulator", "dark cinematic boss tension")
+    result = run_cli("search", "--emulator", "dark cinematic boss tension")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["ASSET", "ID", "NAME"]
@@ -58,14 +30,14 @@ def test_readme_first_command_prints_fitting_tracks() -> None:
     assert "search: semantic" in lines[-1]
 
 
-def test_search_json_matches_the_sdk(env: dict[str, str], server: EmulatorServer) -> None:
+def test_search_json_matches_the_sdk(env: dict[str, str], cli_server: EmulatorServer) -> None:
     """--json prints the API's JSON for the same search the SDK makes."""
-    result = _run(
+    result = run_cli(
         "search", QUERY, "--limit", "5", "--genre", "lo-fi", "--min-likes", "1", "--json", env=env
     )
     assert result.returncode == 0, result.stderr
     printed = orjson.loads(result.stdout)
-    with Client(server.api_key, base_url=server.url) as client:
+    with Client(cli_server.api_key, base_url=cli_server.url) as client:
         page = client.search(QUERY, limit=5, filters={"genres": ["lo-fi"], "min_likes": 1})
     assert printed == page.to_dict()
     assert {track["genre"] for track in printed["tracks"]} == {"lo-fi"}
@@ -128,7 +100,7 @@ def test_bad_input_is_one_line_and_exit_2(
 
 def test_argparse_errors_exit_2_without_traceback() -> None:
     """A malformed number, in a real process, is one line and exit 2."""
-    result = _run("search", "x", "--limit", "ten")
+    result = run_cli("search", "x", "--limit", "ten")
     assert result.returncode == 2
     assert result.stderr == (
         "audioscape: error: --limit: must be a whole number from 1 to 100, got 'ten'\n"
@@ -137,7 +109,7 @@ def test_argparse_errors_exit_2_without_traceback() -> None:
 
 def test_api_errors_exit_1(env: dict[str, str]) -> None:
     """A wrong key is an API error: one line, exit 1, and the key is not printed."""
-    result = _run("search", QUERY, env={**env, "AUDIOSCAPE_API_KEY": "wrong-key-123"})
+    result = run_cli("search", QUERY, env={**env, "AUDIOSCAPE_API_KEY": "wrong-key-123"})
     assert result.returncode == 1
     assert result.stderr.startswith("audioscape: error: 401: Invalid API key")
     assert "wrong-key-123" not in result.stderr + result.stdout
@@ -161,7 +133,7 @@ def test_missing_key_names_the_variable() -> None:
 def test_crawl_writes_every_track_and_a_summary(env: dict[str, str], tmp_path: Path) -> None:
     """`audioscape crawl` writes one JSON track per line and prints a summary."""
     out = tmp_path / "tracks.jsonl"
-    result = _run("crawl", QUERY, "--out", str(out), "--max-items", "1234", env=env)
+    result = run_cli("crawl", QUERY, "--out", str(out), "--max-items", "1234", env=env)
     assert result.returncode == 0, result.stderr
     ids = [orjson.loads(line)["asset_id"] for line in out.read_bytes().splitlines()]
     assert len(ids) == len(set(ids)) == 1234
@@ -182,14 +154,14 @@ def _wait_for_lines(path: Path, count: int, timeout: float = 60) -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_interrupted_crawl_resumes_exactly(
-    env: dict[str, str], server: EmulatorServer, tmp_path: Path, stop: signal.Signals
+    env: dict[str, str], cli_server: EmulatorServer, tmp_path: Path, stop: signal.Signals
 ) -> None:
     """A crawl killed half-way and resumed with --resume writes exactly the uninterrupted set."""
-    with Client(server.api_key, base_url=server.url) as client:
+    with Client(cli_server.api_key, base_url=cli_server.url) as client:
         expected = [t.asset_id for t in client.iter_tracks(QUERY, max_items=4_000)]
     out = tmp_path / "tracks.jsonl"
     part = tmp_path / "tracks.jsonl.part"
-    server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.03))
+    cli_server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.03))
     args = ["crawl", QUERY, "--out", str(out), "--max-items", "4000", "--concurrency", "2"]
     process = subprocess.Popen(
         [sys.executable, "-m", "audioscape_async", *args],
@@ -214,8 +186,8 @@ def test_interrupted_crawl_resumes_exactly(
     done = part.read_bytes().count(b"\n")
     assert 1_500 <= done < 4_000
 
-    server.emulator.set_faults(None)
-    result = _run(*args, "--resume", env=env)
+    cli_server.emulator.set_faults(None)
+    result = run_cli(*args, "--resume", env=env)
     assert result.returncode == 0, result.stderr
     data = out.read_bytes()
     assert data.endswith(b"\n")
@@ -228,20 +200,22 @@ def test_interrupted_crawl_resumes_exactly(
 def test_resume_of_a_finished_crawl_is_a_no_op(env: dict[str, str], tmp_path: Path) -> None:
     """--resume after the crawl finished leaves the output as it is."""
     out = tmp_path / "tracks.jsonl"
-    assert _run("crawl", QUERY, "--out", str(out), "--max-items", "300", env=env).returncode == 0
+    assert run_cli("crawl", QUERY, "--out", str(out), "--max-items", "300", env=env).returncode == 0
     before = out.read_bytes()
-    result = _run("crawl", QUERY, "--out", str(out), "--max-items", "300", "--resume", env=env)
+    result = run_cli("crawl", QUERY, "--out", str(out), "--max-items", "300", "--resume", env=env)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == before
 
 
 def test_crawl_refuses_to_overwrite(env: dict[str, str], tmp_path: Path) -> None:
-    """An existing output is kept unless --force; the error says what to do."""
+    """An existing output is kept unless --force; the error says what to do, in flags."""
     out = tmp_path / "tracks.jsonl"
     out.write_text("mine\n")
-    result = _run("crawl", QUERY, "--out", str(out), env=env)
+    result = run_cli("crawl", QUERY, "--out", str(out), env=env)
     assert result.returncode == 1
     assert "already exists" in result.stderr
+    assert "pass --force to replace it, or --resume to finish" in result.stderr
+    assert "=True" not in result.stderr
     assert out.read_text() == "mine\n"
 
 
@@ -249,14 +223,14 @@ def test_version() -> None:
     """--version prints the package version."""
     from audioscape_async import __version__
 
-    result = _run("--version")
+    result = run_cli("--version")
     assert result.returncode == 0
     assert __version__ in result.stdout
 
 
-# -- many queries, formats, files, progress, pipes, server text ----------------
-
 MOODS = ["chill lo-fi beats", "lofi study", "sad piano"]
+
+
 SUFFIX = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "csv": ".csv", "parquet": ".parquet"}
 
 
@@ -307,7 +281,7 @@ def test_queries_file_and_plans_feed_one_crawl(env: dict[str, str], tmp_path: Pa
     outs = []
     for plan in (plan_json, plan_toml):
         out = tmp_path / f"out-{plan.suffix[1:]}.jsonl"
-        result = _run(
+        result = run_cli(
             "crawl", MOODS[0], "--queries", str(listed), "--plan", str(plan),
             "--max-items", "200", "--out", str(out), env=env,
         )  # fmt: skip
@@ -325,18 +299,18 @@ def test_a_bad_plan_is_one_line_naming_the_entry(tmp_path: Path) -> None:
     """A plan entry with bad filters is a usage error naming the file and the entry."""
     plan = tmp_path / "plan.json"
     plan.write_bytes(orjson.dumps([MOODS[0], {"query": "x", "filters": {"min_likes": -1}}]))
-    result = _run("crawl", "--plan", str(plan), "--out", str(tmp_path / "o.jsonl"), "--emulator")
+    result = run_cli("crawl", "--plan", str(plan), "--out", str(tmp_path / "o.jsonl"), "--emulator")
     assert result.returncode == 2
     assert result.stderr.startswith(f"audioscape: error: --plan {plan}: query 2: ")
     assert result.stderr.count("\n") == 1
 
 
 def test_a_second_crawl_into_the_same_out_fails_at_once(
-    env: dict[str, str], server: EmulatorServer, tmp_path: Path
+    env: dict[str, str], cli_server: EmulatorServer, tmp_path: Path
 ) -> None:
     """While one crawl runs, a second into the same OUT exits 1 at once and sends nothing."""
     out = tmp_path / "tracks.jsonl"
-    server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.05))
+    cli_server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.05))
     args = ["crawl", QUERY, "--out", str(out), "--max-items", "3000", "--concurrency", "1"]
     first = subprocess.Popen(
         [sys.executable, "-m", "audioscape_async", *args],
@@ -346,11 +320,11 @@ def test_a_second_crawl_into_the_same_out_fails_at_once(
     )
     try:
         _wait_for_lines(tmp_path / "tracks.jsonl.part", 100)
-        before = len(server.emulator.requests)
+        before = len(cli_server.emulator.requests)
         started = time.monotonic()
-        second = _run(*args, "--resume", env=env)
+        second = run_cli(*args, "--resume", env=env)
         took = time.monotonic() - started
-        during = len(server.emulator.requests) - before
+        during = len(cli_server.emulator.requests) - before
     finally:
         first.kill()
         first.wait()
@@ -361,12 +335,12 @@ def test_a_second_crawl_into_the_same_out_fails_at_once(
     assert during <= took / 0.05 + 2  # only the first crawl's own requests
 
 
-def test_max_retry_after_fails_fast(env: dict[str, str], server: EmulatorServer) -> None:
+def test_max_retry_after_fails_fast(env: dict[str, str], cli_server: EmulatorServer) -> None:
     """--max-retry-after 1 turns a 429 asking for 30 s into one error line, without waiting."""
-    server.emulator.set_faults(Faults(retry_after=30))
-    server.emulator.force_fault("429")
+    cli_server.emulator.set_faults(Faults(retry_after=30))
+    cli_server.emulator.force_fault("429")
     started = time.monotonic()
-    result = _run("crawl", QUERY, "--out", "-", "--max-retry-after", "1", env=env)
+    result = run_cli("crawl", QUERY, "--out", "-", "--max-retry-after", "1", env=env)
     assert time.monotonic() - started < 20
     assert result.returncode == 1
     assert "429" in result.stderr
@@ -377,7 +351,7 @@ def test_max_retry_after_fails_fast(env: dict[str, str], server: EmulatorServer)
 def test_adaptive_rate_limit_crawls(env: dict[str, str], tmp_path: Path) -> None:
     """--rps with --adaptive is accepted and crawls every track."""
     out = tmp_path / "t.jsonl"
-    result = _run(
+    result = run_cli(
         "crawl", QUERY, "--out", str(out), "--max-items", "300", "--rps", "100", "--adaptive",
         env=env,
     )  # fmt: skip
@@ -406,188 +380,6 @@ def test_a_closed_pipe_exits_quietly(env: dict[str, str], command: str) -> None:
     assert len(result.stdout.splitlines()) == 1
 
 
-@pytest.fixture
-def hostile_server() -> Iterator[str]:
-    """A real HTTP server on a free port whose answers carry terminal escapes."""
-    import http.server
-    import threading
-
-    evil = "\x1b[2J\x1b]0;pwned\x07"
-    page = {
-        "tracks": [
-            {
-                "asset_id": "1",
-                "name": f"Evil{evil}Name\r\nfake line",
-                "artist": "A\u202eB",
-                "album": "x",
-                "duration": 60.0,
-                "genre": "pop",
-                "bpm": 120,
-                "score": 0.5,
-            }
-        ],
-        "artists": [],
-        "albums": [],
-        "meta": {
-            "total": 1,
-            "limit": 20,
-            "offset": 0,
-            "search_method": "semantic",
-            "matched_artist": None,
-        },
-    }
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["content-length"]))
-            fail = b"fail" in body
-            data = orjson.dumps({"error": f"bad {evil} query"} if fail else page)
-            self.send_response(400 if fail else 200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/developer/v1"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def test_server_text_is_never_written_raw(hostile_server: str) -> None:
-    """Escapes in track names and error messages reach the terminal escaped, never raw."""
-    env = {"AUDIOSCAPE_BASE_URL": hostile_server, "AUDIOSCAPE_API_KEY": "k"}
-    table = _run("search", "anything", env=env)
-    assert table.returncode == 0, table.stderr
-    assert "\x1b" not in table.stdout
-    assert "\u202e" not in table.stdout
-    assert "Evil\\x1b[2J" in table.stdout
-    assert len(table.stdout.splitlines()) == 3  # header, one row, summary: no injected line
-    failed = _run("search", "fail", env=env)
-    assert failed.returncode == 1
-    assert "\x1b" not in failed.stderr
-    assert "bad \\x1b[2J" in failed.stderr
-    assert failed.stderr.count("\n") == 1
-
-
-def test_search_table_fits_the_terminal(env: dict[str, str]) -> None:
-    """With 60 columns every line of the table fits in 60."""
-    result = _run("search", QUERY, "--limit", "10", env={**env, "COLUMNS": "60"})
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert len(lines) == 12
-    assert max(len(line) for line in lines) <= 60
-    assert lines[0].startswith("ASSET ID")
-
-
-def _run_in_terminal(args: list[str], env: dict[str, str], columns: int) -> tuple[int, str]:
-    """Run the command, stderr on a pseudo-terminal `columns` wide; return status and stderr."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "audioscape_async", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=slave,
-        env={**clean, **env},
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    # The terminal turns each "\n" into "\r\n"; give the program's own bytes back.
-    return process.wait(timeout=60), b"".join(chunks).decode().replace("\r\n", "\n")
-
-
-def test_progress_bar_fits_redraws_on_time_and_ends_once(
-    env: dict[str, str], server: EmulatorServer, tmp_path: Path
-) -> None:
-    """On a 50-column terminal the bar fits, redraws while a page is slow, and ends once at 100%."""
-    out = tmp_path / "t.jsonl"
-    server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.8))
-    status, err = _run_in_terminal(
-        ["crawl", QUERY, "--out", str(out), "--max-items", "200", "--concurrency", "1"], env, 50
-    )
-    assert status == 0, err
-    draws = [draw.replace("\x1b[K", "") for draw in err.split("\r") if draw]
-    # Two pages of 0.8 s each: a bar drawn only per page would be drawn twice.
-    assert len(draws) >= 5
-    assert all(len(draw.rstrip("\n")) < 50 for draw in draws)
-    assert err.endswith("\n")
-    assert err.count("\n") == 1
-    assert "200/200 tracks (100%)" in draws[-1]
-
-
-def test_resumed_progress_counts_the_earlier_tracks(
-    env: dict[str, str], server: EmulatorServer, tmp_path: Path
-) -> None:
-    """A resumed crawl's bar counts what was written before and ends at 100%, not short of it."""
-    out = tmp_path / "t.jsonl"
-
-    class Stop(Exception):
-        pass
-
-    def stop(stats: object) -> None:
-        raise Stop
-
-    with Client(server.api_key, base_url=server.url) as client, contextlib.suppress(Stop):
-        client.crawl_to_file(QUERY, out, max_items=500, on_progress=stop)
-    status, err = _run_in_terminal(
-        ["crawl", QUERY, "--out", str(out), "--max-items", "500", "--resume"], env, 100
-    )
-    assert status == 0, err
-    assert "500/500 tracks (100%)" in err.split("\r")[-1]
-
-
-def test_waiting_for_the_rate_limit_is_shown() -> None:
-    """While a request waits for the rate limit the progress line says so."""
-    from audioscape_async import CrawlStats
-    from audioscape_async._cli import Progress
-
-    stats = CrawlStats(tracks=10, total=100)
-    progress = Progress("bar", sys.stderr)
-    with stats.rate_wait():
-        waiting = progress.render(stats, 80)
-    assert "waiting for the rate limit" in waiting
-    assert "waiting" not in progress.render(stats, 80)
-    assert len(progress.render(stats, 30)) < 30
-    stats.queries = [CrawlStats(tracks=5, pages=1), CrawlStats(), CrawlStats()]
-    assert "query 1/3" in progress.render(stats, 200)
-    stats.queries[1].pages = 1
-    assert "query 2/3" in progress.render(stats, 200)
-
-
-def test_lines_progress_prints_its_last_line_once(env: dict[str, str], tmp_path: Path) -> None:
-    """Off a terminal, progress is plain lines, and the last one is not printed twice."""
-    out = tmp_path / "t.jsonl"
-    result = _run("crawl", QUERY, "--out", str(out), "--max-items", "300", env=env)
-    assert result.returncode == 0, result.stderr
-    lines = result.stderr.splitlines()
-    assert lines
-    assert "300/300 tracks (100%)" in lines[-1]
-    assert len(lines) == len(set(lines))
-
-
 def _kill_and_resume(env: dict[str, str], tmp_path: Path, trials: int, seed: int) -> int:
     """Crawl into each format, killed with SIGKILL at random moments, then resumed to the end.
 
@@ -599,7 +391,7 @@ def _kill_and_resume(env: dict[str, str], tmp_path: Path, trials: int, seed: int
     reference = tmp_path / "reference.jsonl"
     common = [*MOODS, "--max-items", "400", "--page-size", "50", "--concurrency", "2"]
     started = time.monotonic()
-    done = _run("crawl", *common, "--out", str(reference), env=env)
+    done = run_cli("crawl", *common, "--out", str(reference), env=env)
     assert done.returncode == 0, done.stderr
     # Kill anywhere from the start of the process to the end of an uninterrupted run.
     whole_run = time.monotonic() - started
@@ -632,7 +424,7 @@ def _kill_and_resume(env: dict[str, str], tmp_path: Path, trials: int, seed: int
             assert process.returncode == 0, err.decode()
             break
         else:
-            final = _run("crawl", *common, "--out", str(out), "--resume", env=env)
+            final = run_cli("crawl", *common, "--out", str(out), "--resume", env=env)
             assert final.returncode == 0, final.stderr
         records = _records(out, fmt)
         assert _provenance(records) == expected, f"trial {trial} ({fmt})"
@@ -641,20 +433,20 @@ def _kill_and_resume(env: dict[str, str], tmp_path: Path, trials: int, seed: int
 
 
 def test_random_kills_and_resumes_write_every_track_once(
-    env: dict[str, str], server: EmulatorServer, tmp_path: Path
+    env: dict[str, str], cli_server: EmulatorServer, tmp_path: Path
 ) -> None:
     """kill -9 at random moments, then --resume, in every format: each track exactly once."""
-    server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.05))
+    cli_server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.05))
     assert _kill_and_resume(env, tmp_path, trials=len(_formats()), seed=11) >= 1
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(900)
 def test_random_kills_and_resumes_soak(
-    env: dict[str, str], server: EmulatorServer, tmp_path: Path
+    env: dict[str, str], cli_server: EmulatorServer, tmp_path: Path
 ) -> None:
     """The kill-and-resume trial, forty times over."""
-    server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.05))
+    cli_server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.05))
     assert _kill_and_resume(env, tmp_path, trials=40, seed=12) >= 20
 
 
@@ -662,14 +454,14 @@ def test_out_dash_streams_json_lines_and_format_beats_the_extension(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     """--out - writes JSON Lines to stdout (summary on stderr); --format csv overrides .data."""
-    streamed = _run("crawl", QUERY, "--out", "-", "--max-items", "150", env=env)
+    streamed = run_cli("crawl", QUERY, "--out", "-", "--max-items", "150", env=env)
     assert streamed.returncode == 0, streamed.stderr
     ids = [orjson.loads(line)["asset_id"] for line in streamed.stdout.splitlines()]
     assert len(ids) == len(set(ids)) == 150
     assert "wrote 150 tracks to standard output" in streamed.stderr
     assert list(tmp_path.iterdir()) == []
     out = tmp_path / "tracks.data"
-    result = _run(
+    result = run_cli(
         "crawl", QUERY, "--out", str(out), "--max-items", "150", "--format", "csv", env=env
     )
     assert result.returncode == 0, result.stderr
@@ -682,7 +474,7 @@ def test_a_queries_file_with_a_bom_and_crlf(env: dict[str, str], tmp_path: Path)
     listed = tmp_path / "moods.txt"
     listed.write_bytes(b"\xef\xbb\xbf" + f"{MOODS[1]}\r\n# note\r\n\r\n{MOODS[2]}\r\n".encode())
     out = tmp_path / "out.jsonl"
-    result = _run(
+    result = run_cli(
         "crawl", "--queries", str(listed), "--max-items", "20", "--out", str(out), env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

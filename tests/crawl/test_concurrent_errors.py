@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from audioscape_async import AsyncClient, BadRequestError, Client, SearchResponse
-from audioscape_async._pagination import WalkOptions, stream_pages
+from audioscape_async._crawl._pagination import WalkOptions, stream_pages
 from tests.crawl.test_pagination import PagingServer
 from tests.helpers import API_KEY
 

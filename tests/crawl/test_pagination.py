@@ -28,7 +28,7 @@ from audioscape_async import (
     SearchFilters,
     SearchResponse,
 )
-from audioscape_async._pagination import WalkOptions, stream_pages
+from audioscape_async._crawl._pagination import WalkOptions, stream_pages
 from audioscape_async.emulator import EmulatorServer, Faults
 from tests.helpers import (
     API_KEY,

@@ -14,7 +14,7 @@ from audioscape_async.emulator import (
     CATALOG_COLUMNS,
     Catalog,
     CatalogError,
-    Track,
+    CatalogTrack,
     create_app,
     generate_catalog,
     load_catalog,
@@ -133,7 +133,7 @@ def test_minimal_jsonl_gets_defaults_and_derived_descriptors(tmp_path: Path) -> 
     path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n\n")
     loaded = load_catalog(path)
     first, second = list(loaded)
-    assert first == Track(
+    assert first == CatalogTrack(
         asset_id="10", name="Sunny Beach Party", artist="Me", album="Singles", genre="pop",
         duration=120.5, bpm=118, play_count=7, likes=2, created=dt.date(2024, 2, 29),
         moods=("happy",), instrument=first.instrument, setting="beach",
@@ -242,5 +242,5 @@ def test_unusable_files_are_refused(tmp_path: Path, name: str, content: str, wha
 
 
 def test_catalog_columns_are_documented() -> None:
-    """CATALOG_COLUMNS lists exactly the Track fields a file may hold, in order."""
-    assert list(CATALOG_COLUMNS) == [field.name for field in attrs.fields(Track)]
+    """CATALOG_COLUMNS lists exactly the CatalogTrack fields a file may hold, in order."""
+    assert list(CATALOG_COLUMNS) == [field.name for field in attrs.fields(CatalogTrack)]

@@ -19,7 +19,7 @@ from audioscape_async.emulator import (
     FAULT_NAMES,
     EmulatorServer,
     Faults,
-    RateLimit,
+    KeyRateLimit,
     create_app,
 )
 from tests.emulator.support import search
@@ -302,7 +302,7 @@ class FakeClock:
 def limited() -> Iterator[tuple[EmulatorServer, FakeClock]]:
     """A server allowing 0.5 request/s with bursts of 2, on a hand-moved clock, two keys."""
     clock = FakeClock()
-    limit = RateLimit(0.5, burst=2, retry_after="seconds")
+    limit = KeyRateLimit(0.5, burst=2, retry_after="seconds")
     app = create_app(tracks=50, api_keys=("key-a", "key-b"), rate_limit=limit, clock=clock)
     with EmulatorServer(app) as server:
         yield server, clock
@@ -312,7 +312,7 @@ def limited() -> Iterator[tuple[EmulatorServer, FakeClock]]:
 def test_rate_limit_retry_after_is_an_option(form: str | None) -> None:
     """A tier's 429 has no Retry-After by default; retry_after="date" gives an HTTP date."""
     clock = FakeClock()
-    limit = RateLimit(0.5, burst=1, retry_after=form)
+    limit = KeyRateLimit(0.5, burst=1, retry_after=form)
     app = create_app(tracks=50, rate_limit=limit, clock=clock)
     with EmulatorServer(app) as server, httpx.Client(base_url=server.url) as client:
         assert search(client, x_api_key=server.api_key).status_code == 200
@@ -350,20 +350,20 @@ def test_rate_limit_can_be_changed_and_lifted(
     """set_rate_limit replaces the limit with full buckets; None lifts it."""
     server, _ = limited
     with httpx.Client(base_url=server.url) as client:
-        server.emulator.set_rate_limit(RateLimit(1, burst=1))
+        server.emulator.set_rate_limit(KeyRateLimit(1, burst=1))
         assert [search(client, x_api_key="key-a").status_code for _ in range(2)] == [200, 429]
         server.emulator.set_rate_limit(None)
         assert all(search(client, x_api_key="key-a").status_code == 200 for _ in range(5))
 
 
 def test_rate_limit_specs_parse_and_validate() -> None:
-    """RateLimit.parse reads "R" and "R/BURST"; nonsense and non-positive values raise."""
-    assert RateLimit.parse("10") == RateLimit(10, 10)
-    assert RateLimit.parse("0.5/3") == RateLimit(0.5, 3)
-    assert RateLimit(0.2).burst == 1
+    """KeyRateLimit.parse reads "R" and "R/BURST"; nonsense and non-positive values raise."""
+    assert KeyRateLimit.parse("10") == KeyRateLimit(10, 10)
+    assert KeyRateLimit.parse("0.5/3") == KeyRateLimit(0.5, 3)
+    assert KeyRateLimit(0.2).burst == 1
     for bad in ("x", "0", "-1/2", "1/0", "1/x", "1/1.5"):
         with pytest.raises(ValueError, match=r"RATE|rate|burst"):
-            RateLimit.parse(bad)
+            KeyRateLimit.parse(bad)
 
 
 # --------------------------------------------------------------------------- in-process

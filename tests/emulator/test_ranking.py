@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from audioscape_async.emulator import (
     Catalog,
+    CatalogTrack,
     Emulator,
     EmulatorServer,
-    Track,
     create_app,
     generate_catalog,
 )
@@ -43,12 +43,12 @@ def walk(emulator: Emulator, query: str, **options: Any) -> Iterator[dict[str, A
             return
 
 
-def top_tracks(emulator: Emulator, catalog: Catalog, query: str, count: int) -> list[Track]:
+def top_tracks(emulator: Emulator, catalog: Catalog, query: str, count: int) -> list[CatalogTrack]:
     answer = emulator.search(query, limit=count)
     return [catalog.get(t["asset_id"]) for t in answer["tracks"]]  # type: ignore[misc]
 
 
-_EXAMPLES: dict[str, Callable[[Track], bool]] = {
+_EXAMPLES: dict[str, Callable[[CatalogTrack], bool]] = {
     "upbeat summer vibes": lambda t: (
         bool({"upbeat", "happy", "energetic"} & set(t.moods)) and t.setting in ("summer", "beach")
     ),
@@ -180,7 +180,7 @@ _FILTERS: list[dict[str, Any]] = [
 ]
 
 
-def _passes(track: Track, filters: dict[str, Any]) -> bool:
+def _passes(track: CatalogTrack, filters: dict[str, Any]) -> bool:
     genres = {g.lower() for g in filters.get("genres") or []}
     duration = filters.get("duration", {})
     created = filters.get("created_after")

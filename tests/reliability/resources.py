@@ -69,25 +69,27 @@ class PoolState:
 
 
 def pool_state(client: AsyncClient | Client) -> PoolState:
-    """Look inside the SDK's httpx client, whichever transport it chose (httpx's or aiohttp)."""
+    """Look inside the client's pool, whichever wire carries it (httpcore's or aiohttp's)."""
     if isinstance(client, Client):
         client = client._async
     stage = client._pipeline.shared.transport
     if stage.chosen is None:
         return PoolState(0, 0)  # nothing was ever sent
     opened = busy = 0
-    # httpx's own transport: httpcore pools (the SDK's shards, or your one); "auto" may
-    # have both it and aiohttp's pool (it moves to aiohttp after a few calls).
-    transport: Any = stage.http._transport if stage.http is not None else None
-    for shard in getattr(transport, "shards", [transport] if transport is not None else []):
-        pool = getattr(shard, "_pool", None)
+    wire: Any = stage.wire
+    # httpcore pools: the SDK's own (its small pools and any proxy's), or your client's one.
+    pools: list[Any] = [*getattr(wire, "pools", []), *getattr(wire, "proxied", {}).values()]
+    http = getattr(wire, "http", None)
+    if http is not None:
+        pools.append(getattr(http._transport, "_pool", None))
+    for pool in pools:
         if pool is None:
             continue
         connections = pool.connections
         opened += len(connections)
         busy += sum(not (c.is_idle() or c.is_closed()) for c in connections)
         busy += len(pool._requests)
-    session = stage.wire.session if stage.wire is not None else None
+    session = getattr(wire, "session", None)
     connector = getattr(session, "connector", None)
     if connector is not None:
         idle = sum(len(conns) for conns in connector._conns.values())

@@ -13,6 +13,7 @@ import statistics
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -104,9 +105,18 @@ class Outcome:
 
 
 async def enter_zones(
-    url: str, players: int = 1_000, *, spread: float = 2.0, concurrency: int = 32
+    url: str,
+    players: int = 1_000,
+    *,
+    spread: float = 2.0,
+    concurrency: int = 32,
+    on_visit: Callable[[int], None] | None = None,
 ) -> Outcome:
-    """`players` players enter the zones (in turn) over `spread` seconds; what each got."""
+    """`players` players enter the zones (in turn) over `spread` seconds; what each got.
+
+    `on_visit`, when given, is called with the number of visits ended so far as each
+    one ends, so a caller can act on the run's progress.
+    """
     limiter = anyio.CapacityLimiter(concurrency)
     visits: list[Visit] = []
     start = time.monotonic()
@@ -122,6 +132,8 @@ async def enter_zones(
                 latency = time.monotonic() - began
             cache = answer.json().get("cache") if answer.status_code == 200 else None
             visits.append(Visit(answer.status_code, cache, began, latency))
+            if on_visit is not None:
+                on_visit(len(visits))
 
         async with anyio.create_task_group() as group:
             for number in range(players):

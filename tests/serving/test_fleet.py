@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from audioscape_async.emulator import EmulatorServer, Faults, RateLimit
+from audioscape_async.emulator import EmulatorServer, Faults, KeyRateLimit
 from tests.serving.redis_server import RedisServer
 
 #: The emulator's tier (`audioscape serve --rate 10/20`).
@@ -77,7 +77,7 @@ def tier() -> Iterator[EmulatorServer]:
     """The emulator at the 10 requests/s, burst 20 tier, its 429s asking for 2 s."""
     faults = Faults(retry_after=2)
     with EmulatorServer(
-        tracks=1_000, rate_limit=RateLimit(rate=RATE, burst=BURST), faults=faults
+        tracks=1_000, rate_limit=KeyRateLimit(rate=RATE, burst=BURST), faults=faults
     ) as server:
         yield server
 

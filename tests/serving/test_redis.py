@@ -27,7 +27,8 @@ from audioscape_async import _cache as cache_module
 from audioscape_async._cache import SearchCache, cache_key
 from audioscape_async._decode import decode_search_response
 from audioscape_async._exceptions import BackendUnavailableError
-from audioscape_async._redis import RedisBackend, SharedGate, limit_name, safe_url
+from audioscape_async._fingerprint import fingerprint
+from audioscape_async._redis import RedisBackend, SharedGate, safe_url
 from tests.helpers import page_json
 from tests.serving.redis_server import RedisServer, free_port
 
@@ -262,7 +263,7 @@ async def test_shared_gate_spaces_and_pauses_across_gates(redis_server: RedisSer
     """Two SharedGates of one name share one limit and one 429 pause."""
     limit = RateLimit(requests_per_second=20, burst=2)
     async with RedisBackend(redis_server.url) as one, RedisBackend(redis_server.url) as two:
-        name = limit_name("http://api.test", "sk-secret")
+        name = fingerprint("http://api.test", "sk-secret")
         first, second = SharedGate(limit, one, name), SharedGate(limit, two, name)
         began = time.monotonic()
         for _ in range(3):

@@ -28,6 +28,7 @@ from audioscape_async import (
 from audioscape_async import _breaker as breaker_module
 from audioscape_async import _cache as cache_module
 from audioscape_async.emulator import EmulatorServer, Faults
+from tests.reliability.resources import wait_until
 
 QUERY = "dark cinematic boss tension"
 
@@ -225,15 +226,28 @@ async def test_cancelled_leader_does_not_cancel_followers(
         async def follower() -> None:
             pages.append(await client.search(QUERY))
 
+        async def cancel_once_sent(leader: anyio.CancelScope) -> None:
+            # Cancel the leader while its request is at the server (on a slow machine a
+            # fixed delay may cancel it before it was sent, and then there is nothing to share).
+            def sent() -> bool:
+                return emulator.in_flight > 0
+
+            assert await anyio.to_thread.run_sync(wait_until, sent), "the request was never sent"
+            leader.cancel()
+
+        emulator = audioscape_emulator.emulator
         async with anyio.create_task_group() as group:
-            with anyio.move_on_after(0.1) as leader:
+            with anyio.CancelScope() as leader:
                 group.start_soon(follower)  # started after the leader below
                 group.start_soon(follower)
+                group.start_soon(cancel_once_sent, leader)
                 await client.search(QUERY)
         assert leader.cancelled_caught
     assert len(pages) == 2
     assert {page.cache_status for page in pages} <= {"miss", "coalesced"}
-    assert len(audioscape_emulator.emulator.requests) == 2
+    # The leader's request (the client left it) and the one a follower made in its place.
+    assert await anyio.to_thread.run_sync(wait_until, lambda: emulator.in_flight == 0)
+    assert len(emulator.requests) == 2
 
 
 def test_sync_client_coalesces_threads(audioscape_emulator: EmulatorServer) -> None:

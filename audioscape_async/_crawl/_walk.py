@@ -1,26 +1,14 @@
-"""Walking offset/limit pages up to `meta.total`: always to the end, never past it, never early.
+"""One walk of offset/limit pages: its rules and its plan, apart from the drivers.
 
-One walk is one `_Walk`: the rules and the *plan*, a queue of slots in offset
+One walk is one `Walk`: the rules and the *plan*, a queue of slots in offset
 order (``(offset, limit)``, then the answer or the error). The walk keeps a
 *frontier*: every track before it has been delivered, in order. Pages are
 planned from the end of the plan (``limit = min(page_size, what max_items
 leaves)``); only the slot at the head of the queue is ever delivered, so
 however the answers arrive, a walk yields exactly what a sequential one does,
 and the first failed page raises its own SDK error after the pages before it
-(never an ExceptionGroup). Two drivers fetch the slots:
-
-- **The streaming window** (`stream_pages`, `stream_tracks`): `concurrency`
-  worker tasks keep that many requests in flight; the consumer gets each page
-  the moment every page before it was delivered. The plan holds at most
-  ``concurrency * depth`` slots (in flight plus the reorder buffer), so a slow
-  page holds back a bounded amount. anyio and trio forbid a task group that
-  spans a ``yield`` of an async generator, so the window is an async context
-  manager hosting the task group; leaving it (done, break, error,
-  cancellation) cancels whatever is in flight and leaves nothing running.
-- **Steps** (`walk_pages`, `walk_tracks`, the plain async generators): plan up
-  to ``concurrency * depth`` slots, fetch them with a task group that is closed
-  before anything is yielded, deliver, repeat. Nothing runs while the consumer
-  holds a page, but a step waits for its slowest page.
+(never an ExceptionGroup). The two drivers of `_pagination` only fetch its
+slots.
 
 The rules (`WalkOptions` holds every bound; one implementation serves both
 drivers):
@@ -51,33 +39,26 @@ import enum
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import aclosing, asynccontextmanager
-from typing import TYPE_CHECKING, Generic, TypeVar
+from collections.abc import Awaitable, Callable
 
 import attrs
 
-from . import _retry
-from ._constants import DEFAULT_OFFSET, MAX_CONCURRENCY, MAX_LIMIT
-from ._exceptions import InvalidParameterError, PaginationError
-from ._models import SearchResponse, Track
-from ._validation import check_int_range, check_limit, check_max_items, check_offset
+from audioscape_async import _retry
+from audioscape_async._constants import DEFAULT_OFFSET, MAX_CONCURRENCY, MAX_LIMIT
+from audioscape_async._exceptions import InvalidParameterError, PaginationError
+from audioscape_async._models import SearchResponse, Track
+from audioscape_async._validation import (
+    check_int_range,
+    check_limit,
+    check_max_items,
+    check_offset,
+)
 
-if TYPE_CHECKING:
-    from ._crawl import CrawlStats
+from ._stats import CrawlStats
 
-__all__ = [
-    "FetchPage",
-    "WalkOptions",
-    "stream_pages",
-    "stream_tracks",
-    "walk_pages",
-    "walk_tracks",
-]
+__all__ = ["Delivered", "FetchPage", "Slot", "SlotState", "Walk", "WalkOptions"]
 
 logger = logging.getLogger("audioscape_async")
-
-T = TypeVar("T")
 
 #: Fetch one page: ``(offset, limit) -> page``.
 FetchPage = Callable[[int, int], Awaitable[SearchResponse]]
@@ -142,19 +123,19 @@ def _drift(stats: CrawlStats | None, kind: str, message: str, *args: object) -> 
         stats.drift[kind] = stats.drift.get(kind, 0) + 1
 
 
-class _State(enum.Enum):
+class SlotState(enum.Enum):
     PENDING = "pending"
     IN_FLIGHT = "in flight"
     DONE = "done"
 
 
 @attrs.define(eq=False)
-class _Slot:
+class Slot:
     """One planned request and, once it is back, its page or its error."""
 
     offset: int
     limit: int
-    state: _State = _State.PENDING
+    state: SlotState = SlotState.PENDING
     page: SearchResponse | None = None
     error: Exception | None = None
     #: Times this page came back empty before `meta.total` and was asked again.
@@ -164,10 +145,10 @@ class _Slot:
 
 
 #: A delivered page: where it was asked, the page, and its tracks not seen before.
-_Item = tuple[int, SearchResponse, list[Track]]
+Delivered = tuple[int, SearchResponse, list[Track]]
 
 
-class _Walk:
+class Walk:
     """The rules and the plan of one walk; the drivers only fetch its slots."""
 
     def __init__(
@@ -192,7 +173,7 @@ class _Walk:
         self._totals: set[int] = set()
         self._stale = 0
         self._previous: tuple[int, tuple[Track, ...]] | None = None
-        self.slots: deque[_Slot] = deque()
+        self.slots: deque[Slot] = deque()
         self.failed = False  # a page failed: nothing after it is planned or started
         self.done = False
 
@@ -217,22 +198,22 @@ class _Walk:
                 limit = min(limit, left)
                 if limit <= 0:
                     break
-            slots.append(_Slot(self._planned_to, limit))
+            slots.append(Slot(self._planned_to, limit))
             self._planned_to += limit
         return len(slots) > planned
 
-    def next_pending(self) -> _Slot | None:
+    def next_pending(self) -> Slot | None:
         """The first slot still to send; none after a failed one."""
         for slot in self.slots:
-            if slot.state is _State.PENDING:
+            if slot.state is SlotState.PENDING:
                 return slot
             if slot.error is not None:
                 return None
         return None
 
-    async def send(self, fetch: FetchPage, slot: _Slot) -> None:
+    async def send(self, fetch: FetchPage, slot: Slot) -> None:
         """Fetch one slot; its error is kept for the walk to raise in offset order."""
-        slot.state = _State.IN_FLIGHT
+        slot.state = SlotState.IN_FLIGHT
         try:
             if slot.delay:
                 await _retry.sleep(slot.delay)
@@ -240,7 +221,7 @@ class _Walk:
         except Exception as error:  # re-raised in offset order by advance()
             slot.error = error
             self.failed = True
-        slot.state = _State.DONE
+        slot.state = SlotState.DONE
 
     # -- delivering -----------------------------------------------------------
 
@@ -254,7 +235,7 @@ class _Walk:
         self.finish(reason, complete=False)
         return PaginationError(message, reason=reason, offset=offset)
 
-    def advance(self) -> _Item | None:
+    def advance(self) -> Delivered | None:
         """Deliver the head of the plan if its answer is in; None while it is not.
 
         Raises the head's error, or `PaginationError` when the server makes no
@@ -262,7 +243,7 @@ class _Walk:
         be asked again (None).
         """
         head = self.slots[0]
-        if head.state is not _State.DONE:
+        if head.state is not SlotState.DONE:
             return None
         if head.error is not None:
             self.finish("error", complete=False)
@@ -278,7 +259,7 @@ class _Walk:
             if head.reasks < options.empty_page_retries:
                 head.reasks += 1
                 head.delay = options.empty_page_backoff * 2.0 ** (head.reasks - 1)
-                head.state, head.page = _State.PENDING, None
+                head.state, head.page = SlotState.PENDING, None
                 logger.warning(
                     "empty page at offset %d although meta.total is %d; asking again in %.2f s"
                     " (%d of %d)", offset, total, head.delay, head.reasks,
@@ -316,7 +297,7 @@ class _Walk:
             )  # fmt: skip
             if self.slots and self.slots[0].offset > self.frontier:
                 # The pages planned after this one still line up: ask for its missing part alone.
-                self.slots.appendleft(_Slot(self.frontier, self.slots[0].offset - self.frontier))
+                self.slots.appendleft(Slot(self.frontier, self.slots[0].offset - self.frontier))
             elif not self.slots:
                 self._planned_to = self.frontier  # nothing planned after it: plan from here
         self._planned_to = max(self._planned_to, self.frontier)
@@ -392,221 +373,3 @@ class _Walk:
                 f"{self._stale} pages in a row, up to offset {offset}, held only tracks already"
                 " seen: the server makes no progress",
             )  # fmt: skip
-
-
-# -- steps: the plain async generators ------------------------------------------
-
-
-async def _fetch_pending(fetch: FetchPage, walk: _Walk) -> None:
-    """Send every pending slot, `concurrency` at a time; return when all are back."""
-    pending = sum(slot.state is _State.PENDING for slot in walk.slots)
-    if pending == 0:
-        return
-    if pending == 1:
-        slot = walk.next_pending()
-        if slot is not None:
-            await walk.send(fetch, slot)
-        return
-    import anyio  # imported where used: `import audioscape_async` stays light
-
-    async def worker() -> None:
-        while (slot := walk.next_pending()) is not None:
-            await walk.send(fetch, slot)
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(min(walk.options.concurrency, pending)):
-            tg.start_soon(worker)
-
-
-async def _stepped(fetch: FetchPage, walk: _Walk) -> AsyncGenerator[_Item, None]:
-    options = walk.options
-    while not walk.done:
-        # Before the total is known, one page; then steps of pages (one: sequential).
-        sequential = walk.total is None or options.concurrency == 1
-        walk.fill(1 if sequential else options.concurrency * options.depth)
-        await _fetch_pending(fetch, walk)
-        while walk.slots and not walk.done:
-            item = walk.advance()
-            if item is None:
-                break  # a gap or a re-ask: the next step fetches it
-            yield item
-
-
-async def walk_pages(
-    fetch: FetchPage, options: WalkOptions, *, stats: CrawlStats | None = None
-) -> AsyncGenerator[tuple[int, SearchResponse], None]:
-    """Yield ``(offset, page)`` in offset order, in steps (see the module doc).
-
-    `offset` is where the walk asked the page to start (the server's
-    `meta.offset` is not trusted for bookkeeping). `max_items` counts every
-    track received.
-    """
-    walk = _Walk(options, stats=stats, seen=None, delivered=0, unique=False)
-    async with aclosing(_stepped(fetch, walk)) as items:
-        async for offset, page, _ in items:
-            yield offset, page
-
-
-async def walk_tracks(
-    fetch: FetchPage,
-    options: WalkOptions,
-    *,
-    stats: CrawlStats | None = None,
-    seen: set[str] | None = None,
-    delivered: int = 0,
-) -> AsyncGenerator[tuple[list[Track], int], None]:
-    """Yield, for each page, the tracks not seen before and the offset to resume from after it.
-
-    At most `max_items` tracks in all. A page whose tracks were all seen before
-    still yields (an empty list), so a checkpoint can record the progress.
-    `seen` and `delivered` carry what an earlier run delivered (a resumed crawl).
-    """
-    walk = _Walk(options, stats=stats, seen=seen, delivered=delivered, unique=True)
-    async with aclosing(_stepped(fetch, walk)) as items:
-        async for _, _, fresh in items:
-            yield fresh, walk.frontier
-
-
-# -- the streaming window ---------------------------------------------------------
-
-
-class _Window:
-    """`concurrency` workers filling the plan; `next()` delivers its head as soon as it is in."""
-
-    def __init__(self, fetch: FetchPage, walk: _Walk) -> None:
-        import anyio  # imported where used: `import audioscape_async` stays light
-
-        self._anyio = anyio
-        self._fetch = fetch
-        self.walk = walk
-        self._capacity = walk.options.concurrency * walk.options.depth
-        self._changed = anyio.Event()
-        # The event loop's own Event class: anyio.Event() looks the loop up on each
-        # call, which cost ~4 µs of CPU per page delivered.
-        self._new_event = type(self._changed)
-        self._waiting = 0
-
-    def _notify(self) -> None:
-        """Wake every task waiting for a change of the plan (none waiting: nothing to do)."""
-        if self._waiting:
-            self._changed.set()
-            self._changed = self._new_event()
-
-    async def _wait(self) -> None:
-        """Wait for the next `_notify()`; the caller checked the plan just before, unawaited."""
-        self._waiting += 1
-        try:
-            await self._changed.wait()
-        finally:
-            self._waiting -= 1
-
-    def _plan(self) -> None:
-        if self.walk.fill(self._capacity):
-            self._notify()  # idle workers have pages to send
-
-    async def worker(self) -> None:
-        walk = self.walk
-        while not walk.done:
-            self._plan()
-            slot = walk.next_pending()
-            if slot is None:
-                await self._wait()
-                continue
-            await walk.send(self._fetch, slot)
-            self._notify()
-
-    async def next(self) -> _Item:
-        walk = self.walk
-        while not walk.done:
-            self._plan()
-            assert walk.slots, "a walk that is not done always has a page planned"
-            item = walk.advance()
-            if item is not None:
-                self._notify()  # room in the plan, or a gap to fetch
-                return item
-            if walk.slots[0].state is _State.PENDING:
-                self._notify()  # re-asked
-            await self._wait()
-        raise StopAsyncIteration
-
-
-class _Stream(Generic[T]):
-    """The async iterator a window hands out: each item made from a delivered page."""
-
-    def __init__(self, window: _Window, shape: Callable[[_Walk, _Item], T]) -> None:
-        self._window = window
-        self._shape = shape
-
-    def __aiter__(self) -> _Stream[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        item = await self._window.next()
-        return self._shape(self._window.walk, item)
-
-
-@asynccontextmanager
-async def _open_window(fetch: FetchPage, walk: _Walk) -> AsyncIterator[_Window]:
-    import anyio  # imported where used: `import audioscape_async` stays light
-
-    window = _Window(fetch, walk)
-    failure: BaseException | None = None
-    async with anyio.create_task_group() as tg:
-        for _ in range(walk.options.concurrency):
-            tg.start_soon(window.worker)
-        try:
-            yield window
-        except BaseException as error:
-            # Raised again outside the task group, which would wrap it in an ExceptionGroup.
-            failure = error
-        finally:
-            tg.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
-
-
-def _page_of(_walk: _Walk, item: _Item) -> tuple[int, SearchResponse]:
-    return item[0], item[1]
-
-
-def _tracks_of(walk: _Walk, item: _Item) -> tuple[list[Track], int]:
-    return item[2], walk.frontier
-
-
-@asynccontextmanager
-async def stream_pages(
-    fetch: FetchPage, options: WalkOptions, *, stats: CrawlStats | None = None
-) -> AsyncIterator[AsyncIterator[tuple[int, SearchResponse]]]:
-    """A streaming window over the pages: ``(offset, page)`` in offset order, as `walk_pages`.
-
-    ```python
-    async with stream_pages(fetch, WalkOptions(concurrency=8)) as pages:
-        async for offset, page in pages:
-            ...
-    ```
-    """
-    walk = _Walk(options, stats=stats, seen=None, delivered=0, unique=False)
-    async with _open_window(fetch, walk) as window:
-        yield _Stream(window, _page_of)
-
-
-@asynccontextmanager
-async def stream_tracks(
-    fetch: FetchPage,
-    options: WalkOptions,
-    *,
-    stats: CrawlStats | None = None,
-    seen: set[str] | None = None,
-    delivered: int = 0,
-) -> AsyncIterator[AsyncIterator[tuple[list[Track], int]]]:
-    """A streaming window over the tracks: the batches `walk_tracks` yields, as soon as in order.
-
-    ```python
-    async with stream_tracks(fetch, WalkOptions(concurrency=8), stats=stats) as batches:
-        async for fresh, next_offset in batches:
-            ...
-    ```
-    """
-    walk = _Walk(options, stats=stats, seen=seen, delivered=delivered, unique=True)
-    async with _open_window(fetch, walk) as window:
-        yield _Stream(window, _tracks_of)

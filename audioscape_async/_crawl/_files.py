@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from ._exceptions import CrawlFileError
+from audioscape_async._exceptions import CrawlFileError
 
 __all__ = [
     "CrawlPaths",

@@ -1,7 +1,7 @@
 """The output formats of a file crawl: JSON Lines, gzipped JSON Lines, CSV and Parquet.
 
 A crawl always writes JSON lines to ``OUT.part``; the format of ``OUT`` is made
-from them once, at the end (see `_crawl`), so every format is as resumable as
+from them once, at the end (see `_file_crawl`), so every format is as resumable as
 the next and ``OUT`` never holds half a file. Each record has the track's
 fields and its provenance (`COLUMNS`).
 """
@@ -14,7 +14,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ._exceptions import AudioScapeError, InvalidParameterError
+from audioscape_async._exceptions import AudioScapeError, InvalidParameterError
 
 __all__ = ["COLUMNS", "FORMATS", "choose_format", "write_records"]
 
@@ -70,7 +70,7 @@ def choose_format(out: Path | None, explicit: str | None) -> str:
 
 def write_records(fmt: str, records: Iterable[dict[str, Any]], handle: BinaryIO) -> None:
     """Write every record to `handle` in `fmt`."""
-    from ._json import dumps
+    from audioscape_async._json import dumps
 
     if fmt == "jsonl":
         for record in records:

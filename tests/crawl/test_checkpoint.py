@@ -1,0 +1,143 @@
+"""Checkpoints: a resume takes only its own crawl's, never discards one, names any damage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from audioscape_async import AsyncClient, CrawlStats
+from audioscape_async.emulator import EmulatorServer
+from tests.crawl.support import MOODS, QUERY, QUICK, client_for, listing, read_records
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every regular file in `directory` with its bytes."""
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+
+
+@pytest.mark.anyio
+async def test_resume_refuses_another_base_url_or_page_size(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """A checkpoint names its base URL (no userinfo); a resume elsewhere refuses, naming why."""
+    from audioscape_async import CrawlFileError
+
+    out = tmp_path / "tracks.jsonl"
+    checkpoint = out.with_name("tracks.jsonl.checkpoint")
+
+    def stop(stats: CrawlStats) -> None:
+        raise KeyboardInterrupt
+
+    secret_url = server.url.replace("http://", "http://user:hunter2@")
+    # httpx's own transport: aiohttp refuses userinfo in a URL (a separate problem).
+    async with AsyncClient(
+        server.api_key, base_url=secret_url, retry=QUICK, transport="httpx"
+    ) as client:
+        with pytest.raises(KeyboardInterrupt):
+            await client.crawl_to_file(QUERY, out, max_items=500, on_progress=stop)
+    saved = checkpoint.read_text()
+    assert "hunter2" not in saved
+    assert server.url in saved
+    before = len(server.emulator.requests)
+    other = server.url.replace("127.0.0.1", "localhost")
+    async with AsyncClient(server.api_key, base_url=other, retry=QUICK) as client:
+        with pytest.raises(CrawlFileError, match="base URL") as caught:
+            await client.crawl_to_file(QUERY, out, max_items=500, resume=True)
+    assert "overwrite=True" in str(caught.value)
+    assert "--" not in str(caught.value).replace(str(tmp_path), "")  # parameters, not flags
+    async with client_for(server) as client:
+        with pytest.raises(CrawlFileError, match="page_size 100, not 50"):
+            await client.crawl_to_file(QUERY, out, max_items=500, page_size=50, resume=True)
+        with pytest.raises(CrawlFileError, match="1 query, not 3"):
+            await client.crawl_to_file(MOODS, out, max_items=500, resume=True)
+    assert len(server.emulator.requests) == before
+    assert checkpoint.read_text() == saved
+
+
+@pytest.mark.anyio
+async def test_a_checkpoint_is_never_discarded_without_overwrite(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """A re-run without resume refuses, saying how to resume or replace; overwrite replaces."""
+    from audioscape_async import CrawlFileError
+
+    out = tmp_path / "tracks.jsonl"
+
+    def stop(stats: CrawlStats) -> None:
+        raise KeyboardInterrupt
+
+    async with client_for(server) as client:
+        with pytest.raises(KeyboardInterrupt):
+            await client.crawl_to_file(QUERY, out, max_items=500, on_progress=stop)
+        saved = out.with_name("tracks.jsonl.checkpoint").read_bytes()
+        with pytest.raises(CrawlFileError, match="interrupted crawl") as caught:
+            await client.crawl_to_file(QUERY, out, max_items=500)
+        assert "resume=True" in str(caught.value)
+        assert "overwrite=True" in str(caught.value)
+        assert "--" not in str(caught.value).replace(str(tmp_path), "")  # parameters, not flags
+        assert out.with_name("tracks.jsonl.checkpoint").read_bytes() == saved
+        stats = await client.crawl_to_file(QUERY, out, max_items=500, overwrite=True)
+    assert stats.resumed_at is None
+    assert len(read_records(out)) == 500
+    assert listing(tmp_path) == ["tracks.jsonl"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("checkpoint-garbage", "checkpoint: it is not JSON"),
+        ("checkpoint-types", "its state is malformed"),
+        ("checkpoint-version", "its version is 1"),
+        ("part-garbage-line", "part: line 3 is not JSON"),
+        ("part-foreign-line", "part: line 2 is not a track of this crawl"),
+        ("part-short", "fewer than the"),
+        ("part-missing", "part: it is missing"),
+    ],
+)
+async def test_damaged_files_are_crawl_file_errors(
+    server: EmulatorServer, tmp_path: Path, damage: str, message: str
+) -> None:
+    """A damaged checkpoint or part line is a CrawlFileError naming the file and the problem."""
+    from audioscape_async import CrawlFileError
+
+    out = tmp_path / "tracks.jsonl"
+    part = out.with_name("tracks.jsonl.part")
+    checkpoint = out.with_name("tracks.jsonl.checkpoint")
+
+    def stop(stats: CrawlStats) -> None:
+        if stats.pages == 3:
+            raise KeyboardInterrupt
+
+    async with client_for(server) as client:
+        with pytest.raises(KeyboardInterrupt):
+            await client.crawl_to_file(QUERY, out, max_items=900, on_progress=stop)
+        lines = part.read_bytes().splitlines(keepends=True)
+        state = orjson.loads(checkpoint.read_bytes())
+        if damage == "checkpoint-garbage":
+            checkpoint.write_bytes(b'{"version": 2, "pl')
+        elif damage == "checkpoint-types":
+            state["state"]["queries"][0]["offset"] = "300"
+            checkpoint.write_bytes(orjson.dumps(state))
+        elif damage == "checkpoint-version":
+            state["version"] = 1
+            checkpoint.write_bytes(orjson.dumps(state))
+        elif damage == "part-garbage-line":
+            lines[2] = b"x" * (len(lines[2]) - 1) + b"\n"
+            part.write_bytes(b"".join(lines))
+        elif damage == "part-foreign-line":
+            lines[1] = orjson.dumps({"asset_id": "1"}).ljust(len(lines[1]) - 1) + b"\n"
+            part.write_bytes(b"".join(lines))
+        elif damage == "part-short":
+            part.write_bytes(b"".join(lines[:-1]))
+        else:
+            part.unlink()
+        damaged = snapshot(tmp_path)
+        with pytest.raises(CrawlFileError, match=message) as caught:
+            await client.crawl_to_file(QUERY, out, max_items=900, resume=True)
+    assert "overwrite=True" in str(caught.value)
+    assert "--" not in str(caught.value).replace(str(tmp_path), "")  # parameters, not flags
+    assert caught.value.path in (str(part), str(checkpoint))
+    assert snapshot(tmp_path) == damaged

@@ -1,0 +1,143 @@
+"""`_formats`: which format a crawl writes, and that each one holds every record, in order.
+
+The records here are written straight through `write_records` and read back with the
+format's own reader, so a format that drops a column, reorders records or differs
+from one run to the next fails here, without a crawl around it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib.util
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audioscape_async import AudioScapeError, InvalidParameterError
+from audioscape_async._crawl._formats import COLUMNS, FORMATS, choose_format, write_records
+
+HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
+
+
+def _records(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "asset_id": str(1000 + index),
+            "name": f'Track, "{index}"\nsecond line',
+            "artist": "Zoë",
+            "album": "Roads",
+            "duration": 180.5 + index,
+            "genre": "synthwave",
+            "bpm": 110.0,
+            "score": 0.9,
+            "query": "night drive",
+            "query_index": 0,
+            "query_rank": index,
+            "query_offset": index,
+            "matched_queries": 1,
+        }
+        for index in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("tracks.jsonl", "jsonl"),
+        ("tracks", "jsonl"),
+        ("tracks.json", "jsonl"),
+        ("TRACKS.JSONL.GZ", "jsonl.gz"),
+        ("tracks.ndjson.gz", "jsonl.gz"),
+        ("tracks.json.gz", "jsonl.gz"),
+        ("tracks.CSV", "csv"),
+        ("tracks.csv.gz", "jsonl"),  # no compressed CSV: the default
+    ],
+)
+def test_the_format_follows_the_extension(name: str, expected: str) -> None:
+    """Without `format=`, the output's extension (any case) decides; otherwise JSON Lines."""
+    assert choose_format(Path(name), None) == expected
+
+
+def test_an_explicit_format_wins_over_the_extension() -> None:
+    """`format=` is used whatever the file is called; with no file, JSON Lines."""
+    assert choose_format(Path("tracks.csv"), "jsonl.gz") == "jsonl.gz"
+    assert choose_format(None, None) == "jsonl"
+
+
+def test_an_unknown_format_lists_the_known_ones() -> None:
+    """A typo in `format=` is an `InvalidParameterError` naming every format."""
+    with pytest.raises(InvalidParameterError, match=r"^invalid format: must be one of ") as caught:
+        choose_format(Path("tracks.jsonl"), "json")
+    for name in FORMATS:
+        assert name in str(caught.value)
+
+
+def test_parquet_without_pyarrow_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asking for Parquet without pyarrow fails before any request, with the pip line."""
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import fails, as where it is missing
+    with pytest.raises(AudioScapeError, match=r"pip install 'audioscape-async\[parquet\]'"):
+        choose_format(Path("tracks.parquet"), None)
+
+
+def test_jsonl_holds_one_record_a_line_in_order() -> None:
+    """Every record, in order, one JSON object per line, with every field as given."""
+    records = _records(3)
+    out = io.BytesIO()
+    write_records("jsonl", records, out)
+    lines = out.getvalue().splitlines()
+    assert [json.loads(line) for line in lines] == records
+
+
+def test_gzipped_jsonl_is_the_same_lines_and_the_same_bytes_each_time() -> None:
+    """jsonl.gz unpacks to the JSON lines, and two runs give identical bytes (no mtime)."""
+    records = _records(5)
+    first, second, plain = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    write_records("jsonl.gz", records, first)
+    write_records("jsonl.gz", records, second)
+    write_records("jsonl", records, plain)
+    assert gzip.decompress(first.getvalue()) == plain.getvalue()
+    assert first.getvalue() == second.getvalue()
+
+
+def test_csv_has_the_columns_in_order_and_survives_commas_quotes_and_newlines() -> None:
+    """A header row of `COLUMNS`, then one row per record that reads back to the same text."""
+    records = _records(2)
+    out = io.BytesIO()
+    write_records("csv", records, out)
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8"), newline="")))
+    assert rows[0] == [name for name, _ in COLUMNS]
+    assert len(rows) == 3
+    assert rows[1][1] == records[0]["name"]
+    assert rows[2][0] == "1001"
+    assert rows[1][2] == "Zoë"
+
+
+def test_csv_leaves_a_missing_field_empty_and_the_handle_open() -> None:
+    """A record without a column gets an empty cell; the caller's handle is not closed."""
+    out = io.BytesIO()
+    write_records("csv", [{"asset_id": "7"}], out)
+    assert not out.closed
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8"))))
+    assert rows[1] == ["7"] + [""] * (len(COLUMNS) - 1)
+
+
+@pytest.mark.skipif(not HAS_PYARROW, reason="needs the parquet extra")
+def test_parquet_has_the_typed_columns_across_row_groups() -> None:
+    """Parquet holds every record (across more than one row group) with the declared types."""
+    import pyarrow.parquet as pq
+
+    from audioscape_async._crawl import _formats
+
+    records = _records(_formats._PARQUET_ROWS + 3)
+    out = io.BytesIO()
+    write_records("parquet", records, out)
+    table = pq.read_table(io.BytesIO(out.getvalue()))
+    assert table.column_names == [name for name, _ in COLUMNS]
+    assert table.num_rows == len(records)
+    assert table.column("query_rank").to_pylist()[-1] == len(records) - 1
+    assert str(table.schema.field("duration").type) == "double"
