@@ -7,9 +7,9 @@ loop. Two questions tell whose they are, asked here and nowhere else:
   before a fork records it; in the child the number differs, and the part
   leaves the parent's sockets and threads alone (never closes them: they are
   the parent's too) and builds its own, as redis-py's connection pools do.
-- `current_loop()` / `in_trio()`: the event loop running in this thread,
+- `current_loop()` / `on_asyncio()`: the event loop running in this thread,
   asyncio's or trio's, without importing trio (it is loaded only if a caller
-  runs on it).
+  runs on it) or sniffio (no dependency of the SDK).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["current_loop", "fork_generation", "in_trio"]
+__all__ = ["current_loop", "fork_generation", "on_asyncio"]
 
 _generation = 0
 
@@ -46,9 +46,11 @@ def current_loop() -> object:
     return _trio_token()
 
 
-def in_trio() -> bool:
-    """Whether this thread runs a trio loop."""
-    return _trio_token() is not None
+def on_asyncio() -> bool:
+    """Whether this thread runs an asyncio loop."""
+    import asyncio
+
+    return asyncio._get_running_loop() is not None
 
 
 def _trio_token() -> object:

@@ -34,6 +34,7 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from ._context import on_asyncio
 from ._exceptions import (
     AudioScapeError,
     BackendUnavailableError,
@@ -147,13 +148,6 @@ def _check_url(url: object) -> None:
         raise InvalidParameterError("backend.url", f"{rule}; {safe_url(url)!r} is not") from None
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise InvalidParameterError("backend.url", f"{rule}, not a {parts.scheme or 'bare'} URL")
-
-
-def _on_asyncio() -> bool:
-    # Not sniffio: it is no dependency of the SDK (nor of anyio any more).
-    import asyncio
-
-    return asyncio._get_running_loop() is not None
 
 
 class RedisBackend:
@@ -337,7 +331,7 @@ class RedisBackend:
         return await self._run(run)
 
     def _connect(self) -> aioredis.Redis:
-        if not _on_asyncio():
+        if not on_asyncio():
             raise AudioScapeError(
                 "RedisBackend runs on asyncio only: redis-py's client does not support trio; "
                 "use asyncio, or no backend"

@@ -3,8 +3,10 @@
 `TransportStage.send` is the only code that touches the network, through a
 `Wire` (`_base`): it queues calls beyond the pool's size (`_Slots`), holds the
 whole attempt to a total time bound, and turns a close under a call into the
-clear error it is. A client stays on the event loop (and in the process) it
-first ran in; anything else is a clear error, not a hang.
+clear error it is. A stage stays on the event loop (and in the process) it
+first ran in; anything else is a clear error, not a hang (`_context` says
+which loop and process this is; in a forked child, `_pipeline.Shared.renew`
+gives the client a new stage instead).
 
 The wires, one module each, every one implementing `Wire`:
 
@@ -31,13 +33,13 @@ SDK's `Answer`, with httpx's `Headers` and, for errors, an `httpx.Response`.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
+from audioscape_async._context import current_loop, fork_generation, on_asyncio
 from audioscape_async._exceptions import APITimeoutError, AudioScapeError, InvalidParameterError
 from audioscape_async._logs import logger
 
@@ -61,7 +63,6 @@ __all__ = [
     "Wire",
     "closed_error",
     "default_transport",
-    "fork_generation",
     "too_large",
 ]
 
@@ -108,12 +109,6 @@ def default_transport(choice: object, *, own_http_client: bool) -> TransportChoi
     return "aiohttp" if choice == "aiohttp" else "auto"
 
 
-def _on_asyncio() -> bool:
-    import asyncio  # imported where used: httpx alone does not import it
-
-    return asyncio._get_running_loop() is not None
-
-
 def _prepare(library: str, trust_env: bool) -> ssl.SSLContext:
     """Import a wire's library and load the TLS context: in a worker thread, off the loop."""
     import importlib
@@ -123,40 +118,6 @@ def _prepare(library: str, trust_env: bool) -> ssl.SSLContext:
     importlib.import_module(library)
     # httpx's certificates (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), on every wire.
     return httpx.create_ssl_context(trust_env=trust_env)
-
-
-#: Bumped in a child process after a fork: a client made before it must not be used there.
-_fork_generation = 0
-
-
-def _after_fork() -> None:
-    global _fork_generation
-    _fork_generation += 1
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
-
-
-def fork_generation() -> int:
-    """How many forks this process came out of (a client refuses to cross one)."""
-    return _fork_generation
-
-
-def _current_loop() -> object:
-    """The running event loop (asyncio's loop, trio's token)."""
-    import asyncio
-
-    loop = asyncio._get_running_loop()
-    if loop is not None:
-        return loop
-    trio = sys.modules.get("trio")  # not on asyncio: trio, if anything, and then imported
-    if trio is not None:
-        try:
-            return trio.lowlevel.current_trio_token()
-        except RuntimeError:
-            pass
-    return None  # pragma: no cover - another library: no check
 
 
 class TransportStage:
@@ -185,7 +146,7 @@ class TransportStage:
         self._opening: anyio.Lock | None = None
         self._loop: object = None
         self._asyncio = False
-        self._generation = _fork_generation
+        self._generation = fork_generation()
         self.closed = False
 
     @property
@@ -202,22 +163,21 @@ class TransportStage:
         """Refuse, at once and clearly, a use the pool cannot serve."""
         if self.closed:
             raise closed_error()
-        if self._generation != _fork_generation:
+        if self._generation != fork_generation():
             raise AudioScapeError(
                 "this AsyncClient was created before the process forked; its connections "
                 "belong to the parent: create a new client in each process"
             )
-        loop = _current_loop()
+        loop = current_loop()
         if self._loop is None:
-            on_asyncio = _on_asyncio()
-            if self._choice == "aiohttp" and not on_asyncio:
+            self._asyncio = on_asyncio()
+            if self._choice == "aiohttp" and not self._asyncio:
                 raise InvalidParameterError(
                     "transport",
                     '"aiohttp" runs only on asyncio, and this request runs on another '
                     'event loop (trio?): use transport="auto" or "httpx"',
                 )
             self._loop = loop
-            self._asyncio = on_asyncio
         elif loop is not self._loop:
             raise AudioScapeError(
                 "this AsyncClient already runs on another event loop (another asyncio.run(), "
