@@ -7,6 +7,10 @@ loop. Two questions tell whose they are, asked here and nowhere else:
   before a fork records it; in the child the number differs, and the part
   leaves the parent's sockets and threads alone (never closes them: they are
   the parent's too) and builds its own, as redis-py's connection pools do.
+  What it leaves goes to `keep_inherited`: closing it would not only close
+  the child's copy of a socket, but (an asyncio connection, as aiohttp's
+  pool does when collected) take it out of the epoll set the child shares
+  with the parent, whose loop would then wait on it forever.
 - `current_loop()` / `on_asyncio()`: the event loop running in this thread,
   asyncio's or trio's, without importing trio (it is loaded only if a caller
   runs on it) or sniffio (no dependency of the SDK).
@@ -17,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["current_loop", "fork_generation", "on_asyncio"]
+__all__ = ["current_loop", "fork_generation", "keep_inherited", "on_asyncio"]
 
 _generation = 0
 
@@ -34,6 +38,23 @@ if hasattr(os, "register_at_fork"):
 def fork_generation() -> int:
     """How many forks this process came out of (0 in a process that was started, not forked)."""
     return _generation
+
+
+#: The parent's parts a forked child leaves alone (`keep_inherited`).
+_inherited: list[object] = []
+
+
+def keep_inherited(part: object) -> None:
+    """Keep `part`, made before a fork, from ever being closed or collected in this child.
+
+    Not even at exit, when Python empties every module: the list holds one
+    reference that nothing ever drops.
+    """
+    if not _inherited:
+        import ctypes
+
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(_inherited))
+    _inherited.append(part)
 
 
 def current_loop() -> object:

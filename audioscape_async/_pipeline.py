@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._config import ClientConfig
-from ._context import fork_generation
+from ._context import fork_generation, keep_inherited
 from ._decode import decode_search_response
 from ._exceptions import (
     APIResponseValidationError,
@@ -77,7 +77,6 @@ class Shared:
 
     __slots__ = (
         "_gates",
-        "_left",
         "_make_transport",
         "breaker",
         "cache",
@@ -101,7 +100,6 @@ class Shared:
         self._make_transport = transport
         self.transport = transport()
         self._gates: dict[str, Gate | SharedGate] = {}
-        self._left: list[object] = []  # the parent's, kept from the collector (no warnings)
         #: The process these were built in (`_context.fork_generation`).
         self.generation = fork_generation()
 
@@ -126,7 +124,7 @@ class Shared:
             return  # renewed already, by another copy's call
         self.generation = fork_generation()
         if self.transport.owns_http and not self.transport.closed:
-            self._left.append((self.transport, self._gates))
+            keep_inherited((self.transport, self._gates))
             self.transport = self._make_transport()
             self._gates = {}
 
