@@ -302,8 +302,8 @@ def test_sync_client_thread_ends_with_close(server: EmulatorServer) -> None:
     fds = open_fds()
     client = Client(**_options(server))
     try:
-        client.search(QUERY, limit=3)  # run in this thread: no loop thread yet
-        assert len(client_threads()) == len(before)
+        client.search(QUERY, limit=3)  # the first call starts the client's loop thread
+        assert len(client_threads()) == len(before) + 1
         tracks = client.iter_tracks(QUERY, page_size=10, concurrency=4)
         next(iter(tracks))  # a walk left suspended in the loop thread, one step ahead
         assert len(client_threads()) == len(before) + 1
