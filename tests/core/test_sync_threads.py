@@ -1,4 +1,4 @@
-"""`Client` from many threads: first calls at once, one client shared, hooks and interrupts.
+"""`Client` from many threads making their first calls at once (one shared client, or one each).
 
 Against the emulator. The first-use tests run in a fresh interpreter, so that
 every import the first call makes (the event loop, httpx's pool, anyio) is
@@ -10,12 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
-from audioscape_async import Client, CrawlStats, SearchResponse
-from audioscape_async.emulator import DEMO_API_KEY, EmulatorServer
+from audioscape_async.emulator import EmulatorServer
 
 FIRST_CALLS = """
 import sys, threading, time
