@@ -47,6 +47,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._json import JSONError, loads
+from ._logs import printable
 
 if TYPE_CHECKING:
     import httpx
@@ -81,6 +82,9 @@ class AudioScapeError(Exception):
     message: str
 
     def __init__(self, message: str) -> None:
+        # Server text (an error body, a header) ends up in messages: escaped here, once,
+        # so no log line or terminal that shows an error can be forged through it.
+        message = printable(message)
         super().__init__(message)
         self.message = message
 
@@ -329,7 +333,7 @@ def request_id(headers: httpx.Headers) -> str | None:
         rank = _REQUEST_ID_RANK.get(key.lower())
         if rank is not None and rank < best_rank and value.strip():
             best, best_rank = value, rank
-    return best.decode("latin-1").strip() if best is not None else None
+    return printable(best.decode("latin-1").strip()) if best is not None else None
 
 
 def _request_id_ranks() -> dict[bytes, int]:

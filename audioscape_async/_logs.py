@@ -6,6 +6,11 @@ logger has only a `NullHandler`, and the app decides where its lines go.
 one line per HTTP attempt) adds a stderr handler, as ``OPENAI_LOG`` does, for
 when you want to see what the client does without configuring logging.
 No line carries the API key: the SDK logs the path, never the headers.
+
+Nor does a line carry a control character a server sent: `printable` escapes
+them, and every `AudioScapeError` message (the server's error text, a request
+id) goes through it, so an error body cannot forge a second log line or send a
+terminal escape, whoever prints the error.
 """
 
 from __future__ import annotations
@@ -18,6 +23,16 @@ from ._constants import LOG_ENV
 
 logger = logging.getLogger("audioscape_async")
 logger.addHandler(logging.NullHandler())
+
+__all__ = ["configure_from_env", "logger", "printable"]
+
+
+def printable(text: str) -> str:
+    """`text` with every control or format character escaped (``\\n``, ``\\x1b``, ``\\u202e``)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
 _installed: logging.Handler | None = None

@@ -26,6 +26,7 @@ from pathlib import Path
 import anyio
 
 from audioscape_async._exceptions import AudioScapeError, InvalidParameterError
+from audioscape_async._logs import printable
 
 from ._commands import EMULATOR_HINT, UsageError, crawl, search
 from ._parser import (
@@ -36,7 +37,7 @@ from ._parser import (
     OPTION_NAMES,
     build_parser,
 )
-from ._render import printable, say_error
+from ._render import say_error
 
 __all__ = ["main", "run"]
 

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from audioscape_async._exceptions import InvalidParameterError
 from audioscape_async._json import JSONError, dumps_pretty, loads
+from audioscape_async._logs import printable
 
 from ._progress import Progress
-from ._render import crawl_summary, printable, render_table, terminal_width
+from ._render import crawl_summary, render_table, terminal_width
 
 if TYPE_CHECKING:
     from audioscape_async._client import AsyncClient

@@ -14,18 +14,13 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from audioscape_async._logs import printable
+
 if TYPE_CHECKING:
     from audioscape_async._crawl import CrawlStats
     from audioscape_async._models import SearchResponse
 
-__all__ = ["crawl_summary", "fit", "printable", "render_table", "say_error", "terminal_width"]
-
-
-def printable(text: str) -> str:
-    """`text` with every control or format character escaped (``\\x1b``, ``\\u202e``)."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+__all__ = ["crawl_summary", "fit", "render_table", "say_error", "terminal_width"]
 
 
 def say_error(message: str) -> None:
