@@ -48,11 +48,12 @@ has stored a page, every loop gets hits.
 `max_bytes` bytes in process, or, with a `RedisBackend`, in Redis with a
 time to live of ``ttl + stale_if_error`` (coalescing stays per process). A
 page counts as the length of its JSON body, decompressed (`_page_bytes`); a
-decoded page takes about three times that in memory (see
-benchmarks/results.md). A page larger than `max_bytes` is served but not
-kept. Entries past ``ttl + stale_if_error`` are swept on each store, oldest
-first (store order is expiry order, since every entry lives as long), so
-memory is not held by entries nobody reads again. Ages are measured with the
+decoded page takes about three times that in memory (tracemalloc, 100-track
+pages of the emulator), so the default 64 MiB hold about 200 MB. A page
+larger than `max_bytes` is served but not kept. Entries past ``ttl +
+stale_if_error`` are swept on each store, oldest first (store order is
+expiry order, since every entry lives as long), so memory is not held by
+entries nobody reads again. Ages are measured with the
 module's `clock` in process, and with wall time (`wall_clock`) in Redis,
 whose entries are shared by hosts whose monotonic clocks have nothing in
 common.
