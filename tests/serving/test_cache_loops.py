@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -21,6 +20,7 @@ import trio
 
 from audioscape_async import AsyncClient, Client, SearchCache
 from audioscape_async.emulator import EmulatorServer, Faults
+from tests.reliability.resources import wait_until
 
 T = TypeVar("T")
 
@@ -176,11 +176,8 @@ def test_a_follower_on_another_thread_never_waits_on_the_leaders_loop(
         with Client(slow_server.api_key, base_url=slow_server.url, cache=cache) as client:
             lined_up(barrier)
             assert leading.wait(HANG)
-            waited = 0.0
-            while slow_server.emulator.in_flight == 0:  # until the leader's call is at the server
-                assert waited < HANG, "the leader's request never reached the emulator"
-                waited += 0.005
-                time.sleep(0.005)
+            # Until the leader's call is at the server.
+            assert wait_until(lambda: slow_server.emulator.in_flight > 0, timeout=HANG)
             return client.search(QUERY, limit=5, deadline=5.0).cache_status
 
     assert in_threads(leader, latecomer) == ["miss", "miss"]
