@@ -8,18 +8,19 @@ the request as sent (`cache_key`) and the rest of the pipeline as `call`::
 What `fetch` does, in order:
 
 1. **Hit.** A fresh entry (younger than `ttl`) comes back at once with
-   ``cache_status == "hit"``. In process this is a dict lookup, with nothing
-   awaited, and every hit gets the same page: pages are frozen, so no caller
-   can change it for another (see benchmarks/results.md for its cost). With a
-   backend the read is a Redis round trip, made by the leader of step 2, so
-   identical searches arriving meanwhile wait for that one read.
-2. **Coalescing.** Otherwise, if the same key is already in flight, the caller
-   waits for that call (``"coalesced"``); else it becomes the leader and awaits
-   `call()` itself (``"miss"``). Everything runs in the callers' own tasks: no
-   task is spawned. If the leader is cancelled before `call()` returns, its
-   followers wake up and the first of them leads a new call, so a cancelled
-   caller never takes the page away from the others. A follower waits no longer
-   than its own `deadline`.
+   ``cache_status == "hit"``. In process this is a dict lookup under a lock,
+   with nothing awaited, and every hit gets the same page: pages are frozen,
+   so no caller can change it for another (see benchmarks/results.md for its
+   cost). With a backend the read is a Redis round trip, made by the leader of
+   step 2, so identical searches arriving meanwhile wait for that one read.
+2. **Coalescing.** Otherwise, if the same key is already in flight *on the
+   caller's event loop*, the caller waits for that call (``"coalesced"``);
+   else it becomes the leader and awaits `call()` itself (``"miss"``).
+   Everything runs in the callers' own tasks: no task is spawned. If the
+   leader is cancelled before `call()` returns, its followers wake up and the
+   first of them leads a new call, so a cancelled caller never takes the page
+   away from the others. A follower waits no longer than its own `deadline`,
+   and then raises `DeadlineExceededError`.
 3. **Errors are never cached.** The leader's error reaches every follower. If
    it is transient (`is_transient`: 429, 5xx, connection errors, timeouts, an
    open circuit), an expired entry younger than ``ttl + stale_if_error`` is
@@ -27,11 +28,35 @@ What `fetch` does, in order:
    key until the key is refreshed. Any other error (400, 401, validation) is
    raised.
 
-Entries live in an LRU of at most `max_entries` in process, or, with a
-`RedisBackend`, in Redis with a time to live of ``ttl + stale_if_error``
-(coalescing stays per process). Ages are measured with the module's `clock`
-in process, and with wall time (`wall_clock`) in Redis, whose entries are
-shared by hosts whose monotonic clocks have nothing in common.
+``fetch(..., refresh=True)`` is a second look (a walk's re-ask of a page that
+looked wrong): it neither reads the entry nor joins a call in flight, always
+calls, and its page replaces the entry; its error is raised, never a stale page.
+
+**Threads and event loops.** One cache may serve several event loops at once
+(two sync `Client`s in two threads, ``asyncio.run`` in two threads, asyncio
+and trio side by side). Its state (entries, flights, counters) is guarded by
+one `threading.Lock`, held only for a few dict operations and never across an
+await. A flight belongs to the loop of its leader: flights are keyed by
+``(key, loop)``, and a follower only ever waits on an event of its own loop.
+A caller on another loop does not wait for that flight: it leads one of its
+own. So at most one call per key is in flight *per loop*, and a primitive of
+one loop is never touched from another (which would hang or raise). The
+pages themselves are shared across loops through the entries: once one loop
+has stored a page, every loop gets hits.
+
+**Bounds.** Entries live in an LRU of at most `max_entries` pages and
+`max_bytes` bytes in process, or, with a `RedisBackend`, in Redis with a
+time to live of ``ttl + stale_if_error`` (coalescing stays per process). A
+page counts as the length of its JSON body, decompressed (`_page_bytes`); a
+decoded page takes about three times that in memory (tracemalloc, 100-track
+pages of the emulator), so the default 64 MiB hold about 200 MB. A page
+larger than `max_bytes` is served but not kept. Entries past ``ttl +
+stale_if_error`` are swept on each store, oldest first (store order is
+expiry order, since every entry lives as long), so memory is not held by
+entries nobody reads again. Ages are measured with the
+module's `clock` in process, and with wall time (`wall_clock`) in Redis,
+whose entries are shared by hosts whose monotonic clocks have nothing in
+common.
 """
 
 from __future__ import annotations
@@ -39,6 +64,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -48,13 +74,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._exceptions import (
-    APITimeoutError,
     BackendUnavailableError,
+    DeadlineExceededError,
     InvalidParameterError,
     is_transient,
 )
 from ._json import dumps, dumps_sorted, loads
 from ._models import SearchResponse
+from ._transport import _current_loop
+from ._validation import check_int_range
 
 if TYPE_CHECKING:
     import anyio
@@ -72,6 +100,9 @@ wall_clock: Callable[[], float] = time.time
 
 #: Bumped when the stored form of an entry changes; older entries are misses.
 _FORMAT = 1
+
+#: The default bound of the in-process store, in bytes of JSON bodies (64 MiB).
+DEFAULT_MAX_BYTES = 64 * 2**20
 
 
 def cache_key(
@@ -103,23 +134,45 @@ def _check_seconds(name: str, value: object, *, zero: bool) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
+def _page_bytes(page: SearchResponse) -> int:
+    """What a page counts against `max_bytes`: the length of its JSON body, decompressed.
+
+    The answer's own ``Content-Length`` when it came uncompressed (exact, and
+    free); otherwise the length of the page written again as JSON by msgspec,
+    which encodes the frozen models by their fields, named as the API names them
+    (paid once per store, never per hit).
+    """
+    headers = page.headers
+    if headers is not None and "content-encoding" not in headers:
+        length = headers.get("content-length", "")
+        if length.isascii() and length.isdigit():
+            return int(length)
+    fields = {"tracks": page.tracks, "artists": page.artists, "albums": page.albums}
+    return len(dumps({**fields, "meta": page.meta}))
+
+
+def _deadline_error(detail: str) -> DeadlineExceededError:
+    return DeadlineExceededError(f"the call's deadline was reached {detail}")
+
+
 @attrs.define(slots=True)
 class _Entry:
     page: SearchResponse
     stored_at: float
     shared: bool  # from a backend: `stored_at` is wall time
+    size: int = 0  # what it counts against `max_bytes` (in process)
 
     def age(self) -> float:
         return (wall_clock() if self.shared else clock()) - self.stored_at
 
 
 class _Flight:
-    """One call in flight for a key: its leader's outcome, once there is one."""
+    """One call in flight for a key on one event loop: its leader's outcome, once there is one."""
 
     __slots__ = ("abandoned", "done", "entry", "error", "page", "stored", "traceback")
 
     def __init__(self, done: anyio.Event) -> None:
-        self.done = done
+        self.done = done  # an event of the leader's loop: only its followers wait on it
         self.page: SearchResponse | None = None
         self.error: Exception | None = None
         self.traceback: TracebackType | None = None
@@ -128,28 +181,39 @@ class _Flight:
         self.stored = False  # the page came from the store, not from a call
 
 
+#: A flight's place: the request's key and the event loop of its leader.
+_FlightKey = tuple[str, object]
+
+
 class SearchCache:
     """A cache of search pages with request coalescing and stale-if-error.
 
     >>> cache = SearchCache(ttl=300, max_entries=10_000, stale_if_error=3_600)
     >>> cache.stats()
-    {'hits': 0, 'misses': 0, 'coalesced': 0, 'stale': 0, 'entries': 0}
+    {'hits': 0, 'misses': 0, 'coalesced': 0, 'stale': 0, 'entries': 0, 'bytes': 0}
 
-    `ttl`: seconds a page is served as fresh. `max_entries`: the in-process
-    LRU's bound. `stale_if_error`: seconds past `ttl` that an expired page may
+    `ttl`: seconds a page is served as fresh. `max_entries` and `max_bytes`:
+    the in-process LRU's bounds, in pages and in bytes of their JSON bodies
+    (64 MiB by default; a decoded page takes about three times its body in
+    memory). `stale_if_error`: seconds past `ttl` that an expired page may
     still be served when a refresh fails transiently (0: never). `backend`: a
     `RedisBackend` whose store holds the entries instead, for every process
     that uses it. The counters `hits`, `misses`, `coalesced` and `stale` count
-    the pages served each way. See the module docstring for the details.
+    the pages served each way. One cache may be shared by clients on several
+    threads and event loops. See the module docstring for the details.
     """
 
     __slots__ = (
         "_backend",
+        "_bytes",
         "_entries",
         "_flights",
+        "_lock",
+        "_stored",
         "_warned",
         "coalesced",
         "hits",
+        "max_bytes",
         "max_entries",
         "misses",
         "stale",
@@ -163,13 +227,11 @@ class SearchCache:
         max_entries: int = 10_000,
         stale_if_error: float = 0.0,
         backend: RedisBackend | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.ttl = _check_seconds("ttl", ttl, zero=False)
-        if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries < 1:
-            raise InvalidParameterError(
-                "cache.max_entries", f"must be an integer >= 1, got {max_entries!r}"
-            )
-        self.max_entries = max_entries
+        self.max_entries = check_int_range("cache.max_entries", max_entries, 1)
+        self.max_bytes = check_int_range("cache.max_bytes", max_bytes, 1)
         self.stale_if_error = _check_seconds("stale_if_error", stale_if_error, zero=True)
         if backend is not None:
             from ._redis import RedisBackend
@@ -179,8 +241,14 @@ class SearchCache:
                     "cache.backend", f"must be a RedisBackend or None, got {type(backend).__name__}"
                 )
         self._backend = backend
+        # Guards everything below; held for a few dict operations, never across an await.
+        self._lock = threading.Lock()
+        #: The in-process entries, least recently used first.
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._flights: dict[str, _Flight] = {}
+        #: The same entries, least recently stored first: the order they expire in.
+        self._stored: OrderedDict[str, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._flights: dict[_FlightKey, _Flight] = {}
         self._warned: set[str] = set()
         self.hits = 0
         self.misses = 0
@@ -190,7 +258,8 @@ class SearchCache:
     def __repr__(self) -> str:
         return (
             f"SearchCache(ttl={self.ttl:g}, max_entries={self.max_entries}, "
-            f"stale_if_error={self.stale_if_error:g}, backend={self._backend!r})"
+            f"max_bytes={self.max_bytes}, stale_if_error={self.stale_if_error:g}, "
+            f"backend={self._backend!r})"
         )
 
     @property
@@ -199,19 +268,24 @@ class SearchCache:
         return self._backend
 
     def stats(self) -> dict[str, int]:
-        """The counters, and how many entries the in-process store holds now."""
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "coalesced": self.coalesced,
-            "stale": self.stale,
-            "entries": len(self._entries),
-        }
+        """The counters, and the entries the in-process store holds now, in number and bytes."""
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "coalesced": self.coalesced,
+                "stale": self.stale,
+                "entries": len(self._entries),
+                "bytes": self._bytes,
+            }
 
     def clear(self) -> None:
         """Forget every in-process entry (a backend's entries expire on their own)."""
-        self._entries.clear()
-        self._warned.clear()
+        with self._lock:
+            self._entries.clear()
+            self._stored.clear()
+            self._bytes = 0
+            self._warned.clear()
 
     async def fetch(
         self,
@@ -219,73 +293,101 @@ class SearchCache:
         call: Callable[[], Awaitable[SearchResponse]],
         *,
         deadline: float | None,
+        refresh: bool = False,
     ) -> SearchResponse:
         """The page for `key`: from the cache, from a call in flight, or from `call()`.
 
         `deadline` is a `time.monotonic()` instant (the caller's whole budget) or
-        None; it bounds how long this caller waits for another's call.
+        None; it bounds how long this caller waits for another's call or for a
+        backend's read. With `refresh`, the page comes from `call()` and
+        replaces the entry (see the module docstring).
         """
         entry: _Entry | None = None
-        if self._backend is None:
-            entry = self._entries.get(key)
-            if entry is not None:
-                age = entry.age()
-                if age < self.ttl:
-                    self._entries.move_to_end(key)
-                    self.hits += 1
-                    return _as(entry.page, "hit")
-                if age >= self.ttl + self.stale_if_error:
-                    del self._entries[key]
-                    entry = None
+        if self._backend is None and not refresh:
+            # acquire/release: cheaper than `with` here, on the path whose cost counts.
+            lock = self._lock
+            lock.acquire()
+            try:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    age = clock() - entry.stored_at
+                    if age < self.ttl:
+                        self._entries.move_to_end(key)
+                        self.hits += 1
+                        return entry.page  # stored as a "hit"
+                    if age >= self.ttl + self.stale_if_error:
+                        self._drop(key)
+                        entry = None
+            finally:
+                lock.release()
+        flight_key = (key, _current_loop())
         while True:
-            flight = self._flights.get(key)
-            if flight is None:
-                return await self._lead(key, call, entry)
+            with self._lock:
+                flight = self._flights.get(flight_key)
+                leading = flight is None or refresh
+                if leading:
+                    flight = self._flights[flight_key] = _Flight(_new_event())
+            assert flight is not None
+            if leading:
+                return await self._lead(key, call, entry, flight_key, flight, deadline, refresh)
             try:
                 page = await self._follow(flight, deadline)
             except Exception as error:
                 return self._stale_or_raise(key, entry or flight.entry, error)
             if page is not None:
-                if flight.stored:
-                    self.hits += 1
-                    return _as(page, "hit")
-                self.coalesced += 1
-                return _as(page, "coalesced")
+                with self._lock:
+                    if flight.stored:
+                        self.hits += 1
+                    else:
+                        self.coalesced += 1
+                return _as(page, "hit" if flight.stored else "coalesced")
             # The leader was cancelled: the first follower to get here leads anew.
 
     async def _lead(
-        self, key: str, call: Callable[[], Awaitable[SearchResponse]], entry: _Entry | None
+        self,
+        key: str,
+        call: Callable[[], Awaitable[SearchResponse]],
+        entry: _Entry | None,
+        flight_key: _FlightKey,
+        flight: _Flight,
+        deadline: float | None,
+        refresh: bool,
     ) -> SearchResponse:
-        import anyio
-
-        flight = _Flight(anyio.Event())
-        self._flights[key] = flight
         try:
             try:
-                if self._backend is not None:
+                if self._backend is not None and not refresh:
                     # Read the shared store as the leader, so that identical
                     # searches arriving meanwhile wait for this one read.
-                    entry = flight.entry = await self._load_fresh(key)
+                    entry = flight.entry = await self._read_shared(key, deadline)
                     if entry is not None and entry.age() < self.ttl:
                         flight.page, flight.stored = entry.page, True
-                        self.hits += 1
+                        with self._lock:
+                            self.hits += 1
                         return _as(entry.page, "hit")
                 page = await call()
                 flight.page = page
-                await self._store(key, page)
+                with self._lock:
+                    # A refresh begun meanwhile holds a newer page: this one is not kept.
+                    current = self._flights.get(flight_key) is flight
+                if current:
+                    await self._store(key, page)
             except Exception as error:
                 flight.error, flight.traceback = error, error.__traceback__
+                if refresh:
+                    raise  # a second look wants the server's word, not the page it doubts
                 return self._stale_or_raise(key, entry, error)
-            self.misses += 1
+            with self._lock:
+                self.misses += 1
             return _as(page, "miss")
         finally:
             # On cancellation with no page yet, nobody has the outcome: the
             # followers wake to an abandoned flight and one of them calls again.
             if flight.page is None and flight.error is None:
                 flight.abandoned = True
-            if self._flights.get(key) is flight:
-                del self._flights[key]
-            flight.done.set()
+            with self._lock:
+                if self._flights.get(flight_key) is flight:
+                    del self._flights[flight_key]
+            flight.done.set()  # in the leader's loop, the loop of every follower
 
     async def _follow(self, flight: _Flight, deadline: float | None) -> SearchResponse | None:
         """Wait for a leader's outcome: its page, its error raised, or None if it gave up."""
@@ -297,10 +399,7 @@ class SearchCache:
             with anyio.move_on_after(deadline - time.monotonic()):
                 await flight.done.wait()
             if not flight.done.is_set():
-                raise APITimeoutError(
-                    "the call's deadline was reached while waiting for an identical search "
-                    "already in flight"
-                )
+                raise _deadline_error("while waiting for an identical search already in flight")
         if flight.error is not None:
             # From the leader's traceback each time, or every follower's raise
             # would add its frames to the one before.
@@ -313,21 +412,25 @@ class SearchCache:
     def _stale_or_raise(self, key: str, entry: _Entry | None, error: Exception) -> SearchResponse:
         if entry is None or not is_transient(error):
             raise error
-        if key not in self._warned:
-            if len(self._warned) >= self.max_entries:
-                self._warned.clear()
-            self._warned.add(key)
+        with self._lock:
+            first = key not in self._warned
+            if first:
+                if len(self._warned) >= self.max_entries:
+                    self._warned.clear()
+                self._warned.add(key)
+            self.stale += 1
+        if first:
             logger.warning(
                 "serving a stale page (%.0f s old) for search %s after: %s",
                 entry.age(),
                 key,
                 error,
             )
-        self.stale += 1
         return _as(entry.page, "stale")
 
     async def _store(self, key: str, page: SearchResponse) -> None:
-        self._warned.discard(key)
+        with self._lock:
+            self._warned.discard(key)
         if self._backend is not None and not self._backend.use_local_store():
             value = _encode(page, wall_clock())
             try:
@@ -336,11 +439,45 @@ class SearchCache:
             except BackendUnavailableError as error:
                 if not self._backend.fall_back(error):
                     raise
-        entries = self._entries
-        entries[key] = _Entry(_as(page, "hit"), clock(), shared=False)
-        entries.move_to_end(key)
-        while len(entries) > self.max_entries:
-            entries.popitem(last=False)
+        size = _page_bytes(page)
+        entry = _Entry(_as(page, "hit"), clock(), shared=False, size=size)
+        with self._lock:
+            self._sweep(entry.stored_at)
+            if key in self._entries:
+                self._drop(key)  # the new page replaces it, kept or not
+            if size > self.max_bytes:
+                return  # served, not kept: it alone would push everything else out
+            self._entries[key] = self._stored[key] = entry
+            self._bytes += size
+            entries = self._entries
+            while len(entries) > self.max_entries or self._bytes > self.max_bytes:
+                self._drop(next(iter(entries)))
+
+    def _sweep(self, now: float) -> None:
+        """Drop the entries past ``ttl + stale_if_error``, oldest stored first (lock held)."""
+        stored = self._stored
+        limit = self.ttl + self.stale_if_error
+        while stored:
+            key, entry = next(iter(stored.items()))
+            if now - entry.stored_at < limit:
+                return
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        """Forget one in-process entry (lock held)."""
+        entry = self._entries.pop(key)
+        del self._stored[key]
+        self._bytes -= entry.size
+
+    async def _read_shared(self, key: str, deadline: float | None) -> _Entry | None:
+        """`_load_fresh`, within the caller's deadline."""
+        if deadline is None:
+            return await self._load_fresh(key)
+        import anyio
+
+        with anyio.move_on_after(deadline - time.monotonic()):
+            return await self._load_fresh(key)
+        raise _deadline_error("while reading the shared cache")
 
     async def _load_fresh(self, key: str) -> _Entry | None:
         """The backend's entry for `key` if it may still be served (fresh or stale)."""
@@ -360,7 +497,14 @@ class SearchCache:
                     raise
             else:
                 return _decode(raw) if raw is not None else None
-        return self._entries.get(key)
+        with self._lock:
+            return self._entries.get(key)
+
+
+def _new_event() -> anyio.Event:
+    import anyio
+
+    return anyio.Event()
 
 
 def _shared_key(key: str) -> str:

@@ -565,12 +565,21 @@ class AsyncClient:
         pipeline = self._pipeline
         walk_options: CallOptions | None = None
 
-        async def fetch(offset: int, limit: int) -> SearchResponse:
+        async def fetch(offset: int, limit: int, *, fresh: bool = False) -> SearchResponse:
             nonlocal walk_options
             if walk_options is None:
                 walk_options = options.started()  # the walk's deadline runs from its first page
             body = search_body(query, limit, offset, checked_filters)
             key = self._cache_key(cache, query, limit, offset, checked_filters)
+            if fresh and key is not None and pipeline.shared.cache is not None:
+                # A second look (`_walk`): the cache stage with `refresh`, the rest uncached.
+                started = walk_options
+                return await pipeline.shared.cache.fetch(
+                    key,
+                    lambda: pipeline.search(body, started, stats),
+                    deadline=started.deadline_at,
+                    refresh=True,
+                )
             return await pipeline.search(body, walk_options, stats, cache_key=key)
 
         return fetch

@@ -22,6 +22,15 @@ drivers):
   with a doubling backoff from `empty_page_backoff` (slept through
   `_retry.sleep`), before the walk accepts that the result set ended there
   ("empty_page": *not* complete, since the server's own total says more).
+- A second look goes to the server: the re-ask of an empty page and the
+  request for a short page's missing part are sent with ``fresh=True``,
+  which a client's fetcher sends past its cache (and its answer replaces
+  the cached page). A page the cache answered (``cache_status`` "hit" or
+  "stale") that looks wrong (empty or short before `meta.total`, a total
+  other than the walk's, or only ids seen before) is asked again the same
+  way, at once, before any rule below judges it: a cached page may be older
+  than the rest of the walk, and the walk believes only the server's word
+  that the result set ended or stalls.
 - No progress is an error, `PaginationError`, never a loop: the same page (two
   tracks or more, the same ids in the same order) for two offsets is an
   ignored offset ("offset_ignored"); `max_stale_pages` pages in a row of only
@@ -40,6 +49,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import attrs
 
@@ -60,8 +70,19 @@ __all__ = ["Delivered", "FetchPage", "Slot", "SlotState", "Walk", "WalkOptions"]
 
 logger = logging.getLogger("audioscape_async")
 
-#: Fetch one page: ``(offset, limit) -> page``.
-FetchPage = Callable[[int, int], Awaitable[SearchResponse]]
+
+class FetchPage(Protocol):
+    """Fetch one page: ``await fetch(offset, limit, fresh=False)``.
+
+    ``fresh=True`` is a second look at a page that looked wrong: it must reach
+    the server, past any cache, and its answer replaces what the cache held.
+    """
+
+    def __call__(self, offset: int, limit: int, *, fresh: bool) -> Awaitable[SearchResponse]: ...
+
+
+#: Where a page the walk doubts may have come from: the cache's store, not the server now.
+_FROM_STORE = frozenset({"hit", "stale"})
 
 
 def _at_least(low: int) -> Callable[[object, attrs.Attribute[int], object], None]:
@@ -142,6 +163,8 @@ class Slot:
     reasks: int = 0
     #: Seconds to wait before (re-)sending it.
     delay: float = 0.0
+    #: A second look: sent past any cache (see `FetchPage`).
+    fresh: bool = False
 
 
 #: A delivered page: where it was asked, the page, and its tracks not seen before.
@@ -173,6 +196,7 @@ class Walk:
         self._totals: set[int] = set()
         self._stale = 0
         self._previous: tuple[int, tuple[Track, ...]] | None = None
+        self._gap = False  # the next slot planned asks for a short page's missing part
         self.slots: deque[Slot] = deque()
         self.failed = False  # a page failed: nothing after it is planned or started
         self.done = False
@@ -198,7 +222,8 @@ class Walk:
                 limit = min(limit, left)
                 if limit <= 0:
                     break
-            slots.append(Slot(self._planned_to, limit))
+            slots.append(Slot(self._planned_to, limit, fresh=self._gap))
+            self._gap = False
             self._planned_to += limit
         return len(slots) > planned
 
@@ -217,7 +242,7 @@ class Walk:
         try:
             if slot.delay:
                 await _retry.sleep(slot.delay)
-            slot.page = await fetch(slot.offset, slot.limit)
+            slot.page = await fetch(slot.offset, slot.limit, fresh=slot.fresh)
         except Exception as error:  # re-raised in offset order by advance()
             slot.error = error
             self.failed = True
@@ -251,15 +276,25 @@ class Walk:
         page = head.page
         assert page is not None
         offset, limit = head.offset, head.limit
+        options, stats = self.options, self.stats
+        if not head.fresh and page.cache_status in _FROM_STORE and self._doubts(head, page):
+            head.fresh = True
+            head.state, head.page = SlotState.PENDING, None
+            logger.info(
+                "the cached page at offset %d looks wrong (%d tracks, meta.total %d);"
+                " asking the server", offset, len(page.tracks), page.meta.total,
+            )  # fmt: skip
+            if stats is not None:
+                stats.retries["cached_page"] = stats.retries.get("cached_page", 0) + 1
+            return None
         tracks = page.tracks
         received = len(tracks)
         total = self._follow_total(page.meta.total, offset)
-        options, stats = self.options, self.stats
         if received == 0 and offset < total:
             if head.reasks < options.empty_page_retries:
                 head.reasks += 1
                 head.delay = options.empty_page_backoff * 2.0 ** (head.reasks - 1)
-                head.state, head.page = SlotState.PENDING, None
+                head.state, head.page, head.fresh = SlotState.PENDING, None, True
                 logger.warning(
                     "empty page at offset %d although meta.total is %d; asking again in %.2f s"
                     " (%d of %d)", offset, total, head.delay, head.reasks,
@@ -297,9 +332,11 @@ class Walk:
             )  # fmt: skip
             if self.slots and self.slots[0].offset > self.frontier:
                 # The pages planned after this one still line up: ask for its missing part alone.
-                self.slots.appendleft(Slot(self.frontier, self.slots[0].offset - self.frontier))
+                gap = Slot(self.frontier, self.slots[0].offset - self.frontier, fresh=True)
+                self.slots.appendleft(gap)
             elif not self.slots:
                 self._planned_to = self.frontier  # nothing planned after it: plan from here
+                self._gap = True
         self._planned_to = max(self._planned_to, self.frontier)
 
         max_items = options.max_items
@@ -318,6 +355,16 @@ class Walk:
             elif self.frontier >= total:
                 self.finish("end_of_results", complete=True)
         return offset, page, fresh
+
+    def _doubts(self, slot: Slot, page: SearchResponse) -> bool:
+        """Whether a page would stop, shorten or stall the walk (see the module doc)."""
+        tracks, total = page.tracks, page.meta.total
+        if self.total is not None and total != self.total:
+            return True
+        if len(tracks) < slot.limit and slot.offset + len(tracks) < total:
+            return True  # empty or short before the end
+        seen = self.seen
+        return bool(tracks) and all(track.asset_id in seen for track in tracks)
 
     def _follow_total(self, new_total: int, offset: int) -> int:
         options = self.options

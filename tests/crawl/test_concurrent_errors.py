@@ -85,8 +85,8 @@ async def test_streaming_window_fails_like_a_sequential_walk(concurrency: int) -
                     async for batch in crawl.batches():
                         batches.append(len(batch))
 
-            async def fetch(offset: int, limit: int) -> SearchResponse:
-                return await client.search("q", limit=limit, offset=offset)
+            async def fetch(offset: int, limit: int, *, fresh: bool = False) -> SearchResponse:
+                return await client.search("q", limit=limit, offset=offset, cache=not fresh)
 
             async def pages_all() -> None:
                 options = WalkOptions(page_size=100, concurrency=concurrency)

@@ -495,8 +495,8 @@ async def test_window_and_steps_equal_a_sequential_walk_under_random_faults(
             options = WalkOptions(page_size=page_size, max_items=max_items, concurrency=concurrency)
             offsets: list[int] = []
 
-            async def fetch(offset: int, limit: int) -> SearchResponse:
-                return await client.search(QUERY, limit=limit, offset=offset)
+            async def fetch(offset: int, limit: int, *, fresh: bool = False) -> SearchResponse:
+                return await client.search(QUERY, limit=limit, offset=offset, cache=not fresh)
 
             async with stream_pages(fetch, options) as pages:
                 async for offset, page in pages:

@@ -23,6 +23,8 @@ async def usage(page: SearchResponse) -> None:
     cache = SearchCache(ttl=300, max_entries=10_000, stale_if_error=3_600, backend=fleet)
     assert_type(cache.hits, int)
     assert_type(cache.stats(), dict[str, int])
+    bounded = SearchCache(ttl=60, max_entries=1_000, max_bytes=16 * 2**20)
+    assert_type(bounded.max_bytes, int)
     assert_type(page.cache_status, str | None)
 
     breaker = CircuitBreaker(failure_threshold=5, recovery_time=30)
