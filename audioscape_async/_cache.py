@@ -73,6 +73,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._context import current_loop
 from ._exceptions import (
     BackendUnavailableError,
     DeadlineExceededError,
@@ -81,7 +82,6 @@ from ._exceptions import (
 )
 from ._json import dumps, dumps_sorted, loads
 from ._models import SearchResponse
-from ._transport import _current_loop
 from ._validation import check_int_range
 
 if TYPE_CHECKING:
@@ -320,7 +320,7 @@ class SearchCache:
                         entry = None
             finally:
                 lock.release()
-        flight_key = (key, _current_loop())
+        flight_key = (key, current_loop())
         while True:
             with self._lock:
                 flight = self._flights.get(flight_key)
