@@ -1,72 +1,117 @@
-"""`CircuitBreaker`: stop calling a service that keeps failing, and probe it now and then.
+"""`CircuitBreaker`: stop calling a server that keeps failing, and probe it now and then.
 
-One breaker per client (shared by its `with_options` copies), consulted once per
+One breaker per client (shared by its `with_options` copies, and by any other
+client given the same one, in any thread or event loop), consulted once per
 HTTP attempt::
 
     breaker.before_attempt()       # raises CircuitOpenError at once while open
     try:
         answer = await send()
-    except AudioScapeError as error:
-        breaker.record_failure(error)
+    except BaseException as error:
+        breaker.record_failure(error)   # judged: it may count, or change nothing
         raise
     breaker.record_success()
+
+(`record_neutral()` notes an attempt let through that was never sent.)
+
+The breaker judges the server, never the caller. Each attempt ends in one of
+three verdicts:
+
+failure
+    The server failed: a 5xx, a connection refused or reset, a timeout at the
+    client's own timeout. Counts toward opening the circuit.
+success
+    The server answered, whatever it said: a 2xx, a 400, a 401. Resets the count.
+neutral
+    Nothing about the server's health: changes neither the count nor the state.
+    Neutral are:
+
+    - a 429. It is the client's own pace, so it must never open the circuit;
+      and it is not a success either, because a rate limiter usually answers
+      at the front door, in front of whatever is failing behind it: 429s
+      interleaved with 503s must not reset the count and hide an outage;
+    - the caller's doing: an attempt cut short by the call's `deadline`, or by
+      a per-call timeout other than the client's own, unless it had already run
+      longer than the client's own timeout (then the server did slow down, and
+      the timeout counts as a failure); and an attempt that was cancelled, or
+      that never went (its deadline ran out first, or the client's 429 pause
+      was longer than the call could wait).
+
+    One caller's impatience never opens the circuit for everyone.
 
 The states:
 
 ``closed``
-    Every attempt goes. `failure_threshold` transient failures in a row (429,
-    5xx, connection errors and timeouts: `is_transient`) open the circuit. Any
-    other answer, a 400 or a 401 included, proves the service is up: it counts as a
-    success and resets the count.
+    Every attempt goes. `failure_threshold` failures in a row open the circuit.
 ``open``
     Every attempt fails at once with `CircuitOpenError`, whose `retry_in` says
     when the next probe may go. Answers of attempts sent before the circuit
     opened are ignored: only a probe closes an open circuit.
 ``half_open``
     `recovery_time` after opening, exactly one attempt (the probe) goes; the
-    others fail fast. Its success closes the circuit, its transient failure
-    re-opens it for another `recovery_time`. A probe that never reports (its
-    caller was cancelled) is given up after `recovery_time`, and the next
-    attempt probes instead, so the circuit cannot stick half-open.
+    others fail fast. Its success closes the circuit, its failure re-opens it
+    for another `recovery_time`; a neutral probe (a 429, a cancelled caller)
+    gives its place to the next attempt at once. A probe that never reports is
+    given up after `recovery_time`, and the next attempt probes instead, so the
+    circuit cannot stick half-open.
 
-No lock: nothing awaits between reading and writing the state, and the event
-loop runs one task at a time. Time is read through the module's `clock`, so a
-test can drive it.
+The state is kept under a `threading.Lock`, held only between reading and
+writing it (never across an await, never while logging), so one breaker may
+serve clients on several threads and event loops (asyncio and trio) at once.
+Time is read through the module's `clock`, so a test can drive it.
 """
 
 from __future__ import annotations
 
-import logging
-import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Literal
 
-from ._exceptions import CircuitOpenError, InvalidParameterError, is_transient
+from ._config import _is_seconds
+from ._exceptions import (
+    APIStatusError,
+    APITimeoutError,
+    CircuitOpenError,
+    InvalidParameterError,
+    is_transient,
+)
+from ._logs import logger
+from ._validation import check_int_range
 
 __all__ = ["CircuitBreaker"]
-
-logger = logging.getLogger("audioscape_async")
 
 #: The breaker's clock, looked up at each call so tests can replace it.
 clock: Callable[[], float] = time.monotonic
 
 State = Literal["closed", "open", "half_open"]
+Verdict = Literal["failure", "success", "neutral"]
 
 
-def _check_number(name: str, value: object, *, integer: bool = False) -> None:
-    if integer:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        if not ok:
-            raise InvalidParameterError(
-                f"circuit_breaker.{name}", f"must be an integer >= 1, got {value!r}"
-            )
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not (math.isfinite(value) and value > 0):  # type: ignore[arg-type, operator]
-        raise InvalidParameterError(
-            f"circuit_breaker.{name}", f"must be a number of seconds > 0, got {value!r}"
-        )
+def verdict(
+    error: BaseException,
+    *,
+    caller_limited: bool = False,
+    ran: float = 0.0,
+    own_timeout: float | None = None,
+) -> Verdict:
+    """What a failed attempt says of the server's health (see the module docstring).
+
+    `caller_limited`: the attempt ran under a limit of the caller's own (its
+    deadline, or a per-call timeout other than the client's), so a timeout
+    counts only if the attempt had `ran` at least `own_timeout` seconds, the
+    client's own limit on an attempt (None: it has none, and it never counts).
+    """
+    if not isinstance(error, Exception) or isinstance(error, CircuitOpenError):
+        return "neutral"  # cancelled, or never sent: the breaker itself refused it
+    if isinstance(error, APIStatusError) and error.status_code == 429:
+        return "neutral"
+    if not is_transient(error):
+        return "success"
+    if isinstance(error, APITimeoutError) and caller_limited:
+        slowed_down = own_timeout is not None and ran >= own_timeout
+        return "failure" if slowed_down else "neutral"
+    return "failure"
 
 
 def _describe(error: BaseException) -> str:
@@ -83,13 +128,14 @@ class CircuitBreaker:
     >>> breaker.state
     'closed'
 
-    `state`, `failures` (transient failures in a row) and `opened_at` (the
+    `state`, `failures` (failures in a row) and `opened_at` (the
     `time.monotonic()` instant the circuit last opened, or None) are readable.
     Every change of state is logged at WARNING on the ``audioscape_async`` logger.
     """
 
     __slots__ = (
         "_failures",
+        "_lock",
         "_opened_at",
         "_probe_started",
         "_state",
@@ -98,13 +144,19 @@ class CircuitBreaker:
     )
 
     def __init__(self, failure_threshold: int = 5, recovery_time: float = 30.0) -> None:
-        _check_number("failure_threshold", failure_threshold, integer=True)
-        _check_number("recovery_time", recovery_time)
+        check_int_range("circuit_breaker.failure_threshold", failure_threshold, 1)
+        if not _is_seconds(recovery_time):
+            raise InvalidParameterError(
+                "circuit_breaker.recovery_time",
+                f"must be a finite number of seconds > 0, got {recovery_time!r:.40}",
+            )
         self.failure_threshold = failure_threshold
         self.recovery_time = float(recovery_time)
+        self._lock = threading.Lock()
         self._state: State = "closed"
         self._failures = 0
         self._opened_at: float | None = None
+        #: When the probe in flight went (half-open only); None: the next attempt probes.
         self._probe_started: float | None = None
 
     def __repr__(self) -> str:
@@ -120,7 +172,7 @@ class CircuitBreaker:
 
     @property
     def failures(self) -> int:
-        """Transient failures in a row (the count that opens the circuit)."""
+        """Failures in a row (the count that opens the circuit)."""
         return self._failures
 
     @property
@@ -130,68 +182,111 @@ class CircuitBreaker:
 
     def before_attempt(self) -> None:
         """Let an attempt go, or raise `CircuitOpenError` at once if the circuit is open."""
-        state = self._state
-        if state == "closed":
-            return
-        now = clock()
-        if state == "open":
+        # Read without the lock: one word, and an attempt that slips past a circuit
+        # opening this instant is one that went just before it.
+        if self._state != "closed":
+            self._admit()
+
+    def _admit(self) -> None:
+        with self._lock:
+            state = self._state
+            if state == "closed":
+                return
+            now = clock()
+            if state == "half_open":
+                # One probe at a time; one that never reported is given up.
+                started = self._probe_started
+                if started is not None and now - started < self.recovery_time:
+                    raise CircuitOpenError(
+                        "the circuit breaker is half-open and its one probe request is in flight",
+                        retry_in=self.recovery_time - (now - started),
+                    )
+                self._probe_started = now
+                return
             assert self._opened_at is not None
             retry_in = self._opened_at + self.recovery_time - now
             if retry_in > 0:
                 raise CircuitOpenError(
-                    f"the circuit breaker is open after {self._failures} failures in a row; "
-                    f"the next probe goes in {retry_in:.1f} s",
+                    f"the circuit breaker is open after {self._failures} failures in a "
+                    f"row; the next probe goes in {retry_in:.1f} s",
                     retry_in=retry_in,
                 )
             self._state = "half_open"
             self._probe_started = now
-            logger.warning("circuit breaker half-open: one probe request goes through")
-            return
-        # Half-open: one probe at a time; one that never reported is given up.
-        assert self._probe_started is not None
-        waited = now - self._probe_started
-        if waited < self.recovery_time:
-            raise CircuitOpenError(
-                "the circuit breaker is half-open and its one probe request is in flight",
-                retry_in=self.recovery_time - waited,
-            )
-        self._probe_started = now
+        logger.warning("circuit breaker half-open: one probe request goes through")
 
     def record_success(self) -> None:
-        """Note an answer that proves the API is up (any answer but a transient failure)."""
-        state = self._state
-        if state == "closed":
-            self._failures = 0
-        elif state == "half_open":
+        """Note an answer that proves the API is up (any answer but a failure or a 429)."""
+        # The common case, read without the lock: closed with nothing counted, nothing to do.
+        if self._state != "closed" or self._failures:
+            self._succeeded()
+
+    def _succeeded(self) -> None:
+        with self._lock:
+            state = self._state
+            if state == "closed":
+                self._failures = 0
+                return
+            if state == "open":
+                return  # a late answer of an attempt sent before it opened
             self._state = "closed"
             self._failures = 0
             self._probe_started = None
-            logger.warning("circuit breaker closed: the probe request succeeded")
+        logger.warning("circuit breaker closed: the probe request succeeded")
 
-    def record_failure(self, error: BaseException) -> None:
-        """Note a failed attempt; only a transient failure counts against the circuit."""
-        if isinstance(error, CircuitOpenError):
-            return  # not an attempt: the breaker itself refused it
-        if not is_transient(error):
-            if isinstance(error, Exception):
-                self.record_success()
+    def record_failure(
+        self,
+        error: BaseException,
+        *,
+        caller_limited: bool = False,
+        ran: float = 0.0,
+        own_timeout: float | None = None,
+    ) -> None:
+        """Note an attempt that did not succeed; only a failure of the server counts.
+
+        A 429, a cancellation and the caller's own limits are neutral, any other
+        answer is a success (see the module docstring). `caller_limited`, `ran`
+        and `own_timeout` say whether a timeout was the caller's doing: the
+        attempt ran under the call's deadline or a per-call timeout, for `ran`
+        seconds, and the client's own limit on an attempt is `own_timeout`.
+        """
+        judged = verdict(error, caller_limited=caller_limited, ran=ran, own_timeout=own_timeout)
+        if judged == "success":
+            self.record_success()
             return
-        state = self._state
-        if state == "closed":
-            self._failures += 1
-            if self._failures >= self.failure_threshold:
-                self._open(error)
-        elif state == "half_open":
-            self._failures += 1
-            self._open(error)
+        if judged == "neutral":
+            self.record_neutral()
+            return
+        opened = False
+        failures = 0
+        with self._lock:
+            state = self._state
+            if state == "closed":
+                self._failures += 1
+                opened = self._failures >= self.failure_threshold
+            elif state == "half_open":
+                self._failures += 1
+                opened = True
+            if opened:
+                self._state = "open"
+                self._opened_at = clock()
+                self._probe_started = None
+                failures = self._failures
+        if opened:
+            logger.warning(
+                "circuit breaker opened after %d failures in a row (last: %s); next probe in %g s",
+                failures,
+                _describe(error),
+                self.recovery_time,
+            )
 
-    def _open(self, error: BaseException) -> None:
-        self._state = "open"
-        self._opened_at = clock()
-        self._probe_started = None
-        logger.warning(
-            "circuit breaker opened after %d failures in a row (last: %s); next probe in %g s",
-            self._failures,
-            _describe(error),
-            self.recovery_time,
-        )
+    def record_neutral(self) -> None:
+        """Note an attempt that says nothing of the server (a 429, a cancelled or unsent one).
+
+        Neither the count nor the state changes; a probe gives its place to the next attempt.
+        """
+        if self._state != "half_open":
+            return
+        with self._lock:
+            if self._state == "half_open":
+                self._probe_started = None

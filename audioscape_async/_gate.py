@@ -62,10 +62,11 @@ class Gate:
 
         `slept_until` ends a pause the caller has already slept through (its own
         retry sleep after the 429 that set it): that pause does not hold it twice.
-        A pause longer than `max_pause` (the retry policy's `max_retry_after`) is
-        not slept through: `RateLimitError` at once, as for the 429 that set it.
         A wait that does not fit in the call's `budget` (its deadline) is
-        refused at once, and a refused turn is not taken from the rate.
+        refused at once with the deadline's `DeadlineExceededError`, and a
+        refused turn is not taken from the rate. A pause longer than
+        `max_pause` (the retry policy's `max_retry_after`) is not slept
+        through: `RateLimitError` at once, as for the 429 that set it.
         """
         from . import _retry  # imported where used; it holds the SDK's one sleep
 
@@ -75,6 +76,8 @@ class Gate:
             until = self._paused_until
             pause = until - now
             if pause > 0 and until > slept_until:
+                if budget is not None:
+                    budget.wait_fits(pause, "the client-wide pause after a 429")
                 if pause > max_pause:
                     raise RateLimitError(
                         f"an earlier 429 paused this client for {pause:.1f} s more, longer "
@@ -82,8 +85,6 @@ class Gate:
                         status_code=429,
                         retry_after=pause,
                     )
-                if budget is not None:
-                    budget.wait_fits(pause, "the client-wide pause after a 429")
                 # Sleep out a pause first; a new 429 may extend it meanwhile.
                 # The SDK's one injectable sleep, so tests never wait for real.
                 await _retry.sleep(pause)
@@ -111,12 +112,14 @@ class Gate:
         """
         return self._limit is None and self._paused_until <= time.monotonic()
 
-    def pause(self, seconds: float) -> float:
+    async def pause(self, seconds: float) -> float:
         """Hold every request of this client for `seconds` from now (a 429 said so).
 
         Return when this pause ends (the `slept_until` of the task that sleeps it out).
         The caller caps `seconds` (at the retry policy's `max_retry_after`): a
         server's "come back in 11 days" must not lock the client for 11 days.
+        Async, as `_redis.SharedGate.pause` (which writes the pause to Redis) is:
+        the pipeline awaits either gate the same way. Nothing here awaits.
         """
         until = time.monotonic() + seconds
         if until > self._paused_until:

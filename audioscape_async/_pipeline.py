@@ -27,7 +27,6 @@ capability is a new stage here, not a branch in the client.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from ._exceptions import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
-    AudioScapeError,
+    DeadlineExceededError,
     InvalidParameterError,
     error_from_response,
     request_id,
@@ -73,6 +72,11 @@ class Shared:
     In a process forked from the one that built them, the first call builds a
     pool and gates of the child's own (`renew`), and leaves the parent's
     alone: never closed, since their sockets are the parent's too.
+
+    `own_timeout` and `own_bound` are the timeout of the client that made
+    this (its first `Pipeline`): the breaker counts a timeout under any other
+    limit (a call's deadline, a per-call or a copy's timeout) only if the
+    attempt had already run longer than `own_bound` (`_breaker`).
     """
 
     __slots__ = (
@@ -81,6 +85,8 @@ class Shared:
         "breaker",
         "cache",
         "generation",
+        "own_bound",
+        "own_timeout",
         "rate_limit",
         "secret",
         "transport",
@@ -102,6 +108,8 @@ class Shared:
         self._gates: dict[str, Gate | SharedGate] = {}
         #: The process these were built in (`_context.fork_generation`).
         self.generation = fork_generation()
+        self.own_timeout: object = None
+        self.own_bound: float | None = None
 
     def gate(self, owner: str) -> Gate | SharedGate:
         """The gate of one owner: its rate and its pauses, shared by its copies only."""
@@ -155,6 +163,9 @@ class Pipeline:
         self.config = config
         self.shared = shared
         self.defaults = CallOptions.defaults(config)
+        if shared.own_timeout is None:  # the client's own pipeline, made before any copy
+            shared.own_timeout = self.defaults.extensions["timeout"]
+            shared.own_bound = config.bound
         #: Whose answers, flights, pace and Redis entries these are (`_fingerprint`).
         self.owner = fingerprint(str(config.base_url), config.api_key, shared.secret)
         self.gate = shared.gate(self.owner)
@@ -200,49 +211,59 @@ class Pipeline:
         attempts = 0
 
         def check_wait(error: BaseException, delay: float) -> None:
-            left = options.remaining()
-            if left is not None and delay > left:
-                raise options.deadline_error(
-                    f"a retry after {delay:.2f} s would end past it; last error: {error}"
-                ) from error
+            try:
+                options.wait_fits(delay, f"the retry after {error}")
+            except DeadlineExceededError as refused:
+                raise refused from error
 
-        async def on_retry(error: BaseException, delay: float) -> None:
-            nonlocal slept_until
-            if isinstance(error, APIStatusError) and error.retry_after is not None:
-                # The server's word holds for every task of this client, not just this
-                # one; this task's own retry sleep already waits it out.
-                slept_until = await _pause(gate, min(delay, policy.max_retry_after))
+        def on_retry(error: BaseException, delay: float) -> None:
             if stats is not None:
                 if isinstance(error, APIStatusError) and error.status_code == 429:
                     stats.rate_limited += 1  # with or without a Retry-After
                 stats.record_retry(error, delay)
 
         async def attempt() -> SearchResponse:
-            nonlocal attempts
+            nonlocal attempts, slept_until
             attempts += 1
             if self.shared.transport.closed:  # closed during a retry's sleep
                 raise closed_error(during_call=True)
             if breaker is not None:
                 breaker.before_attempt()
-            if not gate.ready():
-                wait = gate.wait(
-                    slept_until=slept_until,
-                    max_pause=policy.max_retry_after,
-                    budget=options if options.deadline_at is not None else None,
-                )
-                if stats is None:
-                    await wait
-                else:
-                    with stats.rate_wait():  # wall-clock, and live for a progress display
+            try:
+                if not gate.ready():
+                    wait = gate.wait(
+                        slept_until=slept_until,
+                        max_pause=policy.max_retry_after,
+                        budget=options if options.deadline_at is not None else None,
+                    )
+                    if stats is None:
                         await wait
-            if breaker is None:
-                page = await self._attempt(body, options, attempts)
-            else:
-                try:
-                    page = await self._attempt(body, options, attempts)
-                except AudioScapeError as error:
-                    breaker.record_failure(error)
-                    raise
+                    else:
+                        with stats.rate_wait():  # wall-clock, and live for a progress display
+                            await wait
+                bound, by_deadline = options.attempt_bound()
+            except BaseException:
+                if breaker is not None:
+                    breaker.record_neutral()  # never sent: it says nothing of the server
+                raise
+            started = time.perf_counter() if breaker is not None else 0.0
+            try:
+                page = await self._attempt(body, options, attempts, bound, by_deadline)
+            except BaseException as error:
+                if breaker is not None:
+                    breaker.record_failure(
+                        error,
+                        caller_limited=by_deadline or self._callers_timeout(options),
+                        ran=time.perf_counter() - started,
+                        own_timeout=self.shared.own_bound,
+                    )
+                if isinstance(error, APIStatusError) and error.retry_after is not None:
+                    # The server's word holds for every task of this owner, whatever this
+                    # call does next (retry, give up, or fail on its deadline): paused here,
+                    # first and once. This call's own retry sleep then waits it out.
+                    slept_until = await gate.pause(min(error.retry_after, policy.max_retry_after))
+                raise
+            if breaker is not None:
                 breaker.record_success()
             return page
 
@@ -251,22 +272,29 @@ class Pipeline:
                 policy, attempt, on_retry=on_retry, check_wait=check_wait
             )
         except APIStatusError as error:
-            if error.response is not None and error.retry_after is not None:
-                # Not retried (spent, or Retry-After past the policy's limit): the
-                # pause still holds the client's other tasks, for at most the cap.
-                await _pause(gate, min(error.retry_after, policy.max_retry_after))
             if stats is not None and error.response is not None and error.status_code == 429:
                 stats.rate_limited += 1
             raise
         gate.succeeded()
         return page
 
-    async def _attempt(self, body: bytes, options: CallOptions, number: int) -> SearchResponse:
+    def _callers_timeout(self, options: CallOptions) -> bool:
+        """Whether the call's timeout is one of its own, not that of the client holding the pool."""
+        timeout = options.extensions.get("timeout")
+        return timeout is not self.shared.own_timeout and timeout != self.shared.own_timeout
+
+    async def _attempt(
+        self,
+        body: bytes,
+        options: CallOptions,
+        number: int,
+        bound: float | None,
+        by_deadline: bool,
+    ) -> SearchResponse:
         config = self.config
         outgoing = Outgoing(
             config.search_url, options.headers, body, options.extensions, config.proxy
         )
-        bound, by_deadline = options.attempt_bound()
 
         def on_bound() -> APITimeoutError:
             error: APITimeoutError
@@ -310,11 +338,3 @@ class Pipeline:
         except APIResponseValidationError as error:
             error.response = answer.response
             raise
-
-
-async def _pause(gate: Gate | SharedGate, seconds: float) -> float:
-    """Pause the gate; a shared gate's pause is written to Redis, so it is awaited."""
-    until = gate.pause(seconds)
-    if inspect.isawaitable(until):
-        return await until
-    return until

@@ -490,7 +490,7 @@ class SharedGate:
 
     async def pause(self, seconds: float) -> float:
         """Pause every process of the limit for `seconds`; return when it ends here (monotonic)."""
-        until = self._local.pause(seconds)
+        until = await self._local.pause(seconds)
         backend = self._backend
         if backend.use_local_store():
             return until

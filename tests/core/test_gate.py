@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from audioscape_async import RateLimit
 from audioscape_async._gate import Gate
 
@@ -11,12 +13,13 @@ def test_an_open_unlimited_gate_is_ready() -> None:
     assert Gate(None).ready()
 
 
-def test_a_paused_gate_is_not_ready_until_the_pause_ends() -> None:
+@pytest.mark.anyio
+async def test_a_paused_gate_is_not_ready_until_the_pause_ends() -> None:
     """A 429's pause holds requests: the gate must be waited on while it lasts."""
     gate = Gate(None)
-    gate.pause(60.0)
+    await gate.pause(60.0)
     assert not gate.ready()
-    gate.pause(-1.0)  # a later, shorter pause does not shorten it
+    await gate.pause(-1.0)  # a later, shorter pause does not shorten it
     assert not gate.ready()
 
 

@@ -15,7 +15,6 @@ from audioscape_async import (
     BadRequestError,
     InternalServerError,
     InvalidParameterError,
-    RateLimitError,
 )
 from audioscape_async import _breaker as breaker_module
 from audioscape_async._breaker import CircuitBreaker
@@ -98,15 +97,14 @@ def test_client_errors_count_as_success(clock: FakeClock, error: Exception) -> N
 @pytest.mark.parametrize(
     "error",
     [
-        RateLimitError("slow down", status_code=429),
         InternalServerError("boom", status_code=500),
         APITimeoutError("timed out"),
         APIConnectionError("reset"),
     ],
-    ids=["429", "500", "timeout", "connection"],
+    ids=["500", "timeout", "connection"],
 )
 def test_transient_failures_count(clock: FakeClock, error: Exception) -> None:
-    """429, 5xx, timeouts and connection errors each count toward opening."""
+    """5xx, timeouts and connection errors each count toward opening (a 429 does not)."""
     breaker = CircuitBreaker(failure_threshold=2, recovery_time=30)
     breaker.record_failure(error)
     breaker.record_failure(error)
