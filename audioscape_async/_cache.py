@@ -49,12 +49,14 @@ import attrs
 
 from ._exceptions import (
     APITimeoutError,
+    AudioScapeError,
     BackendUnavailableError,
     InvalidParameterError,
     is_transient,
 )
 from ._json import dumps, dumps_sorted, loads
 from ._models import SearchResponse
+from ._validation import check_store_lifetime
 
 if TYPE_CHECKING:
     import anyio
@@ -171,6 +173,7 @@ class SearchCache:
             )
         self.max_entries = max_entries
         self.stale_if_error = _check_seconds("stale_if_error", stale_if_error, zero=True)
+        check_store_lifetime(self.ttl, self.stale_if_error)
         if backend is not None:
             from ._redis import RedisBackend
 
@@ -240,7 +243,7 @@ class SearchCache:
         while True:
             flight = self._flights.get(key)
             if flight is None:
-                return await self._lead(key, call, entry)
+                return await self._lead(key, call, entry, deadline)
             try:
                 page = await self._follow(flight, deadline)
             except Exception as error:
@@ -254,7 +257,11 @@ class SearchCache:
             # The leader was cancelled: the first follower to get here leads anew.
 
     async def _lead(
-        self, key: str, call: Callable[[], Awaitable[SearchResponse]], entry: _Entry | None
+        self,
+        key: str,
+        call: Callable[[], Awaitable[SearchResponse]],
+        entry: _Entry | None,
+        deadline: float | None,
     ) -> SearchResponse:
         import anyio
 
@@ -265,14 +272,14 @@ class SearchCache:
                 if self._backend is not None:
                     # Read the shared store as the leader, so that identical
                     # searches arriving meanwhile wait for this one read.
-                    entry = flight.entry = await self._load_fresh(key)
+                    entry = flight.entry = await self._load_fresh(key, deadline)
                     if entry is not None and entry.age() < self.ttl:
                         flight.page, flight.stored = entry.page, True
                         self.hits += 1
                         return _as(entry.page, "hit")
                 page = await call()
                 flight.page = page
-                await self._store(key, page)
+                await self._store(key, page, deadline)
             except Exception as error:
                 flight.error, flight.traceback = error, error.__traceback__
                 return self._stale_or_raise(key, entry, error)
@@ -326,35 +333,38 @@ class SearchCache:
         self.stale += 1
         return _as(entry.page, "stale")
 
-    async def _store(self, key: str, page: SearchResponse) -> None:
+    async def _store(self, key: str, page: SearchResponse, deadline: float | None) -> None:
         self._warned.discard(key)
-        if self._backend is not None and not self._backend.use_local_store():
+        backend = self._backend
+        if backend is not None and not backend.use_local_store():
             value = _encode(page, wall_clock())
+            lifetime = self.ttl + self.stale_if_error
             try:
-                await self._backend.set(_shared_key(key), value, self.ttl + self.stale_if_error)
+                await backend.set(_shared_key(key), value, lifetime, deadline=deadline)
                 return
-            except BackendUnavailableError as error:
-                if not self._backend.fall_back(error):
-                    raise
+            except AudioScapeError as error:  # the page arrived: a lost store never fails its call
+                if not (isinstance(error, BackendUnavailableError) and backend.fall_back(error)):
+                    backend.store_failed(error)
+                    return
         entries = self._entries
         entries[key] = _Entry(_as(page, "hit"), clock(), shared=False)
         entries.move_to_end(key)
         while len(entries) > self.max_entries:
             entries.popitem(last=False)
 
-    async def _load_fresh(self, key: str) -> _Entry | None:
+    async def _load_fresh(self, key: str, deadline: float | None) -> _Entry | None:
         """The backend's entry for `key` if it may still be served (fresh or stale)."""
-        entry = await self._load(key)
+        entry = await self._load(key, deadline)
         if entry is not None and entry.age() >= self.ttl + self.stale_if_error:
             return None
         return entry
 
-    async def _load(self, key: str) -> _Entry | None:
+    async def _load(self, key: str, deadline: float | None) -> _Entry | None:
         backend = self._backend
         assert backend is not None
         if not backend.use_local_store():
             try:
-                raw = await backend.get(_shared_key(key))
+                raw = await backend.get(_shared_key(key), deadline=deadline)
             except BackendUnavailableError as error:
                 if not backend.fall_back(error):
                     raise
@@ -385,6 +395,8 @@ def _decode(raw: bytes) -> _Entry | None:
         if not isinstance(header, dict) or header.get("format") != _FORMAT:
             return None
         stored_at = float(header["stored_at"])
+        if not math.isfinite(stored_at):  # foreign: an age of -inf would be fresh for ever
+            return None
         request_id = header.get("request_id")
         page = decode_search_response(body, request_id if isinstance(request_id, str) else None)
     except (KeyError, TypeError, ValueError, AudioScapeError):  # JSONError is a ValueError
