@@ -75,6 +75,7 @@ import attrs
 
 from ._context import current_loop
 from ._exceptions import (
+    AudioScapeError,
     BackendUnavailableError,
     DeadlineExceededError,
     InvalidParameterError,
@@ -82,7 +83,7 @@ from ._exceptions import (
 )
 from ._json import dumps, dumps_sorted, loads
 from ._models import SearchResponse
-from ._validation import check_int_range
+from ._validation import check_int_range, check_store_lifetime
 
 if TYPE_CHECKING:
     import anyio
@@ -233,6 +234,7 @@ class SearchCache:
         self.max_entries = check_int_range("cache.max_entries", max_entries, 1)
         self.max_bytes = check_int_range("cache.max_bytes", max_bytes, 1)
         self.stale_if_error = _check_seconds("stale_if_error", stale_if_error, zero=True)
+        check_store_lifetime(self.ttl, self.stale_if_error)
         if backend is not None:
             from ._redis import RedisBackend
 
@@ -358,7 +360,7 @@ class SearchCache:
                 if self._backend is not None and not refresh:
                     # Read the shared store as the leader, so that identical
                     # searches arriving meanwhile wait for this one read.
-                    entry = flight.entry = await self._read_shared(key, deadline)
+                    entry = flight.entry = await self._load_fresh(key, deadline)
                     if entry is not None and entry.age() < self.ttl:
                         flight.page, flight.stored = entry.page, True
                         with self._lock:
@@ -370,7 +372,7 @@ class SearchCache:
                     # A refresh begun meanwhile holds a newer page: this one is not kept.
                     current = self._flights.get(flight_key) is flight
                 if current:
-                    await self._store(key, page)
+                    await self._store(key, page, deadline)
             except Exception as error:
                 flight.error, flight.traceback = error, error.__traceback__
                 if refresh:
@@ -428,17 +430,20 @@ class SearchCache:
             )
         return _as(entry.page, "stale")
 
-    async def _store(self, key: str, page: SearchResponse) -> None:
+    async def _store(self, key: str, page: SearchResponse, deadline: float | None) -> None:
         with self._lock:
             self._warned.discard(key)
-        if self._backend is not None and not self._backend.use_local_store():
+        backend = self._backend
+        if backend is not None and not backend.use_local_store():
             value = _encode(page, wall_clock())
+            lifetime = self.ttl + self.stale_if_error
             try:
-                await self._backend.set(_shared_key(key), value, self.ttl + self.stale_if_error)
+                await backend.set(_shared_key(key), value, lifetime, deadline=deadline)
                 return
-            except BackendUnavailableError as error:
-                if not self._backend.fall_back(error):
-                    raise
+            except AudioScapeError as error:  # the page arrived: a lost store never fails its call
+                if not (isinstance(error, BackendUnavailableError) and backend.fall_back(error)):
+                    backend.store_failed(error)
+                    return
         size = _page_bytes(page)
         entry = _Entry(_as(page, "hit"), clock(), shared=False, size=size)
         with self._lock:
@@ -469,29 +474,19 @@ class SearchCache:
         del self._stored[key]
         self._bytes -= entry.size
 
-    async def _read_shared(self, key: str, deadline: float | None) -> _Entry | None:
-        """`_load_fresh`, within the caller's deadline."""
-        if deadline is None:
-            return await self._load_fresh(key)
-        import anyio
-
-        with anyio.move_on_after(deadline - time.monotonic()):
-            return await self._load_fresh(key)
-        raise _deadline_error("while reading the shared cache")
-
-    async def _load_fresh(self, key: str) -> _Entry | None:
+    async def _load_fresh(self, key: str, deadline: float | None) -> _Entry | None:
         """The backend's entry for `key` if it may still be served (fresh or stale)."""
-        entry = await self._load(key)
+        entry = await self._load(key, deadline)
         if entry is not None and entry.age() >= self.ttl + self.stale_if_error:
             return None
         return entry
 
-    async def _load(self, key: str) -> _Entry | None:
+    async def _load(self, key: str, deadline: float | None) -> _Entry | None:
         backend = self._backend
         assert backend is not None
         if not backend.use_local_store():
             try:
-                raw = await backend.get(_shared_key(key))
+                raw = await backend.get(_shared_key(key), deadline=deadline)
             except BackendUnavailableError as error:
                 if not backend.fall_back(error):
                     raise
@@ -521,7 +516,6 @@ def _encode(page: SearchResponse, stored_at: float) -> bytes:
 def _decode(raw: bytes) -> _Entry | None:
     """An entry from a backend, or None for one this version cannot read (a miss)."""
     from ._decode import decode_search_response
-    from ._exceptions import AudioScapeError
 
     head, _, body = raw.partition(b"\n")
     try:
@@ -529,6 +523,8 @@ def _decode(raw: bytes) -> _Entry | None:
         if not isinstance(header, dict) or header.get("format") != _FORMAT:
             return None
         stored_at = float(header["stored_at"])
+        if not math.isfinite(stored_at):  # foreign: an age of -inf would be fresh for ever
+            return None
         request_id = header.get("request_id")
         page = decode_search_response(body, request_id if isinstance(request_id, str) else None)
     except (KeyError, TypeError, ValueError, AudioScapeError):  # JSONError is a ValueError

@@ -16,6 +16,26 @@ three things through one Redis server:
 
 Only durations cross the wire; each process sleeps them on its own clock.
 
+**Connections belong to an event loop.** redis-py binds each connection to the
+loop that opened it, so a backend keeps one pool per loop (each at most
+`max_connections`), made at the loop's first command under a lock (threads may
+start at once) and closed when that loop ends: ``asyncio.run`` returning or a
+sync `Client` closing cancel every task of their loop, and a small task per
+pool closes the pool when it is cancelled. `aclose` closes the pool of the loop
+it is awaited in at once. So two sync Clients in two threads, or two
+``asyncio.run`` in two threads, share one backend and never one connection.
+
+**Every command has a bound.** Each waits at most ``connect_timeout +
+timeout`` (connecting, a free connection, the answer), and within a call's
+deadline at most what is left of it (half of it with `fallback`, so that the
+call can go on without Redis). A deadline that runs out waiting for Redis is a
+`DeadlineExceededError`; with `fallback` the consumer goes on in process.
+
+**Foreign data is repaired, not fatal.** A value of another type under a cache
+key reads as a miss (the next store overwrites it); the scripts treat a rate
+or pause key holding anything but an instant its expiry allows as absent and
+delete it.
+
 redis-py's asyncio client is imported at first use (extra ``redis``); it runs
 on asyncio only, so on trio every call raises an `AudioScapeError` naming that
 limitation. An unreachable Redis is a `BackendUnavailableError` naming the URL
@@ -30,18 +50,22 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ._context import on_asyncio
 from ._exceptions import (
     AudioScapeError,
     BackendUnavailableError,
+    DeadlineExceededError,
     InvalidParameterError,
     RateLimitError,
 )
 from ._fingerprint import DEFAULT_KEY_SECRET, check_secret
+from ._validation import MAX_STORE_SECONDS, check_store_lifetime
 
 if TYPE_CHECKING:
     import asyncio
@@ -58,24 +82,48 @@ logger = logging.getLogger("audioscape_async")
 #: Redis's clock is in microseconds in the scripts: integers a double holds exactly.
 _US = 1_000_000
 
+#: Slack past ``connect_timeout + timeout`` before a command is given up: redis-py's own
+#: timeouts fire first; this one is the guarantee of no hang.
+_SLACK = 0.5
+
+# The instant (µs) a rate or pause key holds, or nil when it holds none. What the
+# scripts write always ends at least a second before the key expires; anything else
+# (another type, not a number, an instant past its expiry, no expiry) is foreign or
+# corrupt: it is deleted, and the limit goes on as if the key were absent.
+_INSTANT = """
+local function instant(key, now)
+  local value = redis.pcall('GET', key)
+  if value == false then return nil end
+  local number = type(value) == 'string' and tonumber(value) or nil
+  if number then
+    local pttl = redis.call('PTTL', key)
+    if pttl >= 0 and number <= now + pttl * 1000 then return number end
+  end
+  redis.call('DEL', key)
+  return nil
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+"""
+
 # KEYS: tat, pause. ARGV: interval (µs), burst, longest pause to wait out (µs, -1:
 # any), longest wait the caller can afford (µs, -1: any). Returns {wait µs, pause
 # left µs}; wait is -1 when the pause is too long to wait out, and -2 when the
 # wait would not fit (the second item is then the wait it would have been); in
 # both cases no slot is reserved.
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+_ACQUIRE = (
+    _INSTANT
+    + """
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local max_pause = tonumber(ARGV[3])
-local paused = tonumber(redis.call('GET', KEYS[2]) or '0') - now
+local paused = (instant(KEYS[2], now) or 0) - now
 if paused < 0 then paused = 0 end
 if max_pause >= 0 and paused > max_pause then
   return {-1, string.format('%.0f', paused)}
 end
 local start = now + paused
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local tat = instant(KEYS[1], now) or 0
 if tat < start then tat = start end
 local send = tat - (burst - 1) * interval
 if send < start then send = start end
@@ -88,14 +136,15 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
            'PX', math.ceil((new_tat - now) / 1000) + 1000)
 return {string.format('%.0f', send - now), string.format('%.0f', paused)}
 """
+)
 
 # KEYS: pause. ARGV: seconds (µs). Extends the pause, never shortens it; returns
 # the µs left of the pause now in force.
-_PAUSE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+_PAUSE = (
+    _INSTANT
+    + """
 local wanted = now + tonumber(ARGV[1])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local current = instant(KEYS[1], now) or 0
 if wanted > current then
   redis.call('SET', KEYS[1], string.format('%.0f', wanted),
              'PX', math.ceil((wanted - now) / 1000) + 1000)
@@ -103,15 +152,17 @@ if wanted > current then
 end
 return string.format('%.0f', current - now)
 """
+)
 
 # KEYS: pause. Returns the µs left of the pause in force (0: none).
-_PAUSED = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local left = tonumber(redis.call('GET', KEYS[1]) or '0') - now
+_PAUSED = (
+    _INSTANT
+    + """
+local left = (instant(KEYS[1], now) or 0) - now
 if left < 0 then left = 0 end
 return string.format('%.0f', left)
 """
+)
 
 
 def safe_url(url: str) -> str:
@@ -150,6 +201,26 @@ def _check_url(url: object) -> None:
         raise InvalidParameterError("backend.url", f"{rule}, not a {parts.scheme or 'bare'} URL")
 
 
+class _LoopPool:
+    """The connections of one event loop (redis-py binds a connection to its loop)."""
+
+    __slots__ = ("client", "closed", "keeper", "loop", "scripts")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: aioredis.Redis) -> None:
+        self.loop = loop
+        self.client = client
+        self.scripts: dict[str, Any] = {}
+        self.keeper: asyncio.Task[None] | None = None  # closes the pool when the loop ends
+        self.closed = False
+
+    def script(self, name: str, source: str) -> Any:
+        """The Lua script `name`, registered with this pool's client at first use."""
+        script = self.scripts.get(name)
+        if script is None:
+            script = self.scripts[name] = self.client.register_script(source)
+        return script
+
+
 class RedisBackend:
     """A Redis server shared by every process and host that uses it.
 
@@ -162,8 +233,10 @@ class RedisBackend:
     `timeout` each command; an unreachable server is a
     `BackendUnavailableError` (see the module docstring), or with `fallback`
     one WARNING and in-process behaviour until it answers again.
-    `max_connections` bounds the connections of one process (more concurrent
-    commands wait for one). `key_secret` is the secret of the fingerprint
+    `max_connections` bounds the connections of one event loop (more
+    concurrent commands wait for one): each loop that uses the backend (each
+    sync `Client`, each thread's ``asyncio.run``) has a pool of its own,
+    closed when that loop ends. `key_secret` is the secret of the fingerprint
     that names each API key's entries and limit (`_fingerprint`): the same in
     every process of a fleet, never shown. Use it as ``async with`` or call
     `aclose()`.
@@ -205,12 +278,13 @@ class RedisBackend:
         self.recheck_interval = _seconds("recheck_interval", recheck_interval, zero=True)
         self.max_connections = max_connections
         self._key_secret = check_secret("backend.key_secret", key_secret)
-        self._client: aioredis.Redis | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._scripts: dict[str, Any] = {}
+        #: One pool per event loop; `_lock` guards making and dropping them.
+        self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
+        self._lock = threading.Lock()
         self._down_until = -math.inf
-        self._down_error: BackendUnavailableError | None = None
+        self._down_reason: str | None = None  # why Redis counts as down, until it answers
         self._warned = False
+        self._store_warned = False
 
     @property
     def key_secret(self) -> bytes:
@@ -227,15 +301,21 @@ class RedisBackend:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close this process's connections (the backend reconnects if used again)."""
-        client, self._client, self._loop = self._client, None, None
-        self._scripts.clear()
-        if client is not None:
-            try:
-                await client.aclose()
-                await client.connection_pool.disconnect()
-            except Exception as error:  # closing a dead connection must not fail
-                logger.debug("closing the Redis client failed: %s", error)
+        """Close the connections of the event loop this runs in (reopened if used again).
+
+        Another loop's connections are that loop's: they close when it ends
+        (``asyncio.run`` returning, its `Client` closing) or at an `aclose()`
+        awaited there, never under a command it is running.
+        """
+        if not on_asyncio():
+            return  # on trio the backend never opened a connection
+        import asyncio
+
+        pool = self._pools.get(asyncio.get_running_loop())
+        if pool is not None:
+            if pool.keeper is not None:
+                pool.keeper.cancel()
+            await self._release(pool)
 
     # -- the consumers' view of availability -------------------------------------------
 
@@ -252,6 +332,21 @@ class RedisBackend:
             logger.warning("%s; falling back to the in-process rate gate and cache", error.message)
         return True
 
+    def store_failed(self, error: AudioScapeError) -> None:
+        """Note a page that could not be stored; its call returns it anyway.
+
+        A WARNING the first time, DEBUG after, until a store succeeds again.
+        """
+        if self._store_warned:
+            logger.debug("a page was not stored in Redis: %s", error)
+            return
+        self._store_warned = True
+        logger.warning(
+            "a page was returned but not stored in Redis (%s); "
+            "further failures are logged at DEBUG until a store succeeds",
+            error,
+        )
+
     # -- commands -------------------------------------------------------------------------
 
     async def acquire(
@@ -262,6 +357,7 @@ class RedisBackend:
         *,
         max_pause: float = math.inf,
         max_wait: float | None = None,
+        deadline: float | None = None,
     ) -> float:
         """Reserve the next slot of the shared limit `name`; return the seconds to wait first.
 
@@ -269,16 +365,24 @@ class RedisBackend:
         pause longer than `max_pause` raises `RateLimitError` and reserves
         nothing. A wait longer than `max_wait` (what is left of a deadline)
         reserves nothing either, and returns that wait as a negative number.
+        `deadline` (a `time.monotonic()` instant) bounds the command itself,
+        as for every command (see the module docstring).
         """
         if not isinstance(rate, (int, float)) or not (math.isfinite(rate) and rate > 0):
             raise InvalidParameterError("backend.rate", f"must be a number > 0, got {rate!r}")
         if not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
             raise InvalidParameterError("backend.burst", f"must be an integer >= 1, got {burst!r}")
         interval = round(_US / rate)
-        limit = -1 if math.isinf(max_pause) else round(max_pause * _US)
-        afford = -1 if max_wait is None else max(0, round(max_wait * _US))
+        limit = -1 if max_pause >= MAX_STORE_SECONDS else round(max(max_pause, 0.0) * _US)
+        afford = (
+            -1
+            if max_wait is None or max_wait >= MAX_STORE_SECONDS
+            else round(max(max_wait, 0.0) * _US)
+        )
         keys = [self._key("rate:", name), self._key("pause:", name)]
-        result = await self._script("acquire", _ACQUIRE, keys, [interval, burst, limit, afford])
+        result = await self._script(
+            "acquire", _ACQUIRE, keys, [interval, burst, limit, afford], deadline
+        )
         wait, paused = (int(part) for part in result)
         if wait == -2:
             return -paused / _US
@@ -291,46 +395,70 @@ class RedisBackend:
             )
         return wait / _US
 
-    async def pause(self, name: str, seconds: float) -> float:
+    async def pause(self, name: str, seconds: float, *, deadline: float | None = None) -> float:
         """Pause every process sharing the limit `name` for `seconds` from now.
 
         Extends a pause in force, never shortens it; returns the seconds left of
-        the pause now in force.
+        the pause now in force. A pause is at most ten years long.
         """
-        micros = max(0, round(seconds * _US))
-        left = await self._script("pause", _PAUSE, [self._key("pause:", name)], [micros])
+        seconds = min(seconds, MAX_STORE_SECONDS) if seconds > 0 else 0.0  # NaN: no pause
+        micros = round(seconds * _US)
+        left = await self._script("pause", _PAUSE, [self._key("pause:", name)], [micros], deadline)
         return int(left) / _US
 
-    async def paused(self, name: str) -> float:
+    async def paused(self, name: str, *, deadline: float | None = None) -> float:
         """The seconds left of the pause in force on the shared limit `name` (0: none)."""
-        left = await self._script("paused", _PAUSED, [self._key("pause:", name)], [])
+        left = await self._script("paused", _PAUSED, [self._key("pause:", name)], [], deadline)
         return int(left) / _US
 
-    async def get(self, key: str) -> bytes | None:
-        """The value stored under `key`, or None."""
-        value = await self._run(lambda client: client.get(self._key("", key)))
+    async def get(self, key: str, *, deadline: float | None = None) -> bytes | None:
+        """The value stored under `key`, or None (also for a value of another Redis type)."""
+        import redis.exceptions
+
+        name = self._key("", key)
+
+        async def read(client: aioredis.Redis) -> Any:
+            try:
+                return await client.get(name)
+            except redis.exceptions.ResponseError as error:
+                if not str(error).startswith("WRONGTYPE"):
+                    raise
+            # Not ours (a list, a hash...): a miss, and the next store overwrites it.
+            logger.warning(
+                "Redis at %s holds a value of another type under %s; read as a miss",
+                self.url,
+                name,
+            )
+            return None
+
+        value = await self._run(read, deadline=deadline)
         return bytes(value) if value is not None else None
 
-    async def set(self, key: str, value: bytes, ttl: float) -> None:
-        """Store `value` under `key` for `ttl` seconds."""
-        millis = max(1, math.ceil(ttl * 1000))
-        await self._run(lambda client: client.set(self._key("", key), value, px=millis))
+    async def set(
+        self, key: str, value: bytes, ttl: float, *, deadline: float | None = None
+    ) -> None:
+        """Store `value` under `key` for `ttl` seconds (at most ten years), whatever it held."""
+        seconds = _seconds("ttl", ttl)
+        check_store_lifetime(seconds, owner="backend")
+        millis = max(1, math.ceil(seconds * 1000))
+        await self._run(
+            lambda client: client.set(self._key("", key), value, px=millis), deadline=deadline
+        )
+        self._store_warned = False
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self.prefix}{kind}{name}"
 
-    async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
-        def run(client: aioredis.Redis) -> Any:
-            script = self._scripts.get(name)
-            if script is None:
-                script = self._scripts[name] = client.register_script(source)
-            return script(keys=keys, args=args)
+    async def _script(
+        self, name: str, source: str, keys: list[str], args: list[Any], deadline: float | None
+    ) -> Any:
+        script = self._connect().script(name, source)
+        return await self._run(lambda _client: script(keys=keys, args=args), deadline=deadline)
 
-        return await self._run(run)
-
-    def _connect(self) -> aioredis.Redis:
+    def _connect(self) -> _LoopPool:
+        """The running loop's pool, made at its first command."""
         if not on_asyncio():
             raise AudioScapeError(
                 "RedisBackend runs on asyncio only: redis-py's client does not support trio; "
@@ -339,8 +467,9 @@ class RedisBackend:
         import asyncio
 
         loop = asyncio.get_running_loop()
-        if self._client is not None and self._loop is loop:
-            return self._client
+        pool = self._pools.get(loop)
+        if pool is not None:
+            return pool
         try:
             import redis.asyncio as aioredis
             from redis.asyncio.retry import Retry
@@ -349,64 +478,117 @@ class RedisBackend:
             raise AudioScapeError(
                 f"RedisBackend needs redis-py: pip install 'audioscape-async[redis]' ({error})"
             ) from None
-        # A client belongs to the loop it was made on; a new loop gets a new one.
-        try:
-            pool = aioredis.BlockingConnectionPool.from_url(
-                self._url,
-                max_connections=self.max_connections,
-                timeout=self.timeout,
-                socket_connect_timeout=self.connect_timeout,
-                socket_timeout=self.timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
-        except (ValueError, TypeError) as error:  # redis-py's own reading of the URL
-            raise InvalidParameterError("backend.url", f"redis-py cannot use it: {error}") from None
-        self._client = aioredis.Redis(connection_pool=pool)
-        self._loop = loop
-        self._scripts.clear()
-        return self._client
+        with self._lock:  # threads may make their loops' first commands at once
+            pool = self._pools.get(loop)
+            if pool is not None:
+                return pool
+            try:
+                connections = aioredis.BlockingConnectionPool.from_url(
+                    self._url,
+                    max_connections=self.max_connections,
+                    timeout=self.timeout,
+                    socket_connect_timeout=self.connect_timeout,
+                    socket_timeout=self.timeout,
+                    retry=Retry(NoBackoff(), 0),
+                )
+            except (ValueError, TypeError) as error:  # redis-py's own reading of the URL
+                raise InvalidParameterError(
+                    "backend.url", f"redis-py cannot use it: {error}"
+                ) from None
+            self._forget_closed_loops()
+            pool = self._pools[loop] = _LoopPool(loop, aioredis.Redis(connection_pool=connections))
+            pool.keeper = loop.create_task(self._keep(pool), name=f"RedisBackend({self.url!r})")
+        return pool
 
-    async def _run(self, command: Any) -> Any:
-        client = self._connect()
-        if time.monotonic() < self._down_until and self._down_error is not None:
-            raise self._down_error
+    def _forget_closed_loops(self) -> None:
+        # A loop closed without cancelling its tasks never ran its keeper: its
+        # connections cannot be closed from another loop, only dropped.
+        for loop in [loop for loop in self._pools if loop.is_closed()]:
+            del self._pools[loop]
+            logger.debug("dropped the Redis connections of an event loop closed without them")
+
+    async def _keep(self, pool: _LoopPool) -> None:
+        """Close `pool` when its loop ends: ``asyncio.run`` and a closing `Client` cancel this."""
+        try:
+            await pool.loop.create_future()  # until cancelled
+        finally:
+            await self._release(pool)
+
+    async def _release(self, pool: _LoopPool) -> None:
+        if pool.closed:
+            return
+        pool.closed = True
+        with self._lock:
+            if self._pools.get(pool.loop) is pool:
+                del self._pools[pool.loop]
+        try:
+            await pool.client.aclose()
+            await pool.client.connection_pool.disconnect()
+        except Exception as error:  # closing a dead connection must not fail
+            logger.debug("closing the Redis client failed: %s", error)
+
+    def _unavailable(self, reason: str) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"Redis at {self.url} is unreachable: {reason}", url=self.url
+        )
+
+    def _scrub(self, text: str) -> str:
+        password = urllib.parse.urlsplit(self._url).password
+        return text.replace(password, "***") if password else text
+
+    async def _run(
+        self,
+        command: Callable[[aioredis.Redis], Awaitable[Any]],
+        *,
+        deadline: float | None = None,
+    ) -> Any:
+        pool = self._connect()
+        if time.monotonic() < self._down_until and self._down_reason is not None:
+            raise self._unavailable(self._down_reason)
         import asyncio
 
         import anyio
         import redis.exceptions
 
+        bound = self.connect_timeout + self.timeout
+        wait, by_deadline = bound + _SLACK, False
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            share = left / 2 if self.fallback else left  # with fallback, the call goes on
+            if share < wait:
+                wait, by_deadline = share, True
+            if wait <= 0:
+                raise self._deadline_error("before Redis was asked")
         failure: BaseException | None = None
-        # Each step has its own timeout; this one is the guarantee of no hang.
-        with anyio.move_on_after(self.connect_timeout + self.timeout + 0.5) as scope:
+        with anyio.move_on_after(wait) as scope:
             try:
-                result = await command(client)
+                result = await command(pool.client)
             except (redis.exceptions.RedisError, OSError, asyncio.TimeoutError) as error:
                 failure = error
             else:
-                if self._down_error is not None:
+                if self._down_reason is not None or self._warned:
                     # Back after an outage: the next outage warns again.
-                    self._down_error, self._warned = None, False
+                    self._down_reason, self._warned = None, False
                     logger.warning("Redis at %s answers again", self.url)
                 return result
         if scope.cancelled_caught:
-            reason = f"no answer in {self.connect_timeout + self.timeout:g} s"
+            if by_deadline and not self.fallback:
+                raise self._deadline_error(f"Redis at {self.url} gave no answer in {wait:.2f} s")
+            reason = f"no answer in {wait if by_deadline else bound:.2g} s"
         elif isinstance(failure, redis.exceptions.ResponseError):
-            message = str(failure)
-            password = urllib.parse.urlsplit(self._url).password
-            if password:
-                message = message.replace(password, "***")
+            message = self._scrub(str(failure))
             raise AudioScapeError(f"Redis at {self.url} refused a command: {message}") from None
         else:
-            reason = str(failure) or type(failure).__name__
-        password = urllib.parse.urlsplit(self._url).password
-        if password:
-            reason = reason.replace(password, "***")
-        unavailable = BackendUnavailableError(
-            f"Redis at {self.url} is unreachable: {reason}", url=self.url
-        )
+            reason = self._scrub(str(failure) or type(failure).__name__)
         self._down_until = time.monotonic() + self.recheck_interval
-        self._down_error = unavailable
-        raise unavailable from None
+        self._down_reason = reason
+        raise self._unavailable(reason) from None
+
+    def _deadline_error(self, detail: str) -> AudioScapeError:
+        """The call's deadline ran out waiting for Redis; with `fallback` the call goes on."""
+        if self.fallback:
+            return self._unavailable(f"the call's deadline left it no time ({detail})")
+        return DeadlineExceededError(f"the call's deadline was reached ({detail})")
 
 
 class SharedGate:
@@ -448,7 +630,8 @@ class SharedGate:
         `slept_until` (a `time.monotonic()` instant the caller already slept to
         after its own 429) skips the local part of that pause; what Redis still
         holds of it (its latency's worth) is waited out. A wait that does not
-        fit in the call's `budget` is refused at once, without taking a slot.
+        fit in the call's `budget` is refused at once, without taking a slot;
+        each Redis command waits no longer than the budget either.
         """
         from . import _retry
 
@@ -456,6 +639,8 @@ class SharedGate:
         local = self._local
         if backend.use_local_store():
             return await local.wait(slept_until=slept_until, max_pause=max_pause, budget=budget)
+        left = budget.remaining() if budget is not None else None
+        deadline = time.monotonic() + left if left is not None else None
         waited = 0.0
         while True:
             try:
@@ -464,7 +649,8 @@ class SharedGate:
                     self._limit.requests_per_second,
                     self._limit.burst,
                     max_pause=max_pause,
-                    max_wait=budget.remaining() if budget is not None else None,
+                    max_wait=deadline - time.monotonic() if deadline is not None else None,
+                    deadline=deadline,
                 )
             except BackendUnavailableError as error:
                 if not backend.fall_back(error):
@@ -481,7 +667,7 @@ class SharedGate:
             # A 429 that any process met while this one waited for its slot holds
             # this request too: the slot is given up and a new one taken after the pause.
             try:
-                if await backend.paused(self.name) <= 0:
+                if await backend.paused(self.name, deadline=deadline) <= 0:
                     return waited
             except BackendUnavailableError as error:
                 if not backend.fall_back(error):

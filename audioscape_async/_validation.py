@@ -189,3 +189,24 @@ def check_headers(parameter: str, headers: object) -> dict[str, str]:
             )
         checked[name] = value
     return checked
+
+
+#: The longest a cache entry may live in all (`ttl` plus its stale window): ten
+#: years. Past it a time to live is a mistake, and Redis refuses (or Python
+#: cannot even compute) the milliseconds of one.
+MAX_STORE_SECONDS = 10 * 365 * 24 * 3600
+
+
+def check_store_lifetime(ttl: float, stale_if_error: float = 0.0, *, owner: str = "cache") -> None:
+    """An entry's whole life, ``ttl + stale_if_error`` (each already >= 0), is ten years at most.
+
+    Checked where the two are given, so that a page the API answered is never
+    lost to a store that cannot hold it.
+    """
+    if ttl + stale_if_error > MAX_STORE_SECONDS:
+        name = "ttl" if ttl > MAX_STORE_SECONDS or not stale_if_error else "stale_if_error"
+        raise InvalidParameterError(
+            f"{owner}.{name}",
+            f"ttl + stale_if_error must be at most {MAX_STORE_SECONDS} s (ten years), "
+            f"got {ttl + stale_if_error:g} s",
+        )

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 import pytest
@@ -87,6 +90,32 @@ class RedisServer:
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
             sock.sendall(b"FLUSHALL\r\n")
             assert sock.recv(16).startswith(b"+OK")
+
+    def info(self, field: str) -> int:
+        """One integer field of ``INFO``, read over a connection of its own (counted in it)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+            sock.sendall(b"INFO\r\n")
+            data = b""
+            while b"\r\n" not in data:
+                data += sock.recv(65536)
+            header, _, data = data.partition(b"\r\n")
+            size = int(header[1:])  # a bulk string: $<size>, then the text and CRLF
+            while len(data) < size + 2:
+                data += sock.recv(65536)
+        for line in data.decode().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split(":", 1)[1])
+        raise KeyError(field)
+
+    @contextmanager
+    def stalled(self) -> Iterator[None]:
+        """Freeze the server (SIGSTOP): it accepts connections and answers nothing, until exit."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         """Stop the server (kill it if it does not stop in time); idempotent."""
