@@ -119,7 +119,7 @@ async def test_a_shared_store_read_past_the_deadline_raises_deadline_exceeded(
     server = audioscape_emulator
     async with backend, AsyncClient(server.api_key, base_url=server.url, cache=cache) as client:
         began = time.monotonic()
-        with pytest.raises(DeadlineExceededError, match="Redis at .* gave no answer"):
+        with pytest.raises(DeadlineExceededError, match=r"Redis at .* gave no answer"):
             await client.search(QUERY, limit=5, deadline=0.3)
         waited = time.monotonic() - began
     assert 0.25 <= waited < 2.0
