@@ -41,8 +41,8 @@ from ._render import say_error
 
 __all__ = ["main", "run"]
 
-#: A parameter setting a library message suggests, such as ``resume=True``.
-_SETTING = re.compile(r"\b([a-z_]+)=True\b")
+#: A parameter setting a library message suggests, such as ``resume=True`` or ``format=``.
+_SETTING = re.compile(r"\b([a-z_]+)=(?:True\b|(?=[\s)]|$))")
 
 
 def _fail(message: str, status: int) -> int:
@@ -61,7 +61,7 @@ def _parameter_message(error: InvalidParameterError) -> str:
     option = OPTION_NAMES.get(base, error.parameter)
     prefix = f"invalid {error.parameter}: "
     rule = error.message[len(prefix) :] if error.message.startswith(prefix) else error.message
-    return f"{option}: {rule}"
+    return f"{option}: {_in_flags(rule)}"
 
 
 def _interrupted(args: argparse.Namespace) -> int:

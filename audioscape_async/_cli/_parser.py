@@ -49,6 +49,7 @@ OPTION_NAMES = {
     "max_items": "--max-items",
     "concurrency": "--concurrency",
     "format": "--format",
+    "out": "--out",
     "resume": "--resume",
     "overwrite": "--force",
     "timeout": "--timeout",

@@ -260,9 +260,16 @@ async def _drive(
             sink.save()
     _roll_up(stats, ids)
     stats.complete = all(progress.done for progress in state.queries)
-    stats.end_reason = next(
-        (q.end_reason for q in stats.queries if not q.complete and q.end_reason), None
-    ) or ("end_of_results" if stats.complete else None)
+    stats.end_reason = _end_reason(stats)
+
+
+def _end_reason(stats: CrawlStats) -> str | None:
+    """The crawl's reason: the first open query's, else max_items if a query stopped there."""
+    reasons = [query.end_reason for query in stats.queries]
+    unfinished = [query.end_reason for query in stats.queries if not query.complete]
+    if unfinished:
+        return next((reason for reason in unfinished if reason), None)
+    return "max_items" if "max_items" in reasons else "end_of_results"
 
 
 async def run_crawl_to_file(

@@ -4,6 +4,12 @@ A crawl always writes JSON lines to ``OUT.part``; the format of ``OUT`` is made
 from them once, at the end (see `_file_crawl`), so every format is as resumable as
 the next and ``OUT`` never holds half a file. Each record has the track's
 fields and its provenance (`COLUMNS`).
+
+CSV is written safe to open in a spreadsheet: a text cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab, a carriage return or ``'`` gets one leading
+``'`` (OWASP's rule against formula injection, extended to ``'`` itself so that
+removing exactly one leading ``'`` from a text cell gives the value back).
+Numbers are never prefixed; JSON Lines and Parquet keep text as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ __all__ = ["COLUMNS", "FORMATS", "choose_format", "write_records"]
 FORMATS = ("jsonl", "jsonl.gz", "csv", "parquet")
 
 _SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
     ".jsonl.gz": "jsonl.gz",
     ".ndjson.gz": "jsonl.gz",
     ".json.gz": "jsonl.gz",
@@ -51,15 +60,33 @@ PARQUET_HINT = "Parquet output needs pyarrow: pip install 'audioscape-async[parq
 _PARQUET_ROWS = 65_536
 
 
+#: The first characters a spreadsheet reads as a formula (or that hide one), and ``'``.
+_CSV_RISKY = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
 def choose_format(out: Path | None, explicit: str | None) -> str:
-    """The format named, else the one `out`'s extension says, else JSON Lines."""
+    """The format named, else the one `out`'s extension says (JSON Lines for none).
+
+    An extension that names no format (``.xlsx``, ``.csv.gz``) is an error
+    listing the formats: a file named ``.xlsx`` holding JSON Lines helps nobody.
+    """
     if explicit is not None:
         if explicit not in FORMATS:
             raise InvalidParameterError("format", f"must be one of {', '.join(FORMATS)}")
         fmt = explicit
+    elif out is None or not out.suffix:
+        fmt = "jsonl"
     else:
-        name = out.name.lower() if out is not None else ""
-        fmt = next((f for suffix, f in _SUFFIXES.items() if name.endswith(suffix)), "jsonl")
+        name = out.name.lower()
+        found = next((f for suffix, f in _SUFFIXES.items() if name.endswith(suffix)), None)
+        if found is None:
+            known = ", ".join(_SUFFIXES)
+            raise InvalidParameterError(
+                "out",
+                f"its extension {out.suffix!r} names no output format: end it in one of "
+                f"{known}, or choose one with format= ({', '.join(FORMATS)})",
+            )
+        fmt = found
     if fmt == "parquet":
         try:
             import pyarrow  # noqa: F401
@@ -90,11 +117,18 @@ def write_records(fmt: str, records: Iterable[dict[str, Any]], handle: BinaryIO)
         names = [name for name, _ in COLUMNS]
         writer.writerow(names)
         for record in records:
-            writer.writerow([record.get(name) for name in names])
+            writer.writerow([_csv_cell(record.get(name)) for name in names])
         text.flush()
         text.detach()
     else:
         _write_parquet(records, handle)
+
+
+def _csv_cell(value: object) -> object:
+    """A text cell with one leading ``'`` if a spreadsheet would read it as a formula."""
+    if isinstance(value, str) and value.startswith(_CSV_RISKY):
+        return "'" + value
+    return value
 
 
 def _write_parquet(records: Iterable[dict[str, Any]], handle: BinaryIO) -> None:

@@ -82,6 +82,8 @@ def test_search_json_matches_the_sdk(env: dict[str, str], cli_server: EmulatorSe
         (["crawl", "x", "--out", "o", "--plan", "nowhere.json"], "--plan nowhere.json: No such"),
         (["crawl", "x", "--out", "o", "--queries", "nowhere.txt"], "--queries nowhere.txt: No"),
         (["search", "x", "--bogus"], "unrecognized arguments: --bogus"),
+        (["crawl", "x", "--out", "o.xlsx"], "--out: its extension '.xlsx' names no output"),
+        (["crawl", "x", "--out", "o.xlsx"], "or choose one with --format (jsonl, "),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -280,3 +280,16 @@ async def test_resuming_a_complete_output_says_so(server: EmulatorServer, tmp_pa
     assert again.complete
     assert again.end_reason == "already_complete"
     assert len(out.read_bytes().splitlines()) == 30
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("queries", [[QUERY], MOODS[:2]])
+async def test_max_items_is_the_crawls_end_reason(
+    server: EmulatorServer, tmp_path: Path, queries: list[str]
+) -> None:
+    """A crawl cut by `max_items` says so at the top, as each query's own stats do."""
+    async with client_for(server) as client:
+        stats = await client.crawl_to_file(queries, tmp_path / "out.jsonl", max_items=120)
+    assert [query.end_reason for query in stats.queries] == ["max_items"] * len(queries)
+    assert stats.complete
+    assert stats.end_reason == "max_items"

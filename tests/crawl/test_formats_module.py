@@ -55,11 +55,11 @@ def _records(count: int) -> list[dict[str, Any]]:
         ("tracks.ndjson.gz", "jsonl.gz"),
         ("tracks.json.gz", "jsonl.gz"),
         ("tracks.CSV", "csv"),
-        ("tracks.csv.gz", "jsonl"),  # no compressed CSV: the default
+        ("tracks.ndjson", "jsonl"),
     ],
 )
 def test_the_format_follows_the_extension(name: str, expected: str) -> None:
-    """Without `format=`, the output's extension (any case) decides; otherwise JSON Lines."""
+    """Without `format=`, the output's extension (any case) decides; none is JSON Lines."""
     assert choose_format(Path(name), None) == expected
 
 
@@ -141,3 +141,43 @@ def test_parquet_has_the_typed_columns_across_row_groups() -> None:
     assert table.num_rows == len(records)
     assert table.column("query_rank").to_pylist()[-1] == len(records) - 1
     assert str(table.schema.field("duration").type) == "double"
+
+
+@pytest.mark.parametrize("name", ["tracks.xlsx", "tracks.csv.gz", "run.2026-12-05", "out.txt"])
+def test_an_extension_that_names_no_format_is_refused(name: str) -> None:
+    """`.xlsx` never silently holds JSON Lines: the error names the extensions and formats."""
+    with pytest.raises(InvalidParameterError, match=r"^invalid out: its extension ") as caught:
+        choose_format(Path(name), None)
+    message = str(caught.value)
+    assert Path(name).suffix in message
+    for suffix in (".jsonl", ".jsonl.gz", ".csv", ".parquet"):
+        assert suffix in message
+    assert choose_format(Path(name), "csv") == "csv"  # an explicit format= still wins
+
+
+@pytest.mark.parametrize(
+    "text", ['=HYPERLINK("http://evil")', "+1+1", "-2", "@SUM(A1)", "\tx", "\rx", "'quoted"]
+)
+def test_csv_text_cells_cannot_start_a_formula(text: str) -> None:
+    """A risky first character gets one leading quote; removing exactly one gives it back."""
+    import csv
+
+    record = dict(_records(1)[0], name=text, artist=text, album="plain", query=text)
+    record["bpm"] = -120.0  # numbers are never prefixed, even negative ones
+    out = io.BytesIO()
+    write_records("csv", [record], out)
+    header, row = list(csv.reader(io.StringIO(out.getvalue().decode(), newline="")))
+    cells = dict(zip(header, row, strict=True))
+    for column in ("name", "artist", "query"):
+        assert cells[column] == "'" + text
+        assert cells[column][1:] == text  # exactly one quote comes off
+    assert cells["album"] == "plain"
+    assert cells["bpm"] == "-120.0"
+
+
+def test_jsonl_keeps_risky_text_as_it_is() -> None:
+    """Only CSV is escaped: JSON Lines holds the text unchanged."""
+    record = dict(_records(1)[0], name="=1+1")
+    out = io.BytesIO()
+    write_records("jsonl", [record], out)
+    assert b'"name":"=1+1"' in out.getvalue()
