@@ -167,6 +167,8 @@ class _Window:
         walk = self.walk
         while not walk.done:
             self._plan()
+            if walk.done:
+                break  # nothing was left to ask (see `Walk.fill`)
             assert walk.slots, "a walk that is not done always has a page planned"
             item = walk.advance()
             if item is not None:

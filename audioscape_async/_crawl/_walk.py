@@ -208,7 +208,7 @@ class Walk:
 
         Returns whether it planned any.
         """
-        slots = self.slots
+        slots, options = self.slots, self.options
         planned = len(slots)
         while len(slots) < capacity and not self.failed and not self.done:
             if self.total is None:
@@ -225,6 +225,12 @@ class Walk:
             slots.append(Slot(self._planned_to, limit, fresh=self._gap))
             self._gap = False
             self._planned_to += limit
+        if not slots and not self.done and not self.failed:
+            # Nothing left to ask and nothing in the plan: `max_items` was reached
+            # before this walk began (a crawl resumed after its last page was written).
+            # The walk ends here; no driver waits for a page that is never planned.
+            limit_hit = options.max_items is not None and self._counted >= options.max_items
+            self.finish("max_items" if limit_hit else "end_of_results", complete=True)
         return len(slots) > planned
 
     def next_pending(self) -> Slot | None:

@@ -730,3 +730,34 @@ def test_walk_options_check_their_bounds() -> None:
         WalkOptions(max_total_growth=0.5)
     with pytest.raises(InvalidParameterError, match="concurrency"):
         WalkOptions(concurrency=0)
+
+
+async def _never_fetch(offset: int, limit: int, *, fresh: bool) -> SearchResponse:
+    raise AssertionError(f"asked for offset {offset}: max_items was already reached")
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(20)  # the bug this guards against was a loop with no await in it
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_a_walk_resumed_at_max_items_ends_at_once(concurrency: int) -> None:
+    """A crawl killed after writing its last page, then resumed: no request, no hang.
+
+    The walk starts with `delivered` equal to `max_items`: nothing may be asked, and it ends
+    with end_reason "max_items" (the streaming window asserted, the stepped one spun).
+    """
+    from audioscape_async._crawl._pagination import stream_tracks, walk_tracks
+
+    options = WalkOptions(start=400, page_size=50, max_items=400, concurrency=concurrency)
+    stats = CrawlStats()
+    with anyio.fail_after(10):
+        async with aclosing(
+            walk_tracks(_never_fetch, options, stats=stats, seen={"a"}, delivered=400)
+        ) as batches:
+            assert [batch async for batch in batches] == []
+        assert (stats.end_reason, stats.complete) == ("max_items", True)
+        stats = CrawlStats()
+        async with stream_tracks(
+            _never_fetch, options, stats=stats, seen={"a"}, delivered=400
+        ) as stream:
+            assert [batch async for batch in stream] == []
+    assert (stats.end_reason, stats.complete) == ("max_items", True)
