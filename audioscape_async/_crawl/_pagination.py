@@ -148,9 +148,12 @@ class _Window:
         finally:
             self._waiting -= 1
 
-    def _plan(self) -> None:
-        if self.walk.fill(self._capacity):
+    def _plan(self) -> bool:
+        """Plan what fits; whether the walk goes on (it ends when nothing is left to ask)."""
+        walk = self.walk
+        if walk.fill(self._capacity):
             self._notify()  # idle workers have pages to send
+        return not walk.done
 
     async def worker(self) -> None:
         walk = self.walk
@@ -166,8 +169,7 @@ class _Window:
     async def next(self) -> Delivered:
         walk = self.walk
         while not walk.done:
-            self._plan()
-            if walk.done:
+            if not self._plan():
                 break  # nothing was left to ask (see `Walk.fill`)
             assert walk.slots, "a walk that is not done always has a page planned"
             item = walk.advance()
