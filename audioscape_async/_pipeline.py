@@ -204,6 +204,12 @@ class Pipeline:
     async def _send(
         self, body: bytes, options: CallOptions, stats: CrawlStats | None
     ) -> SearchResponse:
+        transport = self.shared.transport
+        if transport.wire is None:
+            # The first call imports its wire's library (in a worker thread) before its
+            # turn at the gate: a turn spent waiting for an import would reach the server
+            # late, bunched with the turns after it, past the rate.
+            await transport.open(self.config.proxy)
         gate = self.gate
         breaker = self.shared.breaker
         policy = options.retry

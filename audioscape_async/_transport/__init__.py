@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
     from audioscape_async._config import ClientConfig
 
+    from ._proxy import Proxy
+
 __all__ = [
     "TRANSPORTS",
     "Answer",
@@ -185,8 +187,12 @@ class TransportStage:
                 "loop, or use the blocking Client from threads"
             )
 
-    async def _open(self, outgoing: Outgoing) -> Wire:
-        """Settle the wire, at the first request: the choice, made once (see the module)."""
+    async def open(self, proxy: Proxy | None) -> Wire:
+        """Settle the wire, at the first request: the choice, made once (see the module).
+
+        The pipeline awaits it before a first call's turn at the rate gate, so that
+        no turn is spent waiting for an import; `send` opens it too if need be.
+        """
         import anyio
         import anyio.to_thread
 
@@ -195,7 +201,7 @@ class TransportStage:
         async with self._opening:
             if self._wire is not None:  # settled by a request that came first
                 return self._wire
-            socks = outgoing.proxy is not None and outgoing.proxy.is_socks
+            socks = proxy is not None and proxy.is_socks
             aiohttp = self._choice == "aiohttp" or (
                 self._choice == "auto" and self._asyncio and not socks
             )
@@ -248,7 +254,7 @@ class TransportStage:
         import anyio  # imported where used: `import audioscape_async` stays light
 
         # The first call's import and TLS setup are not the attempt's: outside its bound.
-        wire = self._wire or await self._open(outgoing)
+        wire = self._wire or await self.open(outgoing.proxy)
         started = time.perf_counter()
         try:
             with anyio.fail_after(bound):

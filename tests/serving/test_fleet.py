@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from audioscape_async.emulator import EmulatorServer, Faults, KeyRateLimit
+from audioscape_async.emulator import EmulatorServer, Faults, KeyRateLimit, RequestRecord
 from tests.serving.redis_server import RedisServer
 
 #: The emulator's tier (`audioscape serve --rate 10/20`).
@@ -31,20 +31,25 @@ FLEET_RATE, FLEET_BURST = 10, 15
 WORKERS = 4
 ROOT = Path(__file__).parents[2]
 
-#: One worker: `tasks` concurrent searches in a loop from `start` to `end`
-#: (`time.monotonic()` instants, which every process of a host shares); prints
-#: what its calls ended in.
+#: One worker: connects, says "ready", reads `start` and `end` (`time.monotonic()`
+#: instants, which every process of a host shares) from its stdin, runs `tasks`
+#: concurrent searches in a loop from `start` to `end`, and prints what they ended in.
 _WORKER = """
 import asyncio, json, sys, time
+WARM_UP = "warm-up"
 from collections import Counter
 from audioscape_async import AsyncClient, AudioScapeError, RateLimit, RedisBackend
 
-async def main(url, key, redis_url, rate, burst, worker, tasks, start, end):
+async def main(url, key, redis_url, rate, burst, worker, tasks):
     outcomes = Counter()
     fleet = RedisBackend(redis_url)
     limit = RateLimit(requests_per_second=rate, burst=burst, backend=fleet)
     async with fleet, AsyncClient(key, base_url=url, rate_limit=limit) as client:
-        await fleet.get("warm-up")  # connect before the start
+        # Connect to Redis and to the API before the start, as a fleet does when it boots:
+        # a first call also imports its wire's library, which on a loaded machine takes
+        # long enough to leave a worker idle for a good part of a short run.
+        await fleet.get("warm-up")
+        await client.search(WARM_UP, limit=1)
 
         async def loop():
             while True:
@@ -59,16 +64,19 @@ async def main(url, key, redis_url, rate, burst, worker, tasks, start, end):
                         print(json.dumps(outcomes))
                         raise SystemExit(3)
 
+        print("ready", flush=True)
+        start, end = map(float, (await asyncio.to_thread(sys.stdin.readline)).split())
         await asyncio.sleep(max(0.0, start - time.monotonic()))
         try:  # calls still waiting for their turn at the end are cancelled
-            await asyncio.wait_for(asyncio.gather(*(loop() for _ in range(tasks))), end - start)
+            await asyncio.wait_for(
+                asyncio.gather(*(loop() for _ in range(tasks))), end - time.monotonic()
+            )
         except asyncio.TimeoutError:
             pass
     print(json.dumps(outcomes))
 
 url, key, redis_url, *numbers = sys.argv[1:]
-rate, burst, worker, tasks = map(int, numbers[:4])
-asyncio.run(main(url, key, redis_url, rate, burst, worker, tasks, *map(float, numbers[4:])))
+asyncio.run(main(url, key, redis_url, *map(int, numbers)))
 """
 
 
@@ -85,21 +93,42 @@ def tier() -> Iterator[EmulatorServer]:
 def run_fleet(
     tier: EmulatorServer, redis: RedisServer, seconds: float, tasks: int
 ) -> tuple[list[subprocess.Popen[str]], float, float]:
-    """Start the workers; return them and the instants their runs start and end."""
-    start = time.monotonic() + 2.0  # time for the workers to start and connect
-    end = start + seconds
+    """Start the workers; once all are connected, their common run: the workers and its span.
+
+    The run starts when every worker said it is ready (started, connected to Redis and
+    the API), not after a fixed delay, which a loaded machine may overrun.
+    """
     common = [sys.executable, "-c", _WORKER, tier.url, tier.api_key, redis.url]
     common += [str(FLEET_RATE), str(FLEET_BURST)]
     workers = [
         subprocess.Popen(
-            [*common, str(worker), str(tasks), repr(start), repr(end)],
+            [*common, str(worker), str(tasks)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
         )
         for worker in range(WORKERS)
     ]
+    for worker in workers:
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == "ready\n"  # or it failed: its error is on stderr
+    start = time.monotonic() + 0.2
+    end = start + seconds
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(f"{start!r} {end!r}\n")
+        worker.stdin.flush()
     return workers, start, end
+
+
+#: The query of each worker's first call, made before the start (see `_WORKER`).
+WARM_UP = "warm-up"
+
+
+def during_run(tier: EmulatorServer) -> list[RequestRecord]:
+    """The emulator's request log without the workers' warm-up calls."""
+    return [record for record in tier.emulator.requests if record.query != WARM_UP]
 
 
 def results(workers: list[subprocess.Popen[str]]) -> list[Counter[str]]:
@@ -127,7 +156,7 @@ def test_four_workers_never_exceed_the_tier(
     seconds = 3.0
     workers, start, end = run_fleet(tier, redis_server, seconds, tasks=8)
     outcomes = results(workers)
-    records = tier.emulator.requests
+    records = during_run(tier)
     arrivals = [record.time for record in records]
     window = largest_window(arrivals)
     by_worker = Counter(record.query for record in records)
@@ -150,7 +179,7 @@ def test_a_429_pauses_every_worker(tier: EmulatorServer, redis_server: RedisServ
     time.sleep(max(0.0, start + 1.0 - time.monotonic()))
     tier.emulator.force_fault("429")
     outcomes = results(workers)
-    records = tier.emulator.requests
+    records = during_run(tier)
     refused = [record for record in records if "429" in record.faults]
     assert len(refused) == 1
     paused_at = refused[0].time
