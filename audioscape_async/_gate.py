@@ -16,12 +16,22 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ._exceptions import RateLimitError
 
-if TYPE_CHECKING:
-    from ._ratelimit import RateLimit
+
+class Limit(Protocol):
+    """The knobs a gate reads (`RateLimit` has them; the gate needs no more of it)."""
+
+    @property
+    def requests_per_second(self) -> float: ...
+    @property
+    def burst(self) -> int: ...
+    @property
+    def adaptive(self) -> bool: ...
+    @property
+    def min_requests_per_second(self) -> float: ...
 
 
 class Budget(Protocol):
@@ -39,7 +49,7 @@ class Gate:
 
     __slots__ = ("_interval", "_limit", "_paused_until", "_rate", "_tat")
 
-    def __init__(self, limit: RateLimit | None) -> None:
+    def __init__(self, limit: Limit | None) -> None:
         self._limit = limit
         self._rate = limit.requests_per_second if limit is not None else math.inf
         self._interval = 1.0 / self._rate

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 from audioscape_async._exceptions import BackendUnavailableError
 
 if TYPE_CHECKING:
-    from audioscape_async._gate import Budget
-    from audioscape_async._ratelimit import RateLimit
+    from audioscape_async._gate import Budget, Limit
 
     from ._backend import RedisBackend
 
@@ -31,7 +30,7 @@ class SharedGate:
 
     __slots__ = ("_backend", "_limit", "_local", "name")
 
-    def __init__(self, limit: RateLimit, backend: RedisBackend, name: str) -> None:
+    def __init__(self, limit: Limit, backend: RedisBackend, name: str) -> None:
         from audioscape_async._gate import Gate
 
         self._limit = limit

@@ -101,3 +101,12 @@ def test_in_memory_crawls_load_no_file_machinery() -> None:
     for module in ("__init__", "_stats", "_walk", "_pagination", "_crawl"):
         name = "audioscape_async._crawl" + ("" if module == "__init__" else f".{module}")
         assert not graph[name] & file_layer, name
+
+
+def test_nothing_in_the_package_imports_in_a_circle() -> None:
+    """No import cycle anywhere in the package, TYPE_CHECKING imports counted.
+
+    (A function may still import lazily at call time: `_models`' `from_dict` reaches
+    `_convert`, which holds the converter of the models.)
+    """
+    assert cycles(import_graph()) == []
