@@ -1,8 +1,9 @@
 """Answers never cross an API key: cache, coalescing, Redis entries, gate and 429 pause.
 
 Every shared thing belongs to one owner, the fingerprint of `(base_url, API
-key)` (`audioscape_async._fingerprint`). Against the real emulator with two
-keys, one of them unknown to it (a revoked key), and a real redis-server.
+key)` (`audioscape_async._fingerprint`, whose arithmetic `test_fingerprint.py`
+tests). Against the real emulator with two keys, one of them unknown to it (a
+revoked key), and a real redis-server.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from audioscape_async import (
     RetryPolicy,
     SearchCache,
 )
-from audioscape_async._fingerprint import DEFAULT_KEY_SECRET, fingerprint
 from audioscape_async._redis import RedisBackend
 from audioscape_async.emulator import EmulatorServer, Faults
 from audioscape_async.emulator import KeyRateLimit as ServerRateLimit
@@ -54,18 +54,6 @@ def slow_server() -> Iterator[EmulatorServer]:
 def statuses(server: EmulatorServer, key: str) -> list[int | None]:
     key_id = server.emulator.key_id(key)
     return [record.status for record in server.emulator.requests if record.key_id == key_id]
-
-
-def test_the_fingerprint_is_keyed_and_never_the_key() -> None:
-    """Different keys, URLs or secrets give different fingerprints; none contains the key."""
-    base = "http://api.test/developer/v1"
-    one = fingerprint(base, VALID)
-    assert one == fingerprint(base, VALID, DEFAULT_KEY_SECRET)  # stable: a fleet agrees
-    assert len(one) == 32
-    assert VALID not in one
-    assert one != fingerprint(base, REVOKED)
-    assert one != fingerprint("http://other.test/developer/v1", VALID)
-    assert one != fingerprint(base, VALID, b"our own secret")
 
 
 @pytest.mark.anyio
