@@ -1,11 +1,18 @@
-"""`Gate.ready`: when a request may skip the gate (no limit, no pause), and when not."""
+"""`_gate`: the per-client gate spaces requests to the rate, holds them through a 429's pause.
+
+The gate is driven directly, with the SDK's one injectable sleep recorded (the
+`sleeps` fixture) instead of slept, so that each test reads the waits the gate
+asked for. Deadlines at the gate, through a client, are `test_gate_deadlines.py`.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from audioscape_async import RateLimit
+from audioscape_async import DeadlineExceededError, RateLimit, RateLimitError
+from audioscape_async._config import ClientConfig
 from audioscape_async._gate import Gate
+from audioscape_async._options import CallOptions, call_options
 
 
 def test_an_open_unlimited_gate_is_ready() -> None:
@@ -26,3 +33,78 @@ async def test_a_paused_gate_is_not_ready_until_the_pause_ends() -> None:
 def test_a_rate_limited_gate_is_never_ready() -> None:
     """With a client-side rate limit every request is counted, so it goes through wait()."""
     assert not Gate(RateLimit(requests_per_second=1_000_000)).ready()
+
+
+@pytest.mark.anyio
+async def test_a_burst_goes_at_once_then_one_request_per_interval(sleeps: list[float]) -> None:
+    """10 per second with a burst of 3: three turns now, then each 0.1 s after the last."""
+    gate = Gate(RateLimit(requests_per_second=10, burst=3))
+    waited = [await gate.wait() for _ in range(6)]
+    assert waited[:3] == [0.0, 0.0, 0.0]
+    assert waited[3:] == pytest.approx([0.1, 0.2, 0.3], abs=0.01)
+    assert sleeps == waited[3:]
+
+
+@pytest.mark.anyio
+async def test_a_pause_holds_each_task_once(sleeps: list[float]) -> None:
+    """A wait during a pause sleeps it out; a task that already slept through it (its own retry
+    sleep after the 429) is not held again."""
+    gate = Gate(None)
+    until = await gate.pause(2.0)
+    assert await gate.wait() == pytest.approx(2.0, abs=0.05)
+    assert await gate.wait(slept_until=until) == 0.0
+    assert sleeps == [pytest.approx(2.0, abs=0.05)]
+
+
+@pytest.mark.anyio
+async def test_a_pause_longer_than_the_policy_waits_is_a_429_at_once(
+    sleeps: list[float],
+) -> None:
+    """Past `max_pause` (the policy's `max_retry_after`), the wait fails as the 429 did."""
+    gate = Gate(None)
+    await gate.pause(30.0)
+    with pytest.raises(RateLimitError) as caught:
+        await gate.wait(max_pause=10.0)
+    assert caught.value.status_code == 429
+    assert caught.value.retry_after == pytest.approx(30.0, abs=0.5)
+    assert sleeps == []
+
+
+@pytest.mark.anyio
+async def test_a_turn_the_deadline_refuses_is_not_taken_from_the_rate(
+    sleeps: list[float],
+) -> None:
+    """A wait that would end past the call's deadline fails at once, and the next caller gets
+    the turn the refused one would have had."""
+    config = ClientConfig.build(
+        api_key="sk-gate", base_url="https://api.example.test/v1", timeout=10.0,
+        max_retries=None, retry=None, default_headers=None,
+    )  # fmt: skip
+    budget = call_options(config, CallOptions.defaults(config), deadline=0.5).started()
+    gate = Gate(RateLimit(requests_per_second=1, burst=1))
+    assert await gate.wait() == 0.0
+    with pytest.raises(DeadlineExceededError, match="rate limit"):
+        await gate.wait(budget=budget)
+    assert await gate.wait() == pytest.approx(1.0, abs=0.01)
+    assert sleeps == [pytest.approx(1.0, abs=0.01)]
+
+
+@pytest.mark.anyio
+async def test_an_adaptive_rate_halves_on_a_429_and_grows_back_by_a_twentieth() -> None:
+    """Each pause halves the rate, never below the floor; each success adds 5% of the configured
+    rate, never above it. A rate that is not adaptive never moves."""
+    gate = Gate(RateLimit(requests_per_second=100, adaptive=True, min_requests_per_second=30))
+    await gate.pause(0.0)
+    assert gate.rate == 50
+    await gate.pause(0.0)
+    assert gate.rate == 30  # not 25: the floor
+    gate.succeeded()
+    assert gate.rate == 35
+    for _ in range(20):
+        gate.succeeded()
+    assert gate.rate == 100
+    fixed = Gate(RateLimit(requests_per_second=100))
+    await fixed.pause(0.0)
+    fixed.succeeded()
+    assert fixed.rate == 100
+    assert Gate(None).rate == float("inf")

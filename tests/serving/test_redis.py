@@ -401,30 +401,6 @@ async def test_trio_is_a_clear_error(anyio_backend_name: str, redis_server: Redi
         await backend.aclose()
 
 
-def test_rate_limit_takes_a_backend() -> None:
-    """`RateLimit(backend=...)` keeps the backend out of its repr and equality."""
-    backend = RedisBackend()
-    limit = RateLimit(requests_per_second=10, burst=20, backend=backend)
-    assert limit.backend is backend
-    assert repr(limit) == repr(RateLimit(requests_per_second=10, burst=20))
-    assert limit == RateLimit(requests_per_second=10, burst=20)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "parameter"),
-    [
-        ({"backend": "redis://127.0.0.1"}, "rate_limit.backend"),
-        ({"backend": RedisBackend(), "adaptive": True}, "rate_limit.adaptive"),
-    ],
-    ids=["not-a-backend", "adaptive"],
-)
-def test_rate_limit_backend_is_checked(kwargs: dict[str, object], parameter: str) -> None:
-    """A backend must be a RedisBackend, and cannot share an adaptive rate."""
-    with pytest.raises(InvalidParameterError) as caught:
-        RateLimit(requests_per_second=10, **kwargs)  # type: ignore[arg-type]
-    assert caught.value.parameter == parameter
-
-
 @asyncio_only
 @pytest.mark.anyio
 async def test_url_redis_py_refuses_is_invalid_parameter() -> None:
