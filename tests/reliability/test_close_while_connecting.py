@@ -1,4 +1,4 @@
-"""Review findings: closing a client while its requests run leaves nothing open."""
+"""Closing a client while its requests are still connecting fails each one and leaves no socket."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ async def test_close_while_connecting_leaks_no_socket() -> None:
     """aclose() while httpx's pool still opens connections: every call fails, no socket stays."""
     with servers.RawServer(_slow) as server:
         client = AsyncClient(
-            api_key="review-key", base_url=server.url(), timeout=5, max_retries=0,
+            api_key="sk-close-while-connecting", base_url=server.url(), timeout=5, max_retries=0,
             transport="httpx",
         )  # fmt: skip
         outcomes: list[object] = []
