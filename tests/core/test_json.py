@@ -44,6 +44,18 @@ def test_dumps_is_compact_and_round_trips() -> None:
     assert _json.loads(encoded.decode()) == value
 
 
+def test_dumps_sorted_gives_equal_values_equal_bytes() -> None:
+    """Every object's keys sorted, at any depth: two equal dicts written in different orders
+    give the same bytes (what a cache key needs), and read back equal."""
+    one = {"query": "jazz", "filters": {"min_likes": 3, "genres": ["b", "a"]}, "limit": 20}
+    other = {"limit": 20, "filters": {"genres": ["b", "a"], "min_likes": 3}, "query": "jazz"}
+    assert _json.dumps(one) != _json.dumps(other)
+    assert _json.dumps_sorted(one) == _json.dumps_sorted(other)
+    expected = json.dumps(one, separators=(",", ":"), sort_keys=True).encode()
+    assert _json.dumps_sorted(one) == expected
+    assert _json.loads(_json.dumps_sorted(one)) == one
+
+
 def test_dumps_pretty_indents_by_two_spaces() -> None:
     """dumps_pretty writes what json.dumps(indent=2) writes, UTF-8 and not escaped."""
     value = {"tracks": [{"name": "Épica", "bpm": 120.0}], "meta": {"matched_artist": None}}
