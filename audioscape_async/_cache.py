@@ -83,7 +83,7 @@ from ._exceptions import (
 )
 from ._json import dumps, dumps_sorted, loads
 from ._models import SearchResponse
-from ._validation import check_int_range, check_store_lifetime
+from ._validation import check_int_range, check_seconds, check_store_lifetime
 
 if TYPE_CHECKING:
     import anyio
@@ -123,16 +123,6 @@ def cache_key(
 def _as(page: SearchResponse, status: str) -> SearchResponse:
     # Pages are frozen: one that already says `status` is served as is, to every caller.
     return page if page.cache_status == status else attrs.evolve(page, cache_status=status)
-
-
-def _check_seconds(name: str, value: object, *, zero: bool) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < 0 or (value == 0 and not zero):  # type: ignore[arg-type, operator]
-        bound = ">= 0" if zero else "> 0"
-        raise InvalidParameterError(
-            f"cache.{name}", f"must be a number of seconds {bound}, got {value!r}"
-        )
-    return float(value)  # type: ignore[arg-type]
 
 
 def _page_bytes(page: SearchResponse) -> int:
@@ -230,10 +220,10 @@ class SearchCache:
         backend: RedisBackend | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
-        self.ttl = _check_seconds("ttl", ttl, zero=False)
+        self.ttl = check_seconds("cache.ttl", ttl)
         self.max_entries = check_int_range("cache.max_entries", max_entries, 1)
         self.max_bytes = check_int_range("cache.max_bytes", max_bytes, 1)
-        self.stale_if_error = _check_seconds("stale_if_error", stale_if_error, zero=True)
+        self.stale_if_error = check_seconds("cache.stale_if_error", stale_if_error, zero=True)
         check_store_lifetime(self.ttl, self.stale_if_error)
         if backend is not None:
             from ._redis import RedisBackend

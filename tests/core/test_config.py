@@ -175,7 +175,9 @@ def test_a_bad_timeout_is_refused(bad: object) -> None:
 
 def test_a_bad_part_of_a_timeout_object_is_named() -> None:
     """An `httpx.Timeout` with a negative read names the part."""
-    with pytest.raises(InvalidParameterError, match="read must be a finite number"):
+    with pytest.raises(
+        InvalidParameterError, match=r"^invalid timeout\.read: must be a finite number"
+    ):
         resolve_timeout(httpx.Timeout(1.0, read=-2.0))
 
 
