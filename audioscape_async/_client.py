@@ -27,6 +27,7 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     MAX_LIMIT,
 )
+from ._context import closed_error
 from ._exceptions import AudioScapeError, InvalidParameterError
 from ._logs import configure_from_env
 from ._models import Filters, SearchResponse, Track, check_search, filters_json, search_body
@@ -241,7 +242,7 @@ class AsyncClient:
 
     async def __aenter__(self) -> AsyncClient:
         if self.is_closed:
-            raise AudioScapeError("this AsyncClient is closed; create a new one")
+            raise closed_error()
         if self._state is _State.OPENED and not self._is_copy:
             raise AudioScapeError("this AsyncClient is already open; enter it only once")
         self._state = _State.OPENED
@@ -517,7 +518,7 @@ class AsyncClient:
         deadline: object,
     ) -> CallOptions:
         if self.is_closed:
-            raise AudioScapeError("this AsyncClient is closed; create a new one")
+            raise closed_error()
         pipeline = self._pipeline
         return call_options(
             pipeline.config,

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._config import ClientConfig
-from ._context import fork_generation, keep_inherited
+from ._context import closed_error, fork_generation, keep_inherited
 from ._decode import decode_search_response
 from ._exceptions import (
     APIResponseValidationError,
@@ -50,7 +50,7 @@ from ._logs import logger
 from ._models import SearchResponse
 from ._options import CallOptions
 from ._retry import call_with_retries
-from ._transport import Outgoing, TransportStage, closed_error
+from ._transport import Outgoing, TransportStage
 
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from audioscape_async._context import closed_error
 from audioscape_async._exceptions import APIResponseValidationError, AudioScapeError
 
 from ._base import (
@@ -31,7 +32,6 @@ from ._base import (
     Last,
     Outgoing,
     as_response,
-    closed_error,
     connection_error,
     timeout_error,
 )
