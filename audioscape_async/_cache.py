@@ -62,7 +62,6 @@ common.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import threading
 import time
@@ -82,6 +81,7 @@ from ._exceptions import (
     is_transient,
 )
 from ._json import dumps, dumps_sorted, loads
+from ._logs import logger
 from ._models import SearchResponse
 from ._validation import check_int_range, check_seconds, check_store_lifetime
 
@@ -91,8 +91,6 @@ if TYPE_CHECKING:
     from ._redis import RedisBackend
 
 __all__ = ["SearchCache", "cache_key"]
-
-logger = logging.getLogger("audioscape_async")
 
 #: The in-process store's clock, looked up at each call so tests can replace it.
 clock: Callable[[], float] = time.monotonic

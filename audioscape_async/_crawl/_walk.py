@@ -45,7 +45,6 @@ drivers):
 from __future__ import annotations
 
 import enum
-import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -55,6 +54,7 @@ import attrs
 from audioscape_async import _retry
 from audioscape_async._constants import DEFAULT_OFFSET, MAX_CONCURRENCY, MAX_LIMIT
 from audioscape_async._exceptions import PaginationError
+from audioscape_async._logs import logger
 from audioscape_async._models import SearchResponse, Track
 from audioscape_async._validation import (
     check_int_range,
@@ -68,8 +68,6 @@ from audioscape_async._validation import (
 from ._stats import CrawlStats
 
 __all__ = ["Delivered", "FetchPage", "Slot", "SlotState", "Walk", "WalkOptions"]
-
-logger = logging.getLogger("audioscape_async")
 
 
 class FetchPage(Protocol):
