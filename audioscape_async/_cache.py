@@ -76,13 +76,13 @@ from ._context import current_loop
 from ._exceptions import (
     AudioScapeError,
     BackendUnavailableError,
-    DeadlineExceededError,
     InvalidParameterError,
     is_transient,
 )
 from ._json import dumps, dumps_sorted, loads
 from ._logs import logger
 from ._models import SearchResponse
+from ._options import deadline_error
 from ._validation import check_int_range, check_seconds, check_store_lifetime
 
 if TYPE_CHECKING:
@@ -138,10 +138,6 @@ def _page_bytes(page: SearchResponse) -> int:
             return int(length)
     fields = {"tracks": page.tracks, "artists": page.artists, "albums": page.albums}
     return len(dumps({**fields, "meta": page.meta}))
-
-
-def _deadline_error(detail: str) -> DeadlineExceededError:
-    return DeadlineExceededError(f"the call's deadline was reached {detail}")
 
 
 @attrs.define(slots=True)
@@ -389,7 +385,7 @@ class SearchCache:
             with anyio.move_on_after(deadline - time.monotonic()):
                 await flight.done.wait()
             if not flight.done.is_set():
-                raise _deadline_error("while waiting for an identical search already in flight")
+                raise deadline_error("while waiting for an identical search already in flight")
         if flight.error is not None:
             # From the leader's traceback each time, or every follower's raise
             # would add its frames to the one before.
