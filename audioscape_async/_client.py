@@ -304,7 +304,7 @@ class AsyncClient:
         checked = check_search(query, limit, offset, filters)
         body = search_body(query, limit, offset, checked)
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
-        key = self._cache_key(cache, query, limit, offset, checked)
+        key = self._pipeline.cache_key(query, limit, offset, checked) if cache else None
         return await self._pipeline.search(body, options, cache_key=key)
 
     def iter_pages(
@@ -377,10 +377,11 @@ class AsyncClient:
         `concurrency`, `cache` and the per-call options work as in
         `iter_pages`; the order of the tracks does not depend on `concurrency`.
         """
+        from ._crawl._pagination import walk_tracks
+
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
-        batches = self._track_batches(
-            query, filters, page_size, max_items, offset, concurrency, options, cache=cache
-        )
+        fetch = self._page_fetcher(query, filters, options, cache=cache)
+        batches = walk_tracks(fetch, _walk_options(page_size, max_items, offset, concurrency))
 
         async def tracks() -> AsyncGenerator[Track, None]:
             async with aclosing(batches):
@@ -530,27 +531,6 @@ class AsyncClient:
             deadline=deadline,
         )
 
-    def _track_batches(
-        self,
-        query: str,
-        filters: Filters,
-        page_size: int,
-        max_items: int | None,
-        offset: int,
-        concurrency: int,
-        options: CallOptions,
-        *,
-        stats: CrawlStats | None = None,
-        seen: set[str] | None = None,
-        delivered: int = 0,
-        cache: bool = False,
-    ) -> AsyncGenerator[tuple[list[Track], int], None]:
-        from ._crawl._pagination import walk_tracks
-
-        fetch = self._page_fetcher(query, filters, options, stats, cache=cache)
-        walk_options = _walk_options(page_size, max_items, offset, concurrency)
-        return walk_tracks(fetch, walk_options, stats=stats, seen=seen, delivered=delivered)
-
     def _page_fetcher(
         self,
         query: str,
@@ -571,7 +551,7 @@ class AsyncClient:
             if walk_options is None:
                 walk_options = options.started()  # the walk's deadline runs from its first page
             body = search_body(query, limit, offset, checked_filters)
-            key = self._cache_key(cache, query, limit, offset, checked_filters)
+            key = pipeline.cache_key(query, limit, offset, checked_filters) if cache else None
             if fresh and key is not None and pipeline.shared.cache is not None:
                 # A second look (`_walk`): the cache stage with `refresh`, the rest uncached.
                 started = walk_options
@@ -584,16 +564,6 @@ class AsyncClient:
             return await pipeline.search(body, walk_options, stats, cache_key=key)
 
         return fetch
-
-    def _cache_key(
-        self, use: bool, query: str, limit: int, offset: int, filters: dict[str, object] | None
-    ) -> str | None:
-        """The key of this request in the client's cache; None when it does not use one."""
-        if not use or self._pipeline.shared.cache is None:
-            return None
-        from ._cache import cache_key
-
-        return cache_key(self._pipeline.owner, query, limit, offset, filters)
 
 
 def _walk_options(

@@ -171,6 +171,16 @@ class Pipeline:
         self.gate = shared.gate(self.owner)
         self.generation = shared.generation
 
+    def cache_key(
+        self, query: str, limit: int, offset: int, filters: dict[str, object] | None
+    ) -> str | None:
+        """The key of a request in the client's cache, by this owner; None: the client has none."""
+        if self.shared.cache is None:
+            return None
+        from ._cache import cache_key
+
+        return cache_key(self.owner, query, limit, offset, filters)
+
     async def search(
         self,
         body: bytes,
