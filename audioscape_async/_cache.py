@@ -76,14 +76,18 @@ from ._context import current_loop
 from ._exceptions import (
     AudioScapeError,
     BackendUnavailableError,
-    InvalidParameterError,
     is_transient,
 )
 from ._json import dumps, dumps_sorted, loads
 from ._logs import logger
 from ._models import SearchResponse
 from ._options import deadline_error
-from ._validation import check_int_range, check_seconds, check_store_lifetime
+from ._validation import (
+    check_int_range,
+    check_optional,
+    check_seconds,
+    check_store_lifetime,
+)
 
 if TYPE_CHECKING:
     import anyio
@@ -222,10 +226,7 @@ class SearchCache:
         if backend is not None:
             from ._redis import RedisBackend
 
-            if not isinstance(backend, RedisBackend):
-                raise InvalidParameterError(
-                    "cache.backend", f"must be a RedisBackend or None, got {type(backend).__name__}"
-                )
+            check_optional("cache.backend", backend, RedisBackend)
         self._backend = backend
         # Guards everything below; held for a few dict operations, never across an await.
         self._lock = threading.Lock()

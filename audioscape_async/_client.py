@@ -28,14 +28,14 @@ from ._constants import (
     MAX_LIMIT,
 )
 from ._context import closed_error
-from ._exceptions import AudioScapeError, InvalidParameterError
+from ._exceptions import AudioScapeError
 from ._logs import configure_from_env
 from ._models import Filters, SearchResponse, Track, check_search, filters_json, search_body
 from ._options import NOT_GIVEN, CallOptions, NotGiven, call_options
 from ._pipeline import Pipeline, Shared
 from ._retry import RetryPolicy
 from ._transport import TransportChoice, TransportStage
-from ._validation import check_query
+from ._validation import check_optional, check_query
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -126,10 +126,7 @@ class AsyncClient:
         trust_env: bool = True,
     ) -> None:
         configure_from_env()
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise InvalidParameterError(
-                "http_client", f"must be an httpx.AsyncClient, got {type(http_client).__name__}"
-            )
+        check_optional("http_client", http_client, httpx.AsyncClient, "an httpx.AsyncClient")
         config = ClientConfig.build(
             api_key=api_key,
             base_url=base_url,
@@ -588,6 +585,4 @@ def _checked(parameter: str, value: object, kind: str) -> Any:
         "SearchCache": _cache.SearchCache,
         "CircuitBreaker": _breaker.CircuitBreaker,
     }[kind]
-    if not isinstance(value, cls):
-        raise InvalidParameterError(parameter, f"must be a {kind}, got {type(value).__name__}")
-    return value
+    return check_optional(parameter, value, cls)

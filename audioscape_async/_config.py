@@ -39,7 +39,7 @@ from ._constants import (
 from ._exceptions import AudioScapeError, InvalidParameterError
 from ._retry import RetryPolicy
 from ._transport._proxy import Proxy, environment_proxy
-from ._validation import check_headers, check_int_range, check_seconds
+from ._validation import check_headers, check_int_range, check_optional, check_seconds
 from ._version import __version__
 
 __all__ = ["ClientConfig", "InsecureURLWarning", "SecretHeaders", "TimeoutTypes", "redact_url"]
@@ -196,9 +196,8 @@ def attempt_bound(timeout: httpx.Timeout) -> float | None:
 
 def resolve_retry(max_retries: object, retry: object, base: RetryPolicy) -> RetryPolicy:
     """`retry` (or `base`) with `max_retries` applied, when given."""
-    if retry is not None and not isinstance(retry, RetryPolicy):
-        raise InvalidParameterError("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
-    policy = retry if retry is not None else base
+    given = check_optional("retry", retry, RetryPolicy)
+    policy = given if given is not None else base
     # 3.0 or True equal 3 and 1, yet are not a count: only an equal int keeps the policy.
     if max_retries is not None and not (
         type(max_retries) is int and max_retries == policy.max_retries

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._exceptions import InvalidParameterError
-from ._validation import check_int_range, check_number
+from ._validation import check_int_range, check_number, check_optional
 
 if TYPE_CHECKING:
     from ._redis import RedisBackend
@@ -28,10 +28,7 @@ def _check_backend(instance: Any, _attribute: Any, value: object) -> None:
         return
     from ._redis import RedisBackend
 
-    if not isinstance(value, RedisBackend):
-        raise InvalidParameterError(
-            "rate_limit.backend", f"must be a RedisBackend or None, got {type(value).__name__}"
-        )
+    check_optional("rate_limit.backend", value, RedisBackend)
     if instance.adaptive:
         raise InvalidParameterError(
             "rate_limit.adaptive", "an adaptive rate is per process: it cannot use a backend"

@@ -14,10 +14,12 @@ import math
 import re
 from collections.abc import Collection, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from ._constants import MAX_JSON_INT, MAX_LIMIT
 from ._exceptions import InvalidParameterError
+
+T = TypeVar("T")
 
 
 def _is_int(value: object) -> bool:
@@ -121,6 +123,16 @@ def check_seconds(
     return check_number(
         parameter, value, at_least=at_least, high=high, unit=" of seconds", or_else=or_else
     )
+
+
+def check_optional(parameter: str, value: object, cls: type[T], what: str = "") -> T | None:
+    """`value` if it is None or a `cls` (`what`, if given, names it: "an httpx.AsyncClient")."""
+    if value is not None and not isinstance(value, cls):
+        name = what or f"a {cls.__name__}"
+        raise InvalidParameterError(
+            parameter, f"must be {name} or None, got {type(value).__name__}"
+        )
+    return value
 
 
 def check_limit(parameter: str, value: object) -> int:

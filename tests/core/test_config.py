@@ -205,7 +205,9 @@ def test_max_retries_edits_the_policy_only_when_it_differs() -> None:
     assert resolve_retry(0, None, base).max_retries == 0
     with pytest.raises(AudioScapeError):
         resolve_retry(3.0, None, base)
-    with pytest.raises(InvalidParameterError, match="retry: must be a RetryPolicy, got dict"):
+    with pytest.raises(
+        InvalidParameterError, match="retry: must be a RetryPolicy or None, got dict"
+    ):
         resolve_retry(None, {"max_retries": 1}, base)
 
 
