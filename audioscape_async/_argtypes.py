@@ -48,28 +48,24 @@ def positive_int(text: str) -> int:
     return whole_range(1)(text)
 
 
-def seconds(text: str) -> float:
-    """A finite number of seconds >= 0."""
-    rule = "must be a number of seconds >= 0"
+def _finite(text: str, rule: str, *, zero: bool) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{rule}, got {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
+    if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
         raise argparse.ArgumentTypeError(f"{rule}, got {text}")
     return value
+
+
+def seconds(text: str) -> float:
+    """A finite number of seconds >= 0."""
+    return _finite(text, "must be a number of seconds >= 0", zero=True)
 
 
 def positive_number(text: str) -> float:
     """A finite number > 0 (a rate)."""
-    rule = "must be a number > 0"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{rule}, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{rule}, got {text}")
-    return value
+    return _finite(text, "must be a number > 0", zero=False)
 
 
 def iso_date(text: str) -> str:

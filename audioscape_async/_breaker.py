@@ -68,16 +68,14 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from ._config import _is_seconds
 from ._exceptions import (
     APIStatusError,
     APITimeoutError,
     CircuitOpenError,
-    InvalidParameterError,
     is_transient,
 )
 from ._logs import logger
-from ._validation import check_int_range
+from ._validation import check_int_range, check_seconds
 
 __all__ = ["CircuitBreaker"]
 
@@ -144,14 +142,10 @@ class CircuitBreaker:
     )
 
     def __init__(self, failure_threshold: int = 5, recovery_time: float = 30.0) -> None:
-        check_int_range("circuit_breaker.failure_threshold", failure_threshold, 1)
-        if not _is_seconds(recovery_time):
-            raise InvalidParameterError(
-                "circuit_breaker.recovery_time",
-                f"must be a finite number of seconds > 0, got {recovery_time!r:.40}",
-            )
-        self.failure_threshold = failure_threshold
-        self.recovery_time = float(recovery_time)
+        self.failure_threshold = check_int_range(
+            "circuit_breaker.failure_threshold", failure_threshold, 1
+        )
+        self.recovery_time = check_seconds("circuit_breaker.recovery_time", recovery_time)
         self._lock = threading.Lock()
         self._state: State = "closed"
         self._failures = 0

@@ -62,7 +62,6 @@ common.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import threading
 import time
@@ -77,13 +76,18 @@ from ._context import current_loop
 from ._exceptions import (
     AudioScapeError,
     BackendUnavailableError,
-    DeadlineExceededError,
-    InvalidParameterError,
     is_transient,
 )
 from ._json import dumps, dumps_sorted, loads
+from ._logs import logger
 from ._models import SearchResponse
-from ._validation import check_int_range, check_store_lifetime
+from ._options import deadline_error
+from ._validation import (
+    check_int_range,
+    check_optional,
+    check_seconds,
+    check_store_lifetime,
+)
 
 if TYPE_CHECKING:
     import anyio
@@ -91,8 +95,6 @@ if TYPE_CHECKING:
     from ._redis import RedisBackend
 
 __all__ = ["SearchCache", "cache_key"]
-
-logger = logging.getLogger("audioscape_async")
 
 #: The in-process store's clock, looked up at each call so tests can replace it.
 clock: Callable[[], float] = time.monotonic
@@ -125,16 +127,6 @@ def _as(page: SearchResponse, status: str) -> SearchResponse:
     return page if page.cache_status == status else attrs.evolve(page, cache_status=status)
 
 
-def _check_seconds(name: str, value: object, *, zero: bool) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < 0 or (value == 0 and not zero):  # type: ignore[arg-type, operator]
-        bound = ">= 0" if zero else "> 0"
-        raise InvalidParameterError(
-            f"cache.{name}", f"must be a number of seconds {bound}, got {value!r}"
-        )
-    return float(value)  # type: ignore[arg-type]
-
-
 def _page_bytes(page: SearchResponse) -> int:
     """What a page counts against `max_bytes`: the length of its JSON body, decompressed.
 
@@ -150,10 +142,6 @@ def _page_bytes(page: SearchResponse) -> int:
             return int(length)
     fields = {"tracks": page.tracks, "artists": page.artists, "albums": page.albums}
     return len(dumps({**fields, "meta": page.meta}))
-
-
-def _deadline_error(detail: str) -> DeadlineExceededError:
-    return DeadlineExceededError(f"the call's deadline was reached {detail}")
 
 
 @attrs.define(slots=True)
@@ -230,18 +218,15 @@ class SearchCache:
         backend: RedisBackend | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
-        self.ttl = _check_seconds("ttl", ttl, zero=False)
+        self.ttl = check_seconds("cache.ttl", ttl)
         self.max_entries = check_int_range("cache.max_entries", max_entries, 1)
         self.max_bytes = check_int_range("cache.max_bytes", max_bytes, 1)
-        self.stale_if_error = _check_seconds("stale_if_error", stale_if_error, zero=True)
+        self.stale_if_error = check_seconds("cache.stale_if_error", stale_if_error, zero=True)
         check_store_lifetime(self.ttl, self.stale_if_error)
         if backend is not None:
             from ._redis import RedisBackend
 
-            if not isinstance(backend, RedisBackend):
-                raise InvalidParameterError(
-                    "cache.backend", f"must be a RedisBackend or None, got {type(backend).__name__}"
-                )
+            check_optional("cache.backend", backend, RedisBackend)
         self._backend = backend
         # Guards everything below; held for a few dict operations, never across an await.
         self._lock = threading.Lock()
@@ -401,7 +386,7 @@ class SearchCache:
             with anyio.move_on_after(deadline - time.monotonic()):
                 await flight.done.wait()
             if not flight.done.is_set():
-                raise _deadline_error("while waiting for an identical search already in flight")
+                raise deadline_error("while waiting for an identical search already in flight")
         if flight.error is not None:
             # From the leader's traceback each time, or every follower's raise
             # would add its frames to the one before.

@@ -27,14 +27,15 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     MAX_LIMIT,
 )
-from ._exceptions import AudioScapeError, InvalidParameterError
+from ._context import closed_error
+from ._exceptions import AudioScapeError
 from ._logs import configure_from_env
 from ._models import Filters, SearchResponse, Track, check_search, filters_json, search_body
 from ._options import NOT_GIVEN, CallOptions, NotGiven, call_options
 from ._pipeline import Pipeline, Shared
 from ._retry import RetryPolicy
 from ._transport import TransportChoice, TransportStage
-from ._validation import check_query
+from ._validation import check_optional, check_query
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -125,10 +126,7 @@ class AsyncClient:
         trust_env: bool = True,
     ) -> None:
         configure_from_env()
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise InvalidParameterError(
-                "http_client", f"must be an httpx.AsyncClient, got {type(http_client).__name__}"
-            )
+        check_optional("http_client", http_client, httpx.AsyncClient, "an httpx.AsyncClient")
         config = ClientConfig.build(
             api_key=api_key,
             base_url=base_url,
@@ -241,7 +239,7 @@ class AsyncClient:
 
     async def __aenter__(self) -> AsyncClient:
         if self.is_closed:
-            raise AudioScapeError("this AsyncClient is closed; create a new one")
+            raise closed_error()
         if self._state is _State.OPENED and not self._is_copy:
             raise AudioScapeError("this AsyncClient is already open; enter it only once")
         self._state = _State.OPENED
@@ -303,7 +301,7 @@ class AsyncClient:
         checked = check_search(query, limit, offset, filters)
         body = search_body(query, limit, offset, checked)
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
-        key = self._cache_key(cache, query, limit, offset, checked)
+        key = self._pipeline.cache_key(query, limit, offset, checked) if cache else None
         return await self._pipeline.search(body, options, cache_key=key)
 
     def iter_pages(
@@ -376,10 +374,11 @@ class AsyncClient:
         `concurrency`, `cache` and the per-call options work as in
         `iter_pages`; the order of the tracks does not depend on `concurrency`.
         """
+        from ._crawl._pagination import walk_tracks
+
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
-        batches = self._track_batches(
-            query, filters, page_size, max_items, offset, concurrency, options, cache=cache
-        )
+        fetch = self._page_fetcher(query, filters, options, cache=cache)
+        batches = walk_tracks(fetch, _walk_options(page_size, max_items, offset, concurrency))
 
         async def tracks() -> AsyncGenerator[Track, None]:
             async with aclosing(batches):
@@ -517,7 +516,7 @@ class AsyncClient:
         deadline: object,
     ) -> CallOptions:
         if self.is_closed:
-            raise AudioScapeError("this AsyncClient is closed; create a new one")
+            raise closed_error()
         pipeline = self._pipeline
         return call_options(
             pipeline.config,
@@ -528,27 +527,6 @@ class AsyncClient:
             extra_headers=extra_headers,
             deadline=deadline,
         )
-
-    def _track_batches(
-        self,
-        query: str,
-        filters: Filters,
-        page_size: int,
-        max_items: int | None,
-        offset: int,
-        concurrency: int,
-        options: CallOptions,
-        *,
-        stats: CrawlStats | None = None,
-        seen: set[str] | None = None,
-        delivered: int = 0,
-        cache: bool = False,
-    ) -> AsyncGenerator[tuple[list[Track], int], None]:
-        from ._crawl._pagination import walk_tracks
-
-        fetch = self._page_fetcher(query, filters, options, stats, cache=cache)
-        walk_options = _walk_options(page_size, max_items, offset, concurrency)
-        return walk_tracks(fetch, walk_options, stats=stats, seen=seen, delivered=delivered)
 
     def _page_fetcher(
         self,
@@ -570,7 +548,7 @@ class AsyncClient:
             if walk_options is None:
                 walk_options = options.started()  # the walk's deadline runs from its first page
             body = search_body(query, limit, offset, checked_filters)
-            key = self._cache_key(cache, query, limit, offset, checked_filters)
+            key = pipeline.cache_key(query, limit, offset, checked_filters) if cache else None
             if fresh and key is not None and pipeline.shared.cache is not None:
                 # A second look (`_walk`): the cache stage with `refresh`, the rest uncached.
                 started = walk_options
@@ -583,16 +561,6 @@ class AsyncClient:
             return await pipeline.search(body, walk_options, stats, cache_key=key)
 
         return fetch
-
-    def _cache_key(
-        self, use: bool, query: str, limit: int, offset: int, filters: dict[str, object] | None
-    ) -> str | None:
-        """The key of this request in the client's cache; None when it does not use one."""
-        if not use or self._pipeline.shared.cache is None:
-            return None
-        from ._cache import cache_key
-
-        return cache_key(self._pipeline.owner, query, limit, offset, filters)
 
 
 def _walk_options(
@@ -617,6 +585,4 @@ def _checked(parameter: str, value: object, kind: str) -> Any:
         "SearchCache": _cache.SearchCache,
         "CircuitBreaker": _breaker.CircuitBreaker,
     }[kind]
-    if not isinstance(value, cls):
-        raise InvalidParameterError(parameter, f"must be a {kind}, got {type(value).__name__}")
-    return value
+    return check_optional(parameter, value, cls)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import math
 import os
 import sys
 import warnings
@@ -40,7 +39,7 @@ from ._constants import (
 from ._exceptions import AudioScapeError, InvalidParameterError
 from ._retry import RetryPolicy
 from ._transport._proxy import Proxy, environment_proxy
-from ._validation import check_headers, check_int_range
+from ._validation import check_headers, check_int_range, check_optional, check_seconds
 from ._version import __version__
 
 __all__ = ["ClientConfig", "InsecureURLWarning", "SecretHeaders", "TimeoutTypes", "redact_url"]
@@ -175,29 +174,13 @@ def resolve_timeout(timeout: object) -> httpx.Timeout:
     """A number of seconds, an `httpx.Timeout` or None (no limit) as an `httpx.Timeout`."""
     if isinstance(timeout, httpx.Timeout):
         for part, value in timeout.as_dict().items():
-            if value is not None and not _is_seconds(value):
-                raise InvalidParameterError(
-                    "timeout", f"{part} must be a finite number of seconds > 0, got {value!r:.40}"
-                )
+            if value is not None:
+                check_seconds(f"timeout.{part}", value)
         return timeout
     if timeout is None:
         return httpx.Timeout(None)
-    if _is_seconds(timeout):
-        return httpx.Timeout(float(timeout))  # type: ignore[arg-type]
-    raise InvalidParameterError(
-        "timeout",
-        f"must be a finite number of seconds > 0, an httpx.Timeout or None, got {timeout!r:.40}",
-    )
-
-
-def _is_seconds(value: object) -> bool:
-    # No limit is None; inf overflows aiohttp's timers, and so does an int past a float.
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value) and value > 0
-    except OverflowError:
-        return False
+    # No limit is None: inf overflows aiohttp's timers, and so does an int past a float.
+    return httpx.Timeout(check_seconds("timeout", timeout, or_else=", an httpx.Timeout or None"))
 
 
 def attempt_bound(timeout: httpx.Timeout) -> float | None:
@@ -213,9 +196,8 @@ def attempt_bound(timeout: httpx.Timeout) -> float | None:
 
 def resolve_retry(max_retries: object, retry: object, base: RetryPolicy) -> RetryPolicy:
     """`retry` (or `base`) with `max_retries` applied, when given."""
-    if retry is not None and not isinstance(retry, RetryPolicy):
-        raise InvalidParameterError("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
-    policy = retry if retry is not None else base
+    given = check_optional("retry", retry, RetryPolicy)
+    policy = given if given is not None else base
     # 3.0 or True equal 3 and 1, yet are not a count: only an equal int keeps the policy.
     if max_retries is not None and not (
         type(max_retries) is int and max_retries == policy.max_retries
@@ -228,11 +210,7 @@ def check_deadline(deadline: object) -> float | None:
     """Seconds for a whole call, or None."""
     if deadline is None:
         return None
-    if not _is_seconds(deadline):
-        raise InvalidParameterError(
-            "deadline", f"must be a finite number of seconds > 0 or None, got {deadline!r:.40}"
-        )
-    return float(deadline)  # type: ignore[arg-type]
+    return check_seconds("deadline", deadline, or_else=" or None")
 
 
 def check_extra_headers(parameter: str, headers: object) -> dict[str, str]:

@@ -14,6 +14,8 @@ loop. Two questions tell whose they are, asked here and nowhere else:
 - `current_loop()` / `on_asyncio()`: the event loop running in this thread,
   asyncio's or trio's, without importing trio (it is loaded only if a caller
   runs on it) or sniffio (no dependency of the SDK).
+- `closed_error()`: the error of a call on a client that is closed, or was
+  closed under it, `AsyncClient` or blocking `Client`, worded here only.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["current_loop", "fork_generation", "keep_inherited", "on_asyncio"]
+from ._exceptions import AudioScapeError
+
+__all__ = ["closed_error", "current_loop", "fork_generation", "keep_inherited", "on_asyncio"]
 
 _generation = 0
 
@@ -86,3 +90,15 @@ def _trio_token() -> object:
         # Another thread is importing trio right now (httpcore does, on a client's
         # first call): a thread that runs trio had it imported whole, so not this one.
         return None
+
+
+def closed_error(client: str = "AsyncClient", *, during_call: bool = False) -> AudioScapeError:
+    """The error of a call on a closed `client` ("AsyncClient" or "Client"), or of one it cut short.
+
+    A call cut short by the async core says "the client": the core cannot tell
+    whether a blocking `Client` runs it.
+    """
+    if during_call:
+        who = "client" if client == "AsyncClient" else client
+        return AudioScapeError(f"the {who} was closed while this call was running")
+    return AudioScapeError(f"this {client} is closed; create a new one")

@@ -32,7 +32,7 @@ from ._config import (
 from ._exceptions import DeadlineExceededError
 from ._retry import RetryPolicy
 
-__all__ = ["NOT_GIVEN", "CallOptions", "NotGiven", "call_options"]
+__all__ = ["NOT_GIVEN", "CallOptions", "NotGiven", "call_options", "deadline_error"]
 
 
 class NotGiven:
@@ -110,9 +110,13 @@ class CallOptions:
 
     def deadline_error(self, detail: str) -> DeadlineExceededError:
         """The error of a call whose deadline has run out."""
-        return DeadlineExceededError(
-            f"the call's deadline of {self.deadline:g} s was reached ({detail})"
-        )
+        return deadline_error(detail, self.deadline)
+
+
+def deadline_error(detail: str, seconds: float | None = None) -> DeadlineExceededError:
+    """The error of a call whose deadline (of `seconds`, if the stage knows them) has run out."""
+    of = f" of {seconds:g} s" if seconds is not None else ""
+    return DeadlineExceededError(f"the call's deadline{of} was reached ({detail})")
 
 
 def call_options(

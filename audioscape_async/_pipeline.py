@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._config import ClientConfig
-from ._context import fork_generation, keep_inherited
+from ._context import closed_error, fork_generation, keep_inherited
 from ._decode import decode_search_response
 from ._exceptions import (
     APIResponseValidationError,
@@ -50,7 +50,7 @@ from ._logs import logger
 from ._models import SearchResponse
 from ._options import CallOptions
 from ._retry import call_with_retries
-from ._transport import Outgoing, TransportStage, closed_error
+from ._transport import Outgoing, TransportStage
 
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
@@ -170,6 +170,16 @@ class Pipeline:
         self.owner = fingerprint(str(config.base_url), config.api_key, shared.secret)
         self.gate = shared.gate(self.owner)
         self.generation = shared.generation
+
+    def cache_key(
+        self, query: str, limit: int, offset: int, filters: dict[str, object] | None
+    ) -> str | None:
+        """The key of a request in the client's cache, by this owner; None: the client has none."""
+        if self.shared.cache is None:
+            return None
+        from ._cache import cache_key
+
+        return cache_key(self.owner, query, limit, offset, filters)
 
     async def search(
         self,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._exceptions import InvalidParameterError
+from ._validation import check_int_range, check_number, check_optional
 
 if TYPE_CHECKING:
     from ._redis import RedisBackend
@@ -15,20 +15,12 @@ if TYPE_CHECKING:
 __all__ = ["RateLimit"]
 
 
-def _positive(name: str) -> Any:
-    def check(_instance: Any, _attribute: Any, value: object) -> None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok or not (math.isfinite(value) and value > 0):  # type: ignore[arg-type, operator]
-            raise InvalidParameterError(
-                f"rate_limit.{name}", f"must be a number > 0, got {value!r}"
-            )
-
-    return check
+def _check_rate(_instance: Any, attribute: Any, value: float) -> None:
+    check_number(f"rate_limit.{attribute.name}", value)
 
 
 def _check_burst(_instance: Any, _attribute: Any, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidParameterError("rate_limit.burst", f"must be an integer >= 1, got {value!r}")
+    check_int_range("rate_limit.burst", value, 1)
 
 
 def _check_backend(instance: Any, _attribute: Any, value: object) -> None:
@@ -36,10 +28,7 @@ def _check_backend(instance: Any, _attribute: Any, value: object) -> None:
         return
     from ._redis import RedisBackend
 
-    if not isinstance(value, RedisBackend):
-        raise InvalidParameterError(
-            "rate_limit.backend", f"must be a RedisBackend or None, got {type(value).__name__}"
-        )
+    check_optional("rate_limit.backend", value, RedisBackend)
     if instance.adaptive:
         raise InvalidParameterError(
             "rate_limit.adaptive", "an adaptive rate is per process: it cannot use a backend"
@@ -63,12 +52,10 @@ class RateLimit:
     reaches all of them.
     """
 
-    requests_per_second: float = attrs.field(validator=_positive("requests_per_second"))
+    requests_per_second: float = attrs.field(validator=_check_rate)
     burst: int = attrs.field(default=1, validator=_check_burst)
     adaptive: bool = False
-    min_requests_per_second: float = attrs.field(
-        default=0.5, validator=_positive("min_requests_per_second")
-    )
+    min_requests_per_second: float = attrs.field(default=0.5, validator=_check_rate)
     backend: RedisBackend | None = attrs.field(
         default=None, validator=_check_backend, eq=False, repr=False, kw_only=True
     )

@@ -7,7 +7,6 @@ knob; `retrying()` turns it into a fresh tenacity controller for each call
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +24,7 @@ from ._exceptions import (
     parse_retry_after,
 )
 from ._logs import logger
+from ._validation import check_int_range, check_seconds
 
 if TYPE_CHECKING:
     import tenacity as _t
@@ -45,18 +45,12 @@ async def _anyio_sleep(seconds: float) -> None:
 sleep: Callable[[float], Awaitable[Any]] = _anyio_sleep
 
 
-def _non_negative(name: str) -> Callable[[Any, Any, float], None]:
-    def check(_instance: Any, _attribute: Any, value: float) -> None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok or not (value >= 0 and math.isfinite(value)):
-            raise InvalidParameterError(f"retry.{name}", f"must be a number >= 0, got {value!r}")
-
-    return check
+def _check_seconds(_instance: Any, attribute: Any, value: object) -> None:
+    check_seconds(f"retry.{attribute.name}", value, zero=True)
 
 
-def _check_max_retries(_instance: Any, _attribute: Any, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidParameterError("max_retries", f"must be an integer >= 0, got {value!r}")
+def _check_max_retries(_instance: Any, _attribute: Any, value: object) -> None:
+    check_int_range("max_retries", value, 0)
 
 
 def _to_statuses(value: Any) -> frozenset[int]:
@@ -97,12 +91,12 @@ class RetryPolicy:
     """
 
     max_retries: int = attrs.field(default=DEFAULT_MAX_RETRIES, validator=_check_max_retries)
-    initial_backoff: float = attrs.field(default=0.5, validator=_non_negative("initial_backoff"))
-    max_backoff: float = attrs.field(default=8.0, validator=_non_negative("max_backoff"))
+    initial_backoff: float = attrs.field(default=0.5, validator=_check_seconds)
+    max_backoff: float = attrs.field(default=8.0, validator=_check_seconds)
     retry_statuses: frozenset[int] = attrs.field(
         default=frozenset({429, 500, 502, 503, 504}), converter=_to_statuses
     )
-    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative("max_retry_after"))
+    max_retry_after: float = attrs.field(default=60.0, validator=_check_seconds)
     retry_connection_errors: bool = attrs.field(default=True, validator=_check_bool)
 
     def __repr__(self) -> str:

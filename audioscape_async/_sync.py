@@ -46,7 +46,7 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     MAX_LIMIT,
 )
-from ._context import fork_generation
+from ._context import closed_error, fork_generation
 from ._exceptions import AudioScapeError
 from ._models import Track
 from ._retry import RetryPolicy
@@ -69,12 +69,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The name of a `Client`'s event-loop thread.
 LOOP_THREAD_NAME = "audioscape-client-loop"
-
-
-def _closed(during_call: bool = False) -> AudioScapeError:
-    if during_call:
-        return AudioScapeError("the Client was closed while this call was running")
-    return AudioScapeError("this Client is closed; create a new one")
 
 
 class _LoopThread:
@@ -105,7 +99,7 @@ class _LoopThread:
         if started is None or self._generation != fork_generation():
             started = self._start()
         elif self.closed:
-            raise _closed()
+            raise closed_error("Client")
         if self._thread is threading.current_thread():
             raise AudioScapeError(
                 "a Client cannot be called from its own event-loop thread (from an "
@@ -120,7 +114,7 @@ class _LoopThread:
             self.__init__()  # type: ignore[misc]
         with self._lock:
             if self.closed:
-                raise _closed()
+                raise closed_error("Client")
             if self._started is None:
                 self._started = Future()
                 self._thread = threading.Thread(
@@ -162,7 +156,7 @@ class _LoopThread:
         except _Escaped as escaped:
             raise escaped.error from None
         except CancelledError:  # the loop ended under it
-            raise _closed(during_call=True) from None
+            raise closed_error("Client", during_call=True) from None
         except BaseException as error:
             if not isinstance(error, Exception) and token is not None:
                 # An interrupt while waiting: the call ends in the loop, cleaned up
@@ -172,7 +166,7 @@ class _LoopThread:
             if not box.started and getcoroutinestate(call) == CORO_CREATED:
                 call.close()  # never ran: no "never awaited" warning
             if isinstance(error, RuntimeError) and self.closed:  # the loop has just ended
-                raise _closed() from None
+                raise closed_error("Client") from None
             raise
 
     async def _run(self, call: Coroutine[Any, Any, T], box: _Call) -> T:
@@ -180,7 +174,7 @@ class _LoopThread:
         with anyio.CancelScope() as box.scope:
             if box.cancelled or self._closing:
                 call.close()
-                raise _closed(during_call=True)
+                raise closed_error("Client", during_call=True)
             self._calls.add(box)
             try:
                 return await call
@@ -193,7 +187,8 @@ class _LoopThread:
                 self._calls.discard(box)
                 if box.idle is not None and not self._calls:
                     box.idle.set()
-        raise _closed(during_call=True)  # cancelled by close (or by an interrupted caller)
+        # Cancelled by close (or by an interrupted caller).
+        raise closed_error("Client", during_call=True)
 
     def submit(self, call: Coroutine[Any, Any, T]) -> Future[T]:
         """Start `call` as a task of the portal; its future."""
@@ -203,7 +198,7 @@ class _LoopThread:
             if getcoroutinestate(call) == CORO_CREATED:
                 call.close()  # never ran: no "never awaited" warning
             if isinstance(error, RuntimeError) and self.closed:  # the portal has just stopped
-                raise _closed() from None
+                raise closed_error("Client") from None
             raise
 
     def close(self, cleanup: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -257,7 +252,7 @@ def _wait(future: Future[T]) -> T:
     except _Escaped as escaped:
         raise escaped.error from None
     except CancelledError:
-        raise _closed(during_call=True) from None  # nobody else cancels a walk
+        raise closed_error("Client", during_call=True) from None  # nobody else cancels a walk
 
 
 class _Handoff:
@@ -310,7 +305,7 @@ class _Handoff:
                 with self._ready:
                     self._ready.wait_for(lambda: self._items or self.ended)
                     if self._loop.closed:
-                        raise _closed(during_call=True)
+                        raise closed_error("Client", during_call=True)
                     if not self._items:
                         break
                     item = self._items.popleft()
@@ -540,7 +535,7 @@ class Client:
 
     def _check_open(self) -> None:
         if self._loop.closed:
-            raise _closed()
+            raise closed_error("Client")
 
     # Each method runs the `AsyncClient` method of the same name: its signature
     # and documentation are that method's, its arguments are checked there.

@@ -2,6 +2,9 @@
 
 Each check raises `InvalidParameterError` naming the parameter and the rule.
 Booleans are never accepted as numbers, although Python counts them as ints.
+Every module checks its numbers here: counts with `check_int_range`, seconds
+and rates with `check_seconds` / `check_number` (finite: no NaN, no infinity,
+no int too large for a float).
 """
 
 from __future__ import annotations
@@ -11,20 +14,35 @@ import math
 import re
 from collections.abc import Collection, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from ._constants import MAX_JSON_INT, MAX_LIMIT
 from ._exceptions import InvalidParameterError
+
+T = TypeVar("T")
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(
-        value
-    )
+def _finite(value: object) -> float | None:
+    """`value` as a float if it is a finite real number (not a bool), else None."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # an int past a float's range overflows
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(value: object) -> str:
+    """`value` as a message shows it: its repr, cut at 40 characters."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        # str() refuses ints of more than 4300 digits; the message must not fail.
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)[:40]
 
 
 def _check_encodable(parameter: str, text: str) -> None:
@@ -52,14 +70,68 @@ def check_int_range(parameter: str, value: object, low: int, high: int | None = 
     """An integer (not a bool) within ``low..high`` (``high`` None: no upper bound)."""
     if not _is_int(value):
         raise InvalidParameterError(
-            parameter, f"must be an integer, got {type(value).__name__} {value!r}"
+            parameter, f"must be an integer, got {type(value).__name__} {_shown(value)}"
         )
     assert isinstance(value, int)
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        # str() refuses ints of more than 4300 digits; the message must not fail.
-        shown = value if value.bit_length() <= 64 else f"an integer of {value.bit_length()} bits"
-        raise InvalidParameterError(parameter, f"must be {bound}, got {shown}")
+        raise InvalidParameterError(parameter, f"must be {bound}, got {_shown(value)}")
+    return value
+
+
+def check_number(
+    parameter: str,
+    value: object,
+    *,
+    at_least: float | None = None,
+    high: float | None = None,
+    unit: str = "",
+    or_else: str = "",
+) -> float:
+    """A finite number (not a bool, not NaN), as a float: > 0, or >= `at_least`; <= `high`.
+
+    `unit` names what it counts (" of seconds"); `or_else` lists the other
+    forms the parameter takes, for the message (" or None").
+    """
+    number = _finite(value)
+    if (
+        number is None
+        or (number <= 0 if at_least is None else number < at_least)
+        or (high is not None and value > high)  # type: ignore[operator]  # exact for an int
+    ):
+        if at_least is not None and high is not None:
+            bound = f"between {at_least:g} and {high}"
+        else:
+            bound = f">= {at_least:g}" if at_least is not None else "> 0"
+            bound += f" and <= {high}" if high is not None else ""
+        raise InvalidParameterError(
+            parameter, f"must be a finite number{unit} {bound}{or_else}, got {_shown(value)}"
+        )
+    return number
+
+
+def check_seconds(
+    parameter: str,
+    value: object,
+    *,
+    zero: bool = False,
+    high: float | None = None,
+    or_else: str = "",
+) -> float:
+    """A finite number of seconds as a float: > 0 (>= 0 with `zero`), at most `high`."""
+    at_least = 0.0 if zero else None
+    return check_number(
+        parameter, value, at_least=at_least, high=high, unit=" of seconds", or_else=or_else
+    )
+
+
+def check_optional(parameter: str, value: object, cls: type[T], what: str = "") -> T | None:
+    """`value` if it is None or a `cls` (`what`, if given, names it: "an httpx.AsyncClient")."""
+    if value is not None and not isinstance(value, cls):
+        name = what or f"a {cls.__name__}"
+        raise InvalidParameterError(
+            parameter, f"must be {name} or None, got {type(value).__name__}"
+        )
     return value
 
 
@@ -93,14 +165,9 @@ def check_genres(genres: Collection[object]) -> None:
 
 
 def check_duration_bound(parameter: str, value: object) -> None:
-    """A duration bound: None or a finite number of seconds >= 0."""
-    if value is None:
-        return
-    if not _is_number(value):
-        raise InvalidParameterError(parameter, f"must be a number of seconds, got {value!r}")
-    assert isinstance(value, (int, float))
-    if not 0 <= value <= MAX_JSON_INT:
-        raise InvalidParameterError(parameter, f"must be between 0 and {MAX_JSON_INT} seconds")
+    """A duration bound: None or a finite number of seconds >= 0 (that JSON carries exactly)."""
+    if value is not None:
+        check_seconds(parameter, value, zero=True, high=MAX_JSON_INT)
 
 
 def check_count(parameter: str, value: object) -> None:

@@ -24,7 +24,6 @@ only final at the end, and is filled in when ``OUT`` is assembled.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -38,6 +37,7 @@ import attrs
 from audioscape_async._config import redact_url
 from audioscape_async._exceptions import CrawlFileError, InvalidParameterError
 from audioscape_async._json import dumps, loads
+from audioscape_async._logs import logger
 from audioscape_async._models import Track
 
 from ._checkpoint import (
@@ -64,8 +64,6 @@ from ._formats import choose_format, write_records
 from ._stats import CrawlStats, ProgressHook
 
 __all__ = ["Batch", "OpenBatches", "QueryWalk", "run_crawl_to_file"]
-
-logger = logging.getLogger("audioscape_async")
 
 #: What a walk yields: the page's tracks not seen before, and the offset after the page.
 Batch = tuple[list[Track], int]

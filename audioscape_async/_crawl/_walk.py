@@ -45,8 +45,6 @@ drivers):
 from __future__ import annotations
 
 import enum
-import logging
-import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -55,20 +53,21 @@ import attrs
 
 from audioscape_async import _retry
 from audioscape_async._constants import DEFAULT_OFFSET, MAX_CONCURRENCY, MAX_LIMIT
-from audioscape_async._exceptions import InvalidParameterError, PaginationError
+from audioscape_async._exceptions import PaginationError
+from audioscape_async._logs import logger
 from audioscape_async._models import SearchResponse, Track
 from audioscape_async._validation import (
     check_int_range,
     check_limit,
     check_max_items,
+    check_number,
     check_offset,
+    check_seconds,
 )
 
 from ._stats import CrawlStats
 
 __all__ = ["Delivered", "FetchPage", "Slot", "SlotState", "Walk", "WalkOptions"]
-
-logger = logging.getLogger("audioscape_async")
 
 
 class FetchPage(Protocol):
@@ -88,15 +87,6 @@ _FROM_STORE = frozenset({"hit", "stale"})
 def _at_least(low: int) -> Callable[[object, attrs.Attribute[int], object], None]:
     def check(_instance: object, attribute: attrs.Attribute[int], value: object) -> None:
         check_int_range(attribute.name, value, low)
-
-    return check
-
-
-def _number_at_least(low: float) -> Callable[[object, attrs.Attribute[float], object], None]:
-    def check(_instance: object, attribute: attrs.Attribute[float], value: object) -> None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok or not (math.isfinite(value) and value >= low):  # type: ignore[arg-type, operator]
-            raise InvalidParameterError(attribute.name, f"must be a number >= {low}, got {value!r}")
 
     return check
 
@@ -131,11 +121,15 @@ class WalkOptions:
     #: New values of `meta.total` tolerated in one walk (a value seen before is not new).
     max_total_changes: int = attrs.field(default=20, validator=_at_least(0))
     #: How far `meta.total` may grow, as a multiple of the first total (at least one page).
-    max_total_growth: float = attrs.field(default=2.0, validator=_number_at_least(1.0))
+    max_total_growth: float = attrs.field(
+        default=2.0, validator=lambda _i, a, v: check_number(a.name, v, at_least=1.0)
+    )
     #: Times an empty page before `meta.total` is asked again before the walk ends there.
     empty_page_retries: int = attrs.field(default=2, validator=_at_least(0))
     #: Seconds before the first re-ask of an empty page; doubled for each further one.
-    empty_page_backoff: float = attrs.field(default=0.5, validator=_number_at_least(0.0))
+    empty_page_backoff: float = attrs.field(
+        default=0.5, validator=lambda _i, a, v: check_seconds(a.name, v, zero=True)
+    )
 
 
 def _drift(stats: CrawlStats | None, kind: str, message: str, *args: object) -> None:

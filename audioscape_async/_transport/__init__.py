@@ -39,11 +39,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from audioscape_async._context import current_loop, fork_generation, on_asyncio
+from audioscape_async._context import closed_error, current_loop, fork_generation, on_asyncio
 from audioscape_async._exceptions import APITimeoutError, AudioScapeError, InvalidParameterError
 from audioscape_async._logs import logger
 
-from ._base import Answer, Outgoing, Wire, closed_error
+from ._base import Answer, Outgoing, Wire
 from ._body import too_large
 
 if TYPE_CHECKING:
@@ -63,7 +63,6 @@ __all__ = [
     "TransportChoice",
     "TransportStage",
     "Wire",
-    "closed_error",
     "default_transport",
     "too_large",
 ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from audioscape_async._exceptions import APIConnectionError, APITimeoutError, AudioScapeError
+from audioscape_async._exceptions import APIConnectionError, APITimeoutError
 
 from ._body import Body
 
@@ -27,7 +27,6 @@ __all__ = [
     "Last",
     "Outgoing",
     "Wire",
-    "closed_error",
     "connection_error",
     "timeout_error",
 ]
@@ -202,13 +201,6 @@ class Last(Generic[K, V]):
         if key is not self._key:
             self._value, self._key = self._convert(key), key
         return self._value  # type: ignore[return-value]
-
-
-def closed_error(*, during_call: bool = False) -> AudioScapeError:
-    """The error of a call on a closed client (or one closed while the call ran)."""
-    if during_call:
-        return AudioScapeError("the client was closed while this call was running")
-    return AudioScapeError("this AsyncClient is closed; create a new one")
 
 
 def _describe(error: BaseException) -> str:

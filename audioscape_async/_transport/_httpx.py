@@ -19,11 +19,12 @@ httpcore and h11 versions this was checked on and fails if the path moves.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from audioscape_async._context import closed_error
 from audioscape_async._exceptions import APIResponseValidationError, AudioScapeError
 
 from ._base import (
@@ -31,7 +32,6 @@ from ._base import (
     Last,
     Outgoing,
     as_response,
-    closed_error,
     connection_error,
     timeout_error,
 )
@@ -225,12 +225,7 @@ async def _read(response: httpcore.Response, outgoing: Outgoing, max_bytes: int)
     try:
         reader = BodyReader.for_headers(headers, max_bytes)
         stream: AsyncIterator[bytes] = response.stream.__aiter__()  # type: ignore[union-attr]
-        async for data in stream:
-            problem = reader.feed(data)
-            if problem is not None:
-                await _abandon(response.aclose(), stream)
-                raise problem
-        content = reader.finish()
+        content = await _read_body(reader, stream, response.aclose)
     except APIResponseValidationError as error:
         error.response = as_response(
             response.status, headers, b"", outgoing, reason=reason, http_version=version
@@ -247,24 +242,30 @@ async def _read_response(response: httpx.Response, max_bytes: int) -> bytes:
             raise too_large(max_bytes, f"it is {len(response.content):,} bytes")
         return response.content
     reader = BodyReader.for_headers(response.headers, max_bytes)
-    stream = response.aiter_raw()
+    return await _read_body(reader, response.aiter_raw(), response.aclose)
+
+
+async def _read_body(
+    reader: BodyReader, stream: AsyncIterator[bytes], aclose: Callable[[], Awaitable[None]]
+) -> bytes:
+    """`stream` read through `reader`; its first problem abandons the stream and is raised."""
     async for data in stream:
         problem = reader.feed(data)
         if problem is not None:
-            await _abandon(response.aclose(), stream)
+            await _abandon(aclose, stream)
             raise problem
     return reader.finish()
 
 
-async def _abandon(closing: Any, stream: AsyncIterator[bytes]) -> None:
+async def _abandon(aclose: Callable[[], Awaitable[None]], stream: AsyncIterator[bytes]) -> None:
     """Stop reading a body half-way, letting the chain of stream generators under it end.
 
     Breaking out of them leaves each suspended (trio warns when they are
     collected, encode/httpx#3686); closing the connection under them first
-    (`closing`: the answer's ``aclose()``) makes the next read fail inside the
-    innermost one, which ends them all.
+    (`aclose`: the answer's) makes the next read fail inside the innermost
+    one, which ends them all.
     """
-    await closing
+    await aclose()
     for _ in range(8):
         try:
             await stream.__anext__()

@@ -175,7 +175,9 @@ def test_a_bad_timeout_is_refused(bad: object) -> None:
 
 def test_a_bad_part_of_a_timeout_object_is_named() -> None:
     """An `httpx.Timeout` with a negative read names the part."""
-    with pytest.raises(InvalidParameterError, match="read must be a finite number"):
+    with pytest.raises(
+        InvalidParameterError, match=r"^invalid timeout\.read: must be a finite number"
+    ):
         resolve_timeout(httpx.Timeout(1.0, read=-2.0))
 
 
@@ -203,7 +205,9 @@ def test_max_retries_edits_the_policy_only_when_it_differs() -> None:
     assert resolve_retry(0, None, base).max_retries == 0
     with pytest.raises(AudioScapeError):
         resolve_retry(3.0, None, base)
-    with pytest.raises(InvalidParameterError, match="retry: must be a RetryPolicy, got dict"):
+    with pytest.raises(
+        InvalidParameterError, match="retry: must be a RetryPolicy or None, got dict"
+    ):
         resolve_retry(None, {"max_retries": 1}, base)
 
 

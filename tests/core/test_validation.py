@@ -156,10 +156,10 @@ def test_a_duration_bound_is_none_or_non_negative_seconds(value: float | None) -
     [
         (-0.1, "between 0 and"),
         (MAX_JSON_INT + 1, "between 0 and"),
-        (float("nan"), "must be a number of seconds, got nan"),
-        (float("inf"), "must be a number of seconds, got inf"),
-        (True, "must be a number of seconds, got True"),
-        ("60", "must be a number of seconds, got '60'"),
+        (float("nan"), f"must be a finite number of seconds between 0 and {MAX_JSON_INT}, got nan"),
+        (float("inf"), f"must be a finite number of seconds between 0 and {MAX_JSON_INT}, got inf"),
+        (True, f"must be a finite number of seconds between 0 and {MAX_JSON_INT}, got True"),
+        ("60", f"must be a finite number of seconds between 0 and {MAX_JSON_INT}, got '60'"),
     ],
 )
 def test_a_bad_duration_bound_says_why(value: object, match: str) -> None:
