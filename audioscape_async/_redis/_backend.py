@@ -20,13 +20,19 @@ from audioscape_async._context import on_asyncio
 from audioscape_async._exceptions import (
     AudioScapeError,
     BackendUnavailableError,
-    DeadlineExceededError,
     InvalidParameterError,
     RateLimitError,
 )
 from audioscape_async._fingerprint import DEFAULT_KEY_SECRET, check_secret
 from audioscape_async._logs import logger
-from audioscape_async._validation import MAX_STORE_SECONDS, check_store_lifetime
+from audioscape_async._options import deadline_error
+from audioscape_async._validation import (
+    MAX_STORE_SECONDS,
+    check_int_range,
+    check_number,
+    check_seconds,
+    check_store_lifetime,
+)
 
 from ._pools import LoopPool, LoopPools
 from ._scripts import ACQUIRE, PAUSE, PAUSED
@@ -46,13 +52,7 @@ _SLACK = 0.5
 
 
 def _seconds(name: str, value: object, *, zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < 0 or (value == 0 and not zero):  # type: ignore[arg-type, operator]
-        raise InvalidParameterError(
-            f"backend.{name}",
-            f"must be a number of seconds {'>=' if zero else '>'} 0, got {value!r}",
-        )
-    return float(value)  # type: ignore[arg-type]
+    return check_seconds(f"backend.{name}", value, zero=zero)
 
 
 class RedisBackend:
@@ -95,14 +95,7 @@ class RedisBackend:
             raise InvalidParameterError(
                 "backend.fallback", f"must be True or False, got {fallback!r}"
             )
-        if (
-            not isinstance(max_connections, int)
-            or isinstance(max_connections, bool)
-            or max_connections < 1
-        ):
-            raise InvalidParameterError(
-                "backend.max_connections", f"must be an integer >= 1, got {max_connections!r}"
-            )
+        check_int_range("backend.max_connections", max_connections, 1)
         self._url = url
         self.url = safe_url(url)
         self.prefix = prefix
@@ -196,10 +189,8 @@ class RedisBackend:
         `deadline` (a `time.monotonic()` instant) bounds the command itself,
         as for every command (see the docstring of `_redis`).
         """
-        if not isinstance(rate, (int, float)) or not (math.isfinite(rate) and rate > 0):
-            raise InvalidParameterError("backend.rate", f"must be a number > 0, got {rate!r}")
-        if not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
-            raise InvalidParameterError("backend.burst", f"must be an integer >= 1, got {burst!r}")
+        check_number("backend.rate", rate)
+        check_int_range("backend.burst", burst, 1)
         interval = round(_US / rate)
         limit = -1 if max_pause >= MAX_STORE_SECONDS else round(max(max_pause, 0.0) * _US)
         afford = (
@@ -380,4 +371,4 @@ class RedisBackend:
         """The call's deadline ran out waiting for Redis; with `fallback` the call goes on."""
         if self.fallback:
             return self._unavailable(f"the call's deadline left it no time ({detail})")
-        return DeadlineExceededError(f"the call's deadline was reached ({detail})")
+        return deadline_error(detail)
