@@ -20,11 +20,11 @@ models' `from_dict` classmethods go through `from_dict`, which turns a
 `ShapeError` into an `InvalidParameterError` naming the first bad field.
 Neither generates code of its own.
 
-cattrs, measured against the alternatives: as the reader of a 100-track page
-it took about 3.5 times the hook-free generated functions `_decode` had
-before, so it explains and does not read; its ``unstructure`` took 1.7 times
-the hand-written `to_dict` of a track (1.2 times a page's), so `to_dict` stays
-hand-written. msgspec and cattrs are loaded on first use, so that `import
+cattrs, measured against the alternatives (``python -m benchmarks --only
+decode``, row 2 of benchmarks/results.md): as the reader of a page it is
+several times slower than msgspec's typed conversion, so it explains and does
+not read; its ``unstructure`` is slower than the hand-written `to_dict`, so
+`to_dict` stays hand-written. msgspec and cattrs are loaded on first use, so that `import
 audioscape_async` pays for neither (see benchmarks/imports.py)."""
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ def retrying(
     delay)` may refuse a sleep by raising (the call's deadline would pass).
     """
 
-    # tenacity costs a tenth of a second to import; only a call needs it.
+    # tenacity is slow to import (benchmarks/results.md, row 4); only a call needs it.
     import tenacity as _t
 
     def wait(state: _t.RetryCallState) -> float:
@@ -207,8 +207,9 @@ async def call_with_retries(
 ) -> T:
     """Await `call()` under `policy`, as `retrying` would, without tenacity until a retry is due.
 
-    Building and driving a tenacity controller costs about 40 µs, a tenth of a
-    whole search, and almost every call succeeds at once. So the first attempt
+    Building and driving a tenacity controller costs a sizeable part of a whole
+    search's CPU (benchmarks/results.md, row 1), and almost every call succeeds
+    at once. So the first attempt
     runs bare; after a failure that may be retried, tenacity takes over and
     its first attempt re-raises that failure, so the retries, their delays,
     logs and `on_retry` calls are exactly those of a tenacity loop.

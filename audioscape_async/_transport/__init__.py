@@ -14,7 +14,8 @@ The wires, one module each, every one implementing `Wire`:
   (asyncio and trio); `_httpx.ClientWire`: your `httpx.AsyncClient`, used as
   given;
 - `_aiohttp.AiohttpWire`: the SDK's own pool on aiohttp's HTTP/1.1 client
-  (asyncio only), about half the CPU per search of httpx's.
+  (asyncio only), less CPU per search than httpx's (benchmarks/results.md,
+  rows 1 and 1a).
 
 ``transport=`` on the clients chooses the wire of the SDK's own pool:
 ``"httpx"``, ``"aiohttp"`` (an error when the extra is missing, at

@@ -35,8 +35,9 @@ __all__ = [
 class Outgoing:
     """One request to send: its parts, and the `httpx.Request` they make, built when needed.
 
-    No wire needs an `httpx.Request` to send (building one is a tenth of the
-    SDK's own CPU per search); an error that carries the request builds it.
+    No wire needs an `httpx.Request` to send (building one is a noticeable part
+    of the SDK's own CPU per search, row 1 of benchmarks/results.md); an error
+    that carries the request builds it.
     `proxy` is the one the client's config chose for this URL (None: direct).
     """
 

@@ -55,7 +55,8 @@ class PoolWire:
 
     httpcore's pool scans all its connections each time a request enters or
     leaves it, so one pool of 100 costs more CPU per search the more requests
-    are in flight: 64 at once moved 0.55x the searches per second of 8. Pools of
+    are in flight: 64 at once moved fewer searches per second than 8 (see rows 5a
+    and 5b of benchmarks/results.md for the sharded pools' figures). Pools of
     `_SHARD_SIZE` keep each scan short, and the least busy pool takes the next
     request (ties: the first, so a lone caller reuses one connection). Together
     they hold the config's `max_connections`, as one pool would; the stage lets
