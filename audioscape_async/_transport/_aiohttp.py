@@ -54,8 +54,8 @@ class AiohttpWire:
         # The SDK passes the same URL, headers, timeout and proxy objects on every request
         # of a client: each is converted to aiohttp's form once, and again only on a change.
         self._url = Last(_yarl_url)
-        # Pairs of str: aiohttp reading httpx.Headers as a mapping is slow (row 1 of
-        # benchmarks/results.md moved with it).
+        # Pairs of str: aiohttp reads httpx.Headers as a mapping slowly, which shows
+        # in the CPU per call (benchmarks/results.md, row 1).
         self._pairs = Last(_header_pairs)
         self._timeout = Last(_client_timeout)
         self._proxy = Last(_proxy_parts)
