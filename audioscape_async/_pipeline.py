@@ -216,10 +216,7 @@ class Pipeline:
     ) -> SearchResponse:
         transport = self.shared.transport
         if transport.wire is None:
-            # The first call imports its wire's library (in a worker thread) before its
-            # turn at the gate: a turn spent waiting for an import would reach the server
-            # late, bunched with the turns after it, past the rate.
-            await transport.open(self.config.proxy)
+            await self._open_wire(transport, options)
         gate = self.gate
         breaker = self.shared.breaker
         policy = options.retry
@@ -293,6 +290,25 @@ class Pipeline:
             raise
         gate.succeeded()
         return page
+
+    async def _open_wire(self, transport: TransportStage, options: CallOptions) -> None:
+        """The first call settles its wire before its turn at the gate, within its deadline.
+
+        It imports the wire's library in a worker thread: a turn spent waiting for
+        that would reach the server late, bunched with the turns after it, past the
+        rate. A deadline that runs out meanwhile ends the call; the import goes on,
+        and the next call finds it done.
+        """
+        import anyio
+
+        left = options.remaining()
+        if left is None:
+            await transport.open(self.config.proxy)
+            return
+        with anyio.move_on_after(left):
+            await transport.open(self.config.proxy)
+            return
+        raise options.deadline_error("while the client set up its connection pool (first call)")
 
     def _callers_timeout(self, options: CallOptions) -> bool:
         """Whether the call's timeout is one of its own, not that of the client holding the pool."""

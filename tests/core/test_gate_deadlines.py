@@ -150,3 +150,27 @@ def test_the_sync_client_ends_each_wait_in_the_deadline(server: EmulatorServer) 
         exactly_deadline(error)
     assert "429" in str(errors[0])
     assert "pause after a 429" in str(errors[1])
+
+
+@pytest.mark.anyio
+async def test_the_first_calls_wire_set_up(
+    server: EmulatorServer, sdk_transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold client sets up its wire (an import, in a worker thread) within the deadline."""
+    from audioscape_async import _transport
+
+    prepare = _transport._prepare
+
+    def slow_prepare(library: str, trust_env: bool) -> object:
+        time.sleep(0.5)  # a slow import, on a loaded machine
+        return prepare(library, trust_env)
+
+    monkeypatch.setattr(_transport, "_prepare", slow_prepare)
+    async with client_for(server, sdk_transport) as client:
+        began = time.monotonic()
+        with pytest.raises(DeadlineExceededError, match="set up its connection pool"):
+            await client.search(QUERY, limit=1, deadline=0.2)
+        assert time.monotonic() - began < 0.45  # not held for the whole set-up
+        assert server.emulator.requests == []
+        page = await client.search(QUERY, limit=1)  # no deadline: it waits for the set-up
+    assert page.status_code == 200
