@@ -210,9 +210,9 @@ class Walk:
                     break  # the first page tells meta.total; nothing before it is known
             elif self._planned_to >= self.total:
                 break
-            limit = self.options.page_size
-            if self.options.max_items is not None:
-                left = self.options.max_items - self._counted - (self._planned_to - self.frontier)
+            limit = options.page_size
+            if options.max_items is not None:
+                left = options.max_items - self._counted - (self._planned_to - self.frontier)
                 limit = min(limit, left)
                 if limit <= 0:
                     break

@@ -16,27 +16,9 @@ from audioscape_async import (
     InternalServerError,
     InvalidParameterError,
 )
-from audioscape_async import _breaker as breaker_module
 from audioscape_async._breaker import CircuitBreaker
 from audioscape_async._exceptions import CircuitOpenError
-
-
-class FakeClock:
-    """A clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """The breaker's clock, driven by the test."""
-    fake = FakeClock()
-    monkeypatch.setattr(breaker_module, "clock", fake)
-    return fake
+from tests.serving.breaker_clock import FakeClock
 
 
 def error_503() -> InternalServerError:

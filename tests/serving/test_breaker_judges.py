@@ -24,33 +24,15 @@ from audioscape_async import (
     InternalServerError,
     RateLimitError,
 )
-from audioscape_async import _breaker as breaker_module
 from audioscape_async._breaker import CircuitBreaker, verdict
 from audioscape_async._exceptions import CircuitOpenError
 from audioscape_async.emulator import EmulatorServer, Faults
 from tests.reliability.resources import wait_until
+from tests.serving.breaker_clock import FakeClock
 
 QUERY = "dark cinematic boss tension"
 #: The emulator's answers take this long when its "latency" fault is on.
 LATENCY = 0.3
-
-
-class FakeClock:
-    """The breaker's clock, moved only by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """The breaker's clock, driven by the test."""
-    fake = FakeClock()
-    monkeypatch.setattr(breaker_module, "clock", fake)
-    return fake
 
 
 @pytest.fixture
