@@ -404,6 +404,7 @@ class AsyncClient:
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
         cache: bool = False,
+        rate_limit: RateLimit | NotGiven | None = NOT_GIVEN,
     ) -> Crawl:
         """Walk every track like `iter_tracks`, keeping statistics as it goes.
 
@@ -419,13 +420,20 @@ class AsyncClient:
         plain ``async for`` over it works too, fetching in steps.
 
         `on_progress(stats)` is called after every page (keep it quick: the
-        crawl waits for it). `cache` works as in `iter_pages`.
+        crawl waits for it). `cache` works as in `iter_pages`. `rate_limit`
+        paces the crawl: on a client without a `rate_limit` it is
+        `RateLimit.auto()`, which finds the API key's tier from its 429s;
+        on one with a `rate_limit`, that one; None: the client's own gate,
+        unlimited or not. A 429 slows a crawl down and does not spend
+        `max_retries` (`RetryPolicy`).
         """
         from ._crawl import Crawl, CrawlStats
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
         stats = CrawlStats()
-        fetch = self._page_fetcher(query, filters, options, stats, cache=cache)
+        fetch = self._page_fetcher(
+            query, filters, options, stats, cache=cache, rate_limit=self._crawl_limit(rate_limit)
+        )
         walk_options = _walk_options(page_size, max_items, offset, concurrency)
         return Crawl(fetch, walk_options, stats, on_progress)
 
@@ -447,6 +455,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        rate_limit: RateLimit | NotGiven | None = NOT_GIVEN,
     ) -> CrawlStats:
         """Write every track of one search or several to `out`, once each; resumable after a crash.
 
@@ -478,12 +487,13 @@ class AsyncClient:
         from ._crawl._pagination import stream_tracks
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline).started()
+        limit = self._crawl_limit(rate_limit)
 
         def open_walk(walk: QueryWalk) -> AbstractAsyncContextManager[AsyncIterator[Batch]]:
             # The streaming window: an interrupted crawl has written every page
             # that was contiguous with what it wrote before.
             return stream_tracks(
-                self._page_fetcher(walk.query, walk.filters, options, walk.stats),
+                self._page_fetcher(walk.query, walk.filters, options, walk.stats, rate_limit=limit),
                 _walk_options(page_size, max_items, walk.offset, concurrency),
                 stats=walk.stats,
                 seen=walk.seen,
@@ -528,6 +538,14 @@ class AsyncClient:
             deadline=deadline,
         )
 
+    def _crawl_limit(self, rate_limit: object) -> RateLimit | None:
+        """A crawl's own pace (see `crawl`), checked; None: the client's gate."""
+        from ._ratelimit import RateLimit
+
+        if rate_limit is NOT_GIVEN:
+            return RateLimit.auto() if self._pipeline.shared.rate_limit is None else None
+        return check_optional("rate_limit", rate_limit, RateLimit)
+
     def _page_fetcher(
         self,
         query: str,
@@ -536,17 +554,20 @@ class AsyncClient:
         stats: CrawlStats | None = None,
         *,
         cache: bool = False,
+        rate_limit: RateLimit | None = None,
     ) -> FetchPage:
         """Check a walk's query and filters now; return its page fetcher (one deadline for all)."""
         check_query(query)
         checked_filters = filters_json(filters)
         pipeline = self._pipeline
         walk_options: CallOptions | None = None
+        gate = None if rate_limit is None else pipeline.gate_for(rate_limit)
 
         async def fetch(offset: int, limit: int, *, fresh: bool = False) -> SearchResponse:
             nonlocal walk_options
             if walk_options is None:
-                walk_options = options.started()  # the walk's deadline runs from its first page
+                # The walk's deadline runs from its first page; 429s slow it, not end it.
+                walk_options = options.walking()
             body = search_body(query, limit, offset, checked_filters)
             key = pipeline.cache_key(query, limit, offset, checked_filters) if cache else None
             if fresh and key is not None and pipeline.shared.cache is not None:
@@ -554,11 +575,11 @@ class AsyncClient:
                 started = walk_options
                 return await pipeline.shared.cache.fetch(
                     key,
-                    lambda: pipeline.search(body, started, stats),
+                    lambda: pipeline.search(body, started, stats, gate=gate),
                     deadline=started.deadline_at,
                     refresh=True,
                 )
-            return await pipeline.search(body, walk_options, stats, cache_key=key)
+            return await pipeline.search(body, walk_options, stats, cache_key=key, gate=gate)
 
         return fetch
 

@@ -5,8 +5,10 @@ client to back off (a 429's ``Retry-After``), so that one 429 pauses the whole
 client instead of each task finding out on its own. And, when the user asks for
 it, it spaces requests to a rate with a burst (GCRA, the token bucket's
 arithmetic twin: one number, the theoretical arrival time, and no lock, because
-nothing awaits between reading and writing it). In adaptive mode the rate halves
-after a 429 and creeps back up after successes.
+nothing awaits between reading and writing it). A limit that learns
+(`RateLimit.auto`) takes its rate from a `_tier.TierFinder`, told of every
+send, success and 429. In the deprecated adaptive mode the rate halves after
+a 429 and creeps back up after successes.
 
 Kept apart from `RateLimit` (an attrs class) because every client has a gate,
 and `import audioscape_async` should not pay for what only some clients use.
@@ -16,9 +18,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._exceptions import RateLimitError
+
+if TYPE_CHECKING:
+    from ._tier import TierFinder
 
 
 class Limit(Protocol):
@@ -32,6 +37,8 @@ class Limit(Protocol):
     def adaptive(self) -> bool: ...
     @property
     def min_requests_per_second(self) -> float: ...
+    @property
+    def learn(self) -> bool: ...
 
 
 class Budget(Protocol):
@@ -47,18 +54,35 @@ class Budget(Protocol):
 class Gate:
     """The per-client gate; see the module docstring."""
 
-    __slots__ = ("_interval", "_limit", "_paused_until", "_rate", "_tat")
+    __slots__ = (
+        "_finder",
+        "_interval",
+        "_limit",
+        "_paused_until",
+        "_rate",
+        "_tat",
+        "last_success",
+    )
 
     def __init__(self, limit: Limit | None) -> None:
         self._limit = limit
+        self._finder: TierFinder | None = None
+        if limit is not None and limit.learn:
+            from ._tier import TierFinder
+
+            self._finder = TierFinder()
         self._rate = limit.requests_per_second if limit is not None else math.inf
         self._interval = 1.0 / self._rate
         self._tat = 0.0  # the theoretical arrival time of the next request
         self._paused_until = 0.0
+        #: When a request through this gate last succeeded (monotonic; 0: never).
+        self.last_success = 0.0
 
     @property
     def rate(self) -> float:
         """The rate in force now (requests per second; inf when unlimited)."""
+        if self._finder is not None:
+            return self._finder.rate(time.monotonic())
         return self._rate
 
     async def wait(
@@ -81,6 +105,7 @@ class Gate:
         from . import _retry  # imported where used; it holds the SDK's one sleep
 
         waited = 0.0
+        asked = time.monotonic()
         while True:
             now = time.monotonic()
             until = self._paused_until
@@ -103,15 +128,23 @@ class Gate:
                 continue
             if self._limit is None:
                 return waited
+            finder = self._finder
+            if finder is not None:
+                self._interval = 1.0 / finder.rate(now)
             tat = max(self._tat, now)
             delay = tat - (self._limit.burst - 1) * self._interval - now
             if delay > 0 and budget is not None:
                 budget.wait_fits(delay, "the client-side rate limit")
             self._tat = tat + self._interval
+            if finder is not None:
+                finder.sent(now + max(delay, 0.0))
             if delay <= 0:
                 return waited
             await _retry.sleep(delay)
             waited += delay
+            if finder is not None and finder.cut_at > asked:
+                asked = time.monotonic()  # a turn given at the rate since cut: a new one
+                continue
             if self._paused_until <= max(time.monotonic(), slept_until):
                 return waited
 
@@ -138,8 +171,29 @@ class Gate:
             self._set_rate(max(self._limit.min_requests_per_second, self._rate / 2))
         return until
 
+    @property
+    def learns(self) -> bool:
+        """Whether its rate learns from 429s (`RateLimit.auto`)."""
+        return self._finder is not None
+
+    def throttled(self, asked_at: float) -> None:
+        """Note a 429 to a request that asked for its turn at `asked_at` (monotonic).
+
+        A learned rate learns from it, unless its turn was given at a rate since cut.
+        """
+        now = time.monotonic()
+        finder = self._finder
+        if finder is not None and finder.throttled(asked_at, now):
+            # The turns given at the old rate are given again (`wait`), from one
+            # interval of the new rate on.
+            self._tat = now + 1.0 / finder.rate(now)
+
     def succeeded(self) -> None:
-        """Note a successful request: the adaptive rate grows back a little."""
+        """Note a successful request: a learned rate counts it, an adaptive one grows back."""
+        now = self.last_success = time.monotonic()
+        if self._finder is not None:
+            self._finder.succeeded(now)
+            return
         limit = self._limit
         if limit is not None and limit.adaptive and self._rate < limit.requests_per_second:
             step = limit.requests_per_second * 0.05

@@ -68,6 +68,7 @@ class CallOptions:
     retry: RetryPolicy
     deadline: float | None = None  # seconds for the whole call
     deadline_at: float | None = None  # when it runs out, once the call has started
+    walk: bool = False  # a page of a walk or crawl: 429s do not spend max_retries (`_retry`)
 
     @classmethod
     def defaults(cls, config: ClientConfig) -> CallOptions:
@@ -84,6 +85,10 @@ class CallOptions:
         if self.deadline is None or self.deadline_at is not None:
             return self
         return attrs.evolve(self, deadline_at=time.monotonic() + self.deadline)
+
+    def walking(self) -> CallOptions:
+        """These options for a walk's pages: started, and patient with 429s (`RetryPolicy`)."""
+        return attrs.evolve(self.started(), walk=True)
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""

@@ -105,24 +105,30 @@ class Shared:
         self.secret = _secret(rate_limit, cache)
         self._make_transport = transport
         self.transport = transport()
-        self._gates: dict[str, Gate | SharedGate] = {}
+        self._gates: dict[tuple[str, RateLimit | None], Gate | SharedGate] = {}
         #: The process these were built in (`_context.fork_generation`).
         self.generation = fork_generation()
         self.own_timeout: object = None
         self.own_bound: float | None = None
 
-    def gate(self, owner: str) -> Gate | SharedGate:
-        """The gate of one owner: its rate and its pauses, shared by its copies only."""
-        gate = self._gates.get(owner)
+    def gate(self, owner: str, limit: RateLimit | None = None) -> Gate | SharedGate:
+        """The gate of one owner: its rate and its pauses, shared by its copies only.
+
+        With a `limit` (a crawl's own pace), the gate of that owner under that
+        limit: crawls of one owner with equal limits share it (and what it learns).
+        """
+        key = (owner, limit)
+        gate = self._gates.get(key)
         if gate is None:
-            limit = self.rate_limit
+            if limit is None:
+                limit = self.rate_limit
             if limit is not None and limit.backend is not None:
                 from ._redis import SharedGate
 
                 gate = SharedGate(limit, limit.backend, owner)
             else:
                 gate = Gate(limit)
-            gate = self._gates.setdefault(owner, gate)  # one winner if threads race
+            gate = self._gates.setdefault(key, gate)  # one winner if threads race
         return gate
 
     def renew(self) -> None:
@@ -188,11 +194,13 @@ class Pipeline:
         stats: CrawlStats | None = None,
         *,
         cache_key: str | None = None,
+        gate: Gate | SharedGate | None = None,
     ) -> SearchResponse:
         """Run one search; return its page or raise its SDK error.
 
         With a `cache_key` (the call uses the client's cache), the cache stage
-        answers or runs the rest.
+        answers or runs the rest. A `gate` (`gate_for`: a crawl's own pace)
+        stands in for the owner's.
         """
         if self.generation != fork_generation():
             self._renew()
@@ -201,9 +209,15 @@ class Pipeline:
         cache = self.shared.cache
         if cache is not None and cache_key is not None:
             return await cache.fetch(
-                cache_key, lambda: self._send(body, options, stats), deadline=options.deadline_at
+                cache_key,
+                lambda: self._send(body, options, stats, gate),
+                deadline=options.deadline_at,
             )
-        return await self._send(body, options, stats)
+        return await self._send(body, options, stats, gate)
+
+    def gate_for(self, limit: RateLimit | None) -> Gate | SharedGate:
+        """The gate of this owner under `limit` (a crawl's own pace; None: the owner's)."""
+        return self.gate if limit is None else self.shared.gate(self.owner, limit)
 
     def _renew(self) -> None:
         """In a forked child: the pool and this owner's gate of the child's own."""
@@ -212,16 +226,26 @@ class Pipeline:
         self.generation = self.shared.generation
 
     async def _send(
-        self, body: bytes, options: CallOptions, stats: CrawlStats | None
+        self,
+        body: bytes,
+        options: CallOptions,
+        stats: CrawlStats | None,
+        pace: Gate | SharedGate | None = None,
     ) -> SearchResponse:
         transport = self.shared.transport
         if transport.wire is None:
             await self._open_wire(transport, options)
-        gate = self.gate
+        gate = self.gate if pace is None else pace
         breaker = self.shared.breaker
         policy = options.retry
         slept_until = 0.0
         attempts = 0
+        last_success = None
+        if options.walk:
+            started_at = time.monotonic()
+
+            def last_success() -> float:
+                return max(started_at, gate.last_success)
 
         def check_wait(error: BaseException, delay: float) -> None:
             try:
@@ -242,6 +266,7 @@ class Pipeline:
                 raise closed_error(during_call=True)
             if breaker is not None:
                 breaker.before_attempt()
+            asked_at = time.monotonic()  # before its turn: a 429 is judged by the rate it got
             try:
                 if not gate.ready():
                     wait = gate.wait(
@@ -263,6 +288,8 @@ class Pipeline:
             try:
                 page = await self._attempt(body, options, attempts, bound, by_deadline)
             except BaseException as error:
+                if isinstance(error, APIStatusError) and error.status_code == 429:
+                    gate.throttled(asked_at)  # a rate that learns its tier learns from it
                 if breaker is not None:
                     breaker.record_failure(
                         error,
@@ -282,7 +309,12 @@ class Pipeline:
 
         try:
             page = await call_with_retries(
-                policy, attempt, on_retry=on_retry, check_wait=check_wait
+                policy,
+                attempt,
+                on_retry=on_retry,
+                check_wait=check_wait,
+                last_success=last_success,
+                paced=gate.learns,
             )
         except APIStatusError as error:
             if stats is not None and error.response is not None and error.status_code == 429:

@@ -8,6 +8,7 @@ knob; `retrying()` turns it into a fresh tenacity controller for each call
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +19,7 @@ from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    AudioScapeError,
     CircuitOpenError,
     DeadlineExceededError,
     InvalidParameterError,
@@ -86,6 +88,14 @@ class RetryPolicy:
     is raised at once, with `retry_after` set, and the client-wide pause it
     sets lasts `max_retry_after` at most.
 
+    In a walk or a crawl (`iter_pages`, `iter_tracks`, `crawl`, `crawl_to_file`),
+    a 429 slows the walk down and does not spend `max_retries`, which is meant
+    for faults: its page is retried (after the backoff of its own count of
+    429s) until no search of the client's API key has succeeded for
+    `max_rate_limited` seconds, so a key whose quota is spent does not retry
+    for ever. A single `search` counts a 429 as any other failure: a caller is
+    waiting for its answer.
+
     >>> RetryPolicy(max_retries=5, max_backoff=4.0)
     RetryPolicy(max_retries=5, initial_backoff=0.5, max_backoff=4.0, ...)
     """
@@ -98,13 +108,15 @@ class RetryPolicy:
     )
     max_retry_after: float = attrs.field(default=60.0, validator=_check_seconds)
     retry_connection_errors: bool = attrs.field(default=True, validator=_check_bool)
+    max_rate_limited: float = attrs.field(default=300.0, validator=_check_seconds)
 
     def __repr__(self) -> str:
         return (
             f"RetryPolicy(max_retries={self.max_retries}, initial_backoff={self.initial_backoff}, "
             f"max_backoff={self.max_backoff}, retry_statuses={sorted(self.retry_statuses)}, "
             f"max_retry_after={self.max_retry_after}, "
-            f"retry_connection_errors={self.retry_connection_errors})"
+            f"retry_connection_errors={self.retry_connection_errors}, "
+            f"max_rate_limited={self.max_rate_limited})"
         )
 
     def backoff(self, retry_number: int) -> float:
@@ -132,6 +144,92 @@ class RetryPolicy:
         return self.backoff(retry_number)
 
 
+def _rate_limited(error: BaseException | None) -> bool:
+    return isinstance(error, APIStatusError) and error.status_code == 429
+
+
+def _explain(error: BaseException, detail: str) -> None:
+    """Say in `error`'s own message why no retry follows (it is this call's own error)."""
+    if isinstance(error, AudioScapeError):
+        error.message = f"{error.message} ({detail})"
+        error.args = (error.message,)
+
+
+class _Count:
+    """One call's retries: faults against `max_retries`; in a walk, 429s against a clock.
+
+    `last_success()` (given for a walk's pages) says when a search of the same
+    API key last succeeded, or when this call started if later: a 429 is then
+    retried until `max_rate_limited` seconds have passed since, whatever
+    `max_retries` says. Without it, every failure is a fault. tenacity asks
+    for the wait and the stop of each failed attempt in an order of its own:
+    each attempt is counted once, by whichever asks first.
+    """
+
+    __slots__ = ("counted", "faults", "last_success", "policy", "rate_limited")
+
+    def __init__(self, policy: RetryPolicy, last_success: Callable[[], float] | None) -> None:
+        self.policy = policy
+        self.last_success = last_success
+        self.counted = 0  # attempts counted so far
+        self.faults = 0
+        self.rate_limited = 0
+
+    def patient(self, error: BaseException | None) -> bool:
+        """Whether `error` is a 429 that does not spend `max_retries` (a walk's)."""
+        return self.last_success is not None and _rate_limited(error)
+
+    def count(self, attempt: int, error: BaseException | None) -> None:
+        """Count failed attempt number `attempt` (once)."""
+        if attempt <= self.counted:
+            return
+        self.counted = attempt
+        if self.patient(error):
+            self.rate_limited += 1
+        else:
+            self.faults += 1
+
+    def stop(self, attempt: int, error: BaseException | None) -> bool:
+        """Whether failed attempt number `attempt` (one that may be retried) is the last."""
+        self.count(attempt, error)
+        if self.patient(error):
+            assert self.last_success is not None
+            quiet = time.monotonic() - self.last_success()
+            if quiet < self.policy.max_rate_limited:
+                return False
+            assert error is not None
+            _explain(
+                error,
+                f"no search of this API key has succeeded for {quiet:.0f} s, "
+                f"retry.max_rate_limited is {self.policy.max_rate_limited:g} s",
+            )
+            return True
+        if self.faults <= self.policy.max_retries:
+            return False
+        if error is not None and self.policy.max_retries > 0:
+            retries = self.policy.max_retries
+            _explain(error, f"after {retries} {'retry' if retries == 1 else 'retries'}")
+        return True
+
+    def retry_number(self, attempt: int, error: BaseException | None) -> int:
+        """Which retry of its kind follows failed attempt `attempt` (the backoff grows with it)."""
+        self.count(attempt, error)
+        return self.rate_limited if self.patient(error) else self.faults
+
+
+def _explain_refusal(policy: RetryPolicy, error: BaseException) -> None:
+    """A 429 or 503 not retried because its Retry-After is too long says so."""
+    if (
+        isinstance(error, APIStatusError)
+        and error.status_code in policy.retry_statuses
+        and error.retry_after is not None
+        and error.retry_after > policy.max_retry_after
+    ):
+        _explain(
+            error, f"Retry-After longer than retry.max_retry_after, {policy.max_retry_after:g} s"
+        )
+
+
 def _reason(error: BaseException) -> str:
     if isinstance(error, APITimeoutError):
         return "timeout"
@@ -151,20 +249,36 @@ def retrying(
     *,
     on_retry: OnRetry | None = None,
     check_wait: Callable[[BaseException, float], None] | None = None,
+    last_success: Callable[[], float] | None = None,
+    paced: bool = False,
 ) -> _t.AsyncRetrying:
     """A fresh tenacity controller for one call under `policy`.
 
     `on_retry(error, delay)` is told of each retry before its sleep (the crawl
     statistics and the shared rate gate hang off it). `check_wait(error,
     delay)` may refuse a sleep by raising (the call's deadline would pass).
+    `last_success` makes 429s patient, as in a walk (`_Count`); `paced`
+    says a gate that learns from 429s paces the retries (`RateLimit.auto`):
+    a patient 429 then waits for its turn there, not for a backoff too.
     """
 
     # tenacity is slow to import (benchmarks/results.md, row 4); only a call needs it.
     import tenacity as _t
 
+    count = _Count(policy, last_success)
+
+    def failed(state: _t.RetryCallState) -> BaseException | None:
+        return state.outcome.exception() if state.outcome else None
+
+    def stop(state: _t.RetryCallState) -> bool:
+        return count.stop(state.attempt_number, failed(state))
+
     def wait(state: _t.RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        return policy.delay_for(error, state.attempt_number)
+        error = failed(state)
+        number = count.retry_number(state.attempt_number, error)
+        if paced and count.patient(error) and getattr(error, "retry_after", None) is None:
+            return 0.0  # the gate, which learned from this 429, holds the retry
+        return policy.delay_for(error, number)
 
     async def before_sleep(state: _t.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -172,14 +286,25 @@ def retrying(
         assert error is not None
         if check_wait is not None:
             check_wait(error, delay)
-        logger.warning(
-            "retrying search (retry %d of %d) in %.2f s after %s: %s",
-            state.attempt_number,
-            policy.max_retries,
-            delay,
-            _reason(error),
-            error,
-        )
+        if count.patient(error):
+            # A walk's 429 is flow control (it slows the walk, `_tier` learns from it),
+            # not a fault: said at INFO, so a crawl that finds its tier stays quiet.
+            logger.info(
+                "retrying search (429 number %d, which does not count against max_retries) "
+                "in %.2f s: %s",
+                count.rate_limited,
+                delay,
+                error,
+            )
+        else:
+            logger.warning(
+                "retrying search (retry %d of %d) in %.2f s after %s: %s",
+                count.faults,
+                policy.max_retries,
+                delay,
+                _reason(error),
+                error,
+            )
         if on_retry is not None:
             result = on_retry(error, delay)
             if result is not None:
@@ -189,7 +314,7 @@ def retrying(
         await sleep(seconds)
 
     return _t.AsyncRetrying(
-        stop=_t.stop_after_attempt(policy.max_retries + 1),
+        stop=stop,
         retry=_t.retry_if_exception(policy.is_retryable),
         wait=wait,
         sleep=do_sleep,
@@ -204,6 +329,8 @@ async def call_with_retries(
     *,
     on_retry: OnRetry | None = None,
     check_wait: Callable[[BaseException, float], None] | None = None,
+    last_success: Callable[[], float] | None = None,
+    paced: bool = False,
 ) -> T:
     """Await `call()` under `policy`, as `retrying` would, without tenacity until a retry is due.
 
@@ -218,12 +345,23 @@ async def call_with_retries(
     try:
         return await call()
     except Exception as error:
-        if policy.max_retries == 0 or not policy.is_retryable(error):
+        if not policy.is_retryable(error):
+            _explain_refusal(policy, error)
+            raise
+        if policy.max_retries == 0 and not (last_success is not None and _rate_limited(error)):
             raise
         pending.append(error)
-    async for attempt in retrying(policy, on_retry=on_retry, check_wait=check_wait):
+    controller = retrying(
+        policy, on_retry=on_retry, check_wait=check_wait, last_success=last_success, paced=paced
+    )
+    async for attempt in controller:
         with attempt:
             if pending:
                 raise pending.pop()
-            return await call()
+            try:
+                return await call()
+            except Exception as error:
+                if not policy.is_retryable(error):
+                    _explain_refusal(policy, error)
+                raise
     raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover

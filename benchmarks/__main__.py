@@ -29,6 +29,7 @@ BENCHMARKS = (
     "cache",
     "players",
     "first_result",
+    "tier",
 )
 
 

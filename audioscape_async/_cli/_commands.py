@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,11 +181,19 @@ async def crawl(args: argparse.Namespace) -> None:
     filters = _filters(args)
     extra: dict[str, Any] = {}
     if args.rps is not None:
-        extra["rate_limit"] = RateLimit(
-            requests_per_second=args.rps,
-            burst=args.burst if args.burst is not None else 1,
-            adaptive=args.adaptive,
-        )
+        if args.adaptive:
+            print(
+                "audioscape: --adaptive is deprecated: without --rps a crawl finds the API "
+                "key's rate limit from its 429s",
+                file=sys.stderr,
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # said above, in the CLI's words
+            extra["rate_limit"] = RateLimit(
+                requests_per_second=args.rps,
+                burst=args.burst if args.burst is not None else 1,
+                adaptive=args.adaptive,
+            )
     elif args.burst is not None:
         raise UsageError("--burst goes with --rps")
     elif args.adaptive:

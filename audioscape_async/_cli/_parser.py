@@ -162,11 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"pages in flight, 1..{MAX_CONCURRENCY} (default 4)",
     )
     crawl.add_argument(
-        "--rps", type=positive_number, default=None, help="at most R requests per second"
+        "--rps",
+        type=positive_number,
+        default=None,
+        help="at most R requests per second (default: find the API key's limit from its 429s)",
     )
     crawl.add_argument("--burst", type=whole_range(1), default=None, help="burst for --rps")
     crawl.add_argument(
-        "--adaptive", action="store_true", help="with --rps: halve the rate after each 429"
+        "--adaptive",
+        action="store_true",
+        help="deprecated (leave out --rps instead): with --rps, halve the rate after each 429",
     )
     crawl.add_argument(
         "--max-retry-after",

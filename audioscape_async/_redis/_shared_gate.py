@@ -117,5 +117,17 @@ class SharedGate:
         """Never: whether a request may go is Redis's to say (see `Gate.ready`)."""
         return False
 
+    #: Its rate is configured, never learned from 429s.
+    learns = False
+
+    def throttled(self, asked_at: float) -> None:
+        """Note a 429 (a shared rate is configured, not learned)."""
+
+    @property
+    def last_success(self) -> float:
+        """When a request of this process through the gate last succeeded (monotonic; 0: never)."""
+        return self._local.last_success
+
     def succeeded(self) -> None:
         """Note a successful request (the shared rate is not adaptive)."""
+        self._local.succeeded()

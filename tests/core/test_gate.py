@@ -7,6 +7,8 @@ asked for. Deadlines at the gate, through a client, are `test_gate_deadlines.py`
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from audioscape_async import DeadlineExceededError, RateLimit, RateLimitError
@@ -93,7 +95,9 @@ async def test_a_turn_the_deadline_refuses_is_not_taken_from_the_rate(
 async def test_an_adaptive_rate_halves_on_a_429_and_grows_back_by_a_twentieth() -> None:
     """Each pause halves the rate, never below the floor; each success adds 5% of the configured
     rate, never above it. A rate that is not adaptive never moves."""
-    gate = Gate(RateLimit(requests_per_second=100, adaptive=True, min_requests_per_second=30))
+    with pytest.warns(DeprecationWarning, match="adaptive"):
+        limit = RateLimit(requests_per_second=100, adaptive=True, min_requests_per_second=30)
+    gate = Gate(limit)
     await gate.pause(0.0)
     assert gate.rate == 50
     await gate.pause(0.0)
@@ -108,3 +112,80 @@ async def test_an_adaptive_rate_halves_on_a_429_and_grows_back_by_a_twentieth() 
     fixed.succeeded()
     assert fixed.rate == 100
     assert Gate(None).rate == float("inf")
+
+
+class Clock:
+    """A monotonic clock the test moves (the gate reads `time.monotonic` through `_gate.time`)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    from audioscape_async import _gate
+
+    fake = Clock()
+    monkeypatch.setattr(_gate, "time", fake)
+    return fake
+
+
+async def _succeed(gate: Gate, clock: Clock, count: int, every: float) -> None:
+    for _ in range(count):
+        await gate.wait()
+        clock.now += every
+        gate.succeeded()
+
+
+@pytest.mark.anyio
+async def test_a_learned_rate_holds_nothing_back_until_a_429(
+    clock: Clock, sleeps: list[float]
+) -> None:
+    """`RateLimit.auto()`: no turn waits before the first 429; after it, turns are spaced."""
+    gate = Gate(RateLimit.auto())
+    assert gate.learns
+    assert not gate.ready()
+    assert gate.rate == float("inf")
+    await _succeed(gate, clock, 40, every=0.05)  # 20 a second get through
+    assert sleeps == []
+    gate.throttled(clock.now - 0.01)
+    assert gate.rate == pytest.approx(0.97 * 20, rel=0.05)
+    assert await gate.wait() == pytest.approx(1 / gate.rate, rel=0.01)  # one interval on
+    assert await gate.wait() == pytest.approx(2 / gate.rate, rel=0.01)
+
+
+@pytest.mark.anyio
+async def test_a_turn_given_before_a_cut_is_given_again_at_the_new_rate(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task asleep on a turn of the old rate takes a new turn when a 429 cuts the rate."""
+    from audioscape_async import _retry
+
+    gate = Gate(RateLimit.auto())
+    await _succeed(gate, clock, 40, every=0.05)
+    gate.throttled(clock.now)
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:
+            clock.now += 0.5
+            gate.throttled(clock.now)  # a 429 cuts the rate while this task sleeps
+
+    monkeypatch.setattr(_retry, "sleep", sleep)
+    await gate.wait()  # its turn, one interval on
+    await gate.wait()  # asleep when the cut comes: a new turn, then it goes
+    assert len(slept) == 3
+    assert slept[2] == pytest.approx(1 / gate.rate, rel=0.01)
+
+
+def test_a_configured_rate_does_not_learn() -> None:
+    """A fixed rate, or none, is not moved by a 429."""
+    fixed = Gate(RateLimit(requests_per_second=10))
+    fixed.throttled(time.monotonic())
+    assert not fixed.learns
+    assert fixed.rate == 10
+    assert not Gate(None).learns

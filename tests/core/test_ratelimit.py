@@ -9,6 +9,7 @@ the gate keeps the limit is `test_gate.py`.
 from __future__ import annotations
 
 import math
+import warnings
 
 import attrs
 import pytest
@@ -22,7 +23,7 @@ def test_the_defaults_are_one_at_a_time_and_not_adaptive() -> None:
     assert (limit.burst, limit.adaptive, limit.min_requests_per_second) == (1, False, 0.5)
     assert limit.backend is None
     assert repr(RateLimit(requests_per_second=10, burst=5)) == (
-        "RateLimit(requests_per_second=10, burst=5, adaptive=False, min_requests_per_second=0.5)"
+        "RateLimit(requests_per_second=10, burst=5)"
     )
 
 
@@ -68,10 +69,10 @@ def test_a_burst_that_is_not_a_whole_number_from_one_is_refused(value: object, r
 
 def test_a_limit_is_frozen_and_compares_by_value() -> None:
     """One limit may be shared by clients: nobody can change it; equal limits hash alike."""
-    limit = RateLimit(requests_per_second=10, burst=5, adaptive=True)
+    limit = RateLimit(requests_per_second=10, burst=5, min_requests_per_second=2)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         limit.burst = 50  # type: ignore[misc]
-    same = RateLimit(requests_per_second=10, burst=5, adaptive=True)
+    same = RateLimit(requests_per_second=10, burst=5, min_requests_per_second=2)
     assert limit == same
     assert hash(limit) == hash(same)
     assert limit != RateLimit(requests_per_second=10, burst=5)
@@ -96,6 +97,48 @@ def test_rate_limit_takes_a_backend() -> None:
 )
 def test_rate_limit_backend_is_checked(kwargs: dict[str, object], parameter: str) -> None:
     """A backend must be a RedisBackend, and cannot share an adaptive rate."""
-    with pytest.raises(InvalidParameterError) as caught:
-        RateLimit(requests_per_second=10, **kwargs)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # adaptive=True is deprecated
+        with pytest.raises(InvalidParameterError) as caught:
+            RateLimit(requests_per_second=10, **kwargs)  # type: ignore[arg-type]
     assert caught.value.parameter == parameter
+
+
+def test_auto_needs_no_rate_and_says_so() -> None:
+    """`RateLimit.auto()` learns its rate: shown as such, equal to another auto, not to a rate."""
+    limit = RateLimit.auto()
+    assert limit.learn
+    assert limit.requests_per_second == math.inf
+    assert repr(limit) == "RateLimit.auto()"
+    assert limit == RateLimit.auto()
+    assert hash(limit) == hash(RateLimit.auto())
+    assert limit != RateLimit(requests_per_second=10)
+
+
+def test_only_a_learned_rate_may_be_infinite() -> None:
+    """An infinite rate is refused where nothing learns it; a learned rate is not also adaptive."""
+    with pytest.raises(InvalidParameterError, match=r"rate_limit\.requests_per_second"):
+        RateLimit(requests_per_second=math.inf)
+    with (
+        pytest.warns(DeprecationWarning, match="adaptive"),
+        pytest.raises(InvalidParameterError, match=r"rate_limit\.adaptive"),
+    ):
+        RateLimit(math.inf, adaptive=True, learn=True)
+
+
+def test_auto_with_a_backend_is_refused_with_the_way_out() -> None:
+    """A learned rate is per process for now: a backend gets a clear error naming the fix."""
+    backend = RedisBackend("redis://127.0.0.1:1/0")
+    way_out = r"requests_per_second=\.\.\., backend="
+    with pytest.raises(InvalidParameterError, match=way_out) as caught:
+        RateLimit.auto(backend=backend)
+    assert caught.value.parameter == "rate_limit.backend"
+
+
+def test_adaptive_is_deprecated_where_it_is_asked_for() -> None:
+    """`adaptive=True` warns, pointing at the caller's line, and still works."""
+    with pytest.warns(DeprecationWarning, match=r"RateLimit\.auto\(\)") as caught:
+        limit = RateLimit(requests_per_second=10, adaptive=True)
+    assert caught[0].filename == __file__
+    assert limit.adaptive
+    assert "adaptive=True" in repr(limit)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 import httpx
@@ -25,7 +28,7 @@ from audioscape_async import (
 )
 from audioscape_async import _retry as retry_module
 from audioscape_async._retry import parse_retry_after
-from tests.helpers import API_KEY, MockAPI, error, ok, open_client
+from tests.helpers import API_KEY, MockAPI, error, ok, open_client, page_json
 
 RETRIED = [429, 500, 502, 503, 504]
 NOT_RETRIED = [400, 401, 403, 404]
@@ -336,6 +339,7 @@ async def test_retry_after_over_the_limit_raises_at_once(sleeps: list[float]) ->
     assert api.calls == 1
     assert sleeps == []
     assert "retry after 120 s" in str(caught.value)
+    assert "Retry-After longer than retry.max_retry_after, 60 s" in str(caught.value)
 
 
 @pytest.mark.anyio
@@ -511,3 +515,108 @@ async def test_outer_timeout_during_backoff_raises_timeout_error(
         with pytest.raises(TimeoutError), anyio.fail_after(0.05):
             await client.search("calm piano")
     assert api.calls == 1
+
+
+# -- a walk's 429s slow it down; they do not spend max_retries -------------------
+
+
+def _pages_of(total: int) -> Callable[[httpx.Request], httpx.Response]:
+    """A server of `total` tracks answering each page it is asked for."""
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        offset, limit = body["offset"], body["limit"]
+        ids = [str(n) for n in range(offset, min(offset + limit, total))]
+        return ok(page_json(ids, total=total, offset=offset, limit=limit))
+
+    return respond
+
+
+@pytest.mark.anyio
+async def test_a_walk_goes_on_through_more_429s_than_max_retries(sleeps: list[float]) -> None:
+    """Ten 429s in a row do not end a walk with max_retries=1: 429s are not faults."""
+    pages = _pages_of(30)
+    script: list[Any] = [_status(429)] * 10 + [pages]
+    api = MockAPI(*script)
+    async with open_client(api, max_retries=1) as client:
+        ids = [t.asset_id async for t in client.iter_tracks("calm piano", page_size=10)]
+    assert ids == [str(n) for n in range(30)]
+    assert api.calls == 10 + 3
+    # Each 429's backoff grows with the count of 429s, not with a fault count.
+    assert len(sleeps) == 10
+    assert sleeps[-1] >= 4.0
+
+
+@pytest.mark.anyio
+async def test_a_single_search_still_counts_429s_as_retries(sleeps: list[float]) -> None:
+    """Outside a walk a caller waits for the answer: max_retries bounds 429s too."""
+    api = MockAPI(_status(429))
+    async with open_client(api, max_retries=2) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.search("calm piano")
+    assert api.calls == 3
+    assert "after 2 retries" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_walk_still_spends_max_retries_on_faults(sleeps: list[float]) -> None:
+    """A 5xx in a walk is a fault: max_retries + 1 attempts, then its error, which says so."""
+    api = MockAPI(_status(429), _status(500))
+    async with open_client(api, max_retries=2) as client:
+        with pytest.raises(InternalServerError) as caught:
+            await client.iter_pages("calm piano").__anext__()
+    assert api.calls == 1 + 3
+    assert "after 2 retries" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_walk_gives_up_when_nothing_succeeds_for_max_rate_limited() -> None:
+    """A key whose quota is spent: 429s are retried for max_rate_limited seconds, no longer."""
+
+    def slow_429(_request: httpx.Request, _body: dict[str, Any]) -> httpx.Response:
+        time.sleep(0.02)
+        return _status(429)
+
+    api = MockAPI(respond=slow_429)
+    policy = RetryPolicy(max_retries=0, initial_backoff=0.0, max_rate_limited=0.15)
+    started = time.monotonic()
+    async with open_client(api, retry=policy) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.iter_pages("calm piano").__anext__()
+    assert 0.15 <= time.monotonic() - started < 5.0
+    assert api.calls >= 3
+    assert "retry.max_rate_limited is 0.15 s" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_max_rate_limited_counts_from_the_last_success_of_the_key(
+    sleeps: list[float],
+) -> None:
+    """With max_rate_limited=0, a walk's first 429 ends it: nothing succeeded since it began."""
+    api = MockAPI(_status(429), ok())
+    async with open_client(api, retry=RetryPolicy(max_rate_limited=0)) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.iter_pages("calm piano").__anext__()
+    assert api.calls == 1
+    assert "has succeeded for" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_walk_ends_at_once_on_a_retry_after_past_max_retry_after(
+    sleeps: list[float],
+) -> None:
+    """Patience has a limit the server sets: a Retry-After over max_retry_after ends the walk."""
+    api = MockAPI(_status(429, **{"retry-after": "120"}), ok())
+    async with open_client(api) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.iter_pages("calm piano").__anext__()
+    assert api.calls == 1
+    assert sleeps == []
+    assert "max_retry_after" in str(caught.value)
+
+
+def test_max_rate_limited_is_checked() -> None:
+    """A negative or non-number max_rate_limited is refused, by name."""
+    with pytest.raises(InvalidParameterError, match=r"retry\.max_rate_limited"):
+        RetryPolicy(max_rate_limited=-1)
+    assert "max_rate_limited=300.0" in repr(RetryPolicy())

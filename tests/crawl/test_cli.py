@@ -14,7 +14,7 @@ import pytest
 
 from audioscape_async import Client
 from audioscape_async._cli import main
-from audioscape_async.emulator import EmulatorServer, Faults
+from audioscape_async.emulator import EmulatorServer, Faults, KeyRateLimit
 from tests.crawl.support import QUERY, run_cli
 
 
@@ -351,7 +351,7 @@ def test_max_retry_after_fails_fast(env: dict[str, str], cli_server: EmulatorSer
 
 
 def test_adaptive_rate_limit_crawls(env: dict[str, str], tmp_path: Path) -> None:
-    """--rps with --adaptive is accepted and crawls every track."""
+    """--rps with --adaptive is accepted, says in one line that it is deprecated, and crawls."""
     out = tmp_path / "t.jsonl"
     result = run_cli(
         "crawl", QUERY, "--out", str(out), "--max-items", "300", "--rps", "100", "--adaptive",
@@ -359,6 +359,26 @@ def test_adaptive_rate_limit_crawls(env: dict[str, str], tmp_path: Path) -> None
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert len(out.read_bytes().splitlines()) == 300
+    assert "--adaptive is deprecated: without --rps" in result.stderr
+    assert "DeprecationWarning" not in result.stderr
+
+
+def test_a_crawl_without_rps_finds_the_tier(
+    cli_server: EmulatorServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    """No --rps against a 100/s tier at concurrency 16: complete, exact, and quiet about the
+    429s it drew finding the tier (they slow the crawl; they are not faults)."""
+    cli_server.emulator.set_rate_limit(KeyRateLimit(rate=100, burst=10))
+    out = tmp_path / "t.jsonl"
+    result = run_cli(
+        "crawl", QUERY, "--out", str(out), "--max-items", "8000", "--concurrency", "16",
+        "--max-retries", "0", "--progress", "none", env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ids = [orjson.loads(line)["asset_id"] for line in out.read_bytes().splitlines()]
+    assert len(ids) == len(set(ids)) == 8000
+    assert any(r.status == 429 for r in cli_server.emulator.requests)
+    assert "WARNING" not in result.stderr
 
 
 @pytest.mark.parametrize("command", ["search", "crawl"])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
-from audioscape_async import Client, CrawlStats, RateLimit
-from audioscape_async.emulator import EmulatorServer, Faults, generate_catalog
+from audioscape_async import Client, CrawlStats, RateLimit, RateLimitError, RetryPolicy
+from audioscape_async.emulator import EmulatorServer, Faults, KeyRateLimit, generate_catalog
 from tests.crawl.support import QUERY, QUICK, client_for, walked_ids
 
 
@@ -54,8 +55,8 @@ async def test_concurrency_keeps_at_most_n_requests_in_flight(server: EmulatorSe
     assert records
     # Each record spans arrival .. arrival + latency at least; count overlaps at each arrival.
     arrivals = sorted(record.time for record in records)
-    for time in arrivals:
-        in_flight = sum(1 for other in arrivals if time - 0.02 < other <= time)
+    for arrival in arrivals:
+        in_flight = sum(1 for other in arrivals if arrival - 0.02 < other <= arrival)
         assert in_flight <= 4
 
 
@@ -127,7 +128,8 @@ async def test_a_long_retry_after_fails_fast_and_pauses_only_up_to_the_cap(
 async def test_adaptive_rate_halves_after_a_429(server: EmulatorServer) -> None:
     """An adaptive limit slows down after a 429 and climbs back with successes."""
     server.emulator.set_faults(Faults(retry_after=0))
-    limit = RateLimit(requests_per_second=200, burst=1, adaptive=True)
+    with pytest.warns(DeprecationWarning, match="adaptive"):
+        limit = RateLimit(requests_per_second=200, burst=1, adaptive=True)
     async with client_for(server, rate_limit=limit) as client:
         server.emulator.force_fault("429")
         await client.search(QUERY)
@@ -180,3 +182,80 @@ def test_sync_client_crawls(big_server: EmulatorServer, tmp_path: Path) -> None:
     written = [orjson.loads(line)["asset_id"] for line in lines]
     assert written == ids
     assert stats.tracks == 777
+
+
+# -- a crawl at the tier: found from 429s, which slow it and never end it ----------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("concurrency", [8, 32])
+async def test_a_crawl_with_no_rate_finds_the_tier_and_ends_exact(
+    server: EmulatorServer, concurrency: int
+) -> None:
+    """A 50/s tier, no rate given, max_retries=0: every 429 is retried, the crawl is exact,
+    and after the first second the server sees no more than the tier (plus one burst)."""
+    expected = await walked_ids(server, max_items=12_000)
+    server.emulator.reset()
+    server.emulator.set_rate_limit(KeyRateLimit(rate=50, burst=10))
+    async with client_for(server, retry=RetryPolicy(max_retries=0)) as client:
+        crawl = client.crawl(QUERY, max_items=12_000, concurrency=concurrency)
+        got = [track.asset_id async for track in crawl]
+    assert got == expected
+    assert crawl.stats.rate_limited > 0  # it had to find the tier
+    answered = sorted(r.time for r in server.emulator.requests if r.status == 200)
+    assert len(answered) == 120
+    after = [t for t in answered if t > answered[0] + 1.0]
+    assert len(after) <= 10 + 50 * (answered[-1] - answered[0] - 1.0) + 1
+
+
+@pytest.mark.anyio
+async def test_a_crawl_takes_a_rate_limit_of_its_own(server: EmulatorServer) -> None:
+    """`rate_limit=RateLimit(20, burst=5)` paces that crawl: at most 25 answers in any second."""
+    async with client_for(server) as client:
+        crawl = client.crawl(
+            QUERY, max_items=4_000, concurrency=8, rate_limit=RateLimit(20, burst=5)
+        )
+        assert sum([1 async for _ in crawl]) == 4_000
+    arrivals = sorted(record.time for record in server.emulator.requests)
+    for first in arrivals:
+        assert sum(1 for t in arrivals if first <= t < first + 1.0) <= 25
+
+
+@pytest.mark.anyio
+async def test_a_crawl_on_a_client_with_a_rate_limit_keeps_the_clients(
+    server: EmulatorServer,
+) -> None:
+    """The client's own limit holds for its crawls: no learned rate replaces it."""
+    async with client_for(server, rate_limit=RateLimit(200, burst=1)) as client:
+        crawl = client.crawl(QUERY, max_items=1_000, concurrency=4)
+        assert sum([1 async for _ in crawl]) == 1_000
+        gates = client._pipeline.shared._gates
+        assert [limit for _, limit in gates] == [None]
+
+
+@pytest.mark.anyio
+async def test_rate_limit_none_leaves_a_crawl_unpaced_and_429s_still_do_not_end_it(
+    server: EmulatorServer,
+) -> None:
+    """`rate_limit=None`: the client's own (here no) gate; 429s are retried after a backoff."""
+    server.emulator.set_rate_limit(KeyRateLimit(rate=100, burst=5))
+    quick = RetryPolicy(max_retries=0, initial_backoff=0.01, max_backoff=0.05)
+    async with client_for(server, retry=quick) as client:
+        crawl = client.crawl(QUERY, max_items=3_000, concurrency=8, rate_limit=None)
+        assert sum([1 async for _ in crawl]) == 3_000
+    assert crawl.stats.rate_limited > 0
+
+
+@pytest.mark.anyio
+async def test_a_spent_quota_ends_a_crawl_after_max_rate_limited(server: EmulatorServer) -> None:
+    """Nothing gets through: the crawl ends with RateLimitError, saying why, in about
+    max_rate_limited seconds (the learned rate halves down meanwhile)."""
+    server.emulator.set_rate_limit(KeyRateLimit(rate=0.001, burst=1))
+    policy = RetryPolicy(max_retries=0, max_rate_limited=1.0)
+    async with client_for(server, retry=policy) as client:
+        await client.search(QUERY, limit=1)  # spends the one token
+        started = time.monotonic()
+        with pytest.raises(RateLimitError, match=r"retry\.max_rate_limited is 1 s"):
+            async for _ in client.crawl(QUERY, max_items=1_000, concurrency=4):
+                pass
+    assert 1.0 <= time.monotonic() - started < 10.0
