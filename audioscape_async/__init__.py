@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
     from ._crawl import Crawl, CrawlQuery, CrawlStats
+    from ._crawl._read import CrawledTrack, read_tracks
     from ._ratelimit import RateLimit
     from ._redis import RedisBackend
     from ._sync import Client, SyncCrawl
@@ -64,6 +65,8 @@ _LAZY = {
     "Crawl": "._crawl",
     "CrawlQuery": "._crawl",
     "CrawlStats": "._crawl",
+    "CrawledTrack": "._crawl._read",
+    "read_tracks": "._crawl._read",
     "RateLimit": "._ratelimit",
     "SearchCache": "._cache",
     "CircuitBreaker": "._breaker",
@@ -104,6 +107,7 @@ __all__ = [
     "CrawlFileError",
     "CrawlQuery",
     "CrawlStats",
+    "CrawledTrack",
     "DeadlineExceededError",
     "DurationRange",
     "InsecureURLWarning",
@@ -123,4 +127,5 @@ __all__ = [
     "SyncCrawl",
     "Track",
     "__version__",
+    "read_tracks",
 ]

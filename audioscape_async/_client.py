@@ -456,6 +456,7 @@ class AsyncClient:
         extra_headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
         rate_limit: RateLimit | NotGiven | None = NOT_GIVEN,
+        durable: bool = False,
     ) -> CrawlStats:
         """Write every track of one search or several to `out`, once each; resumable after a crash.
 
@@ -474,7 +475,9 @@ class AsyncClient:
         extension of `out`); ``out="-"`` writes JSON Lines to standard output.
 
         While it runs ``OUT.lock`` is held, the lines go to ``OUT.part``, with a
-        checkpoint in ``OUT.checkpoint`` after every page; `out` itself
+        line appended to the checkpoint ``OUT.checkpoint`` after every page (with
+        `durable`, both are on disk before the next page: they survive a power
+        cut, not only a killed process); `out` itself
         appears, whole, only when the crawl is complete: when every query's
         result set really ended (``stats.complete``; otherwise the checkpoint
         stays, for a resume). With `resume`, an interrupted crawl of the same
@@ -513,6 +516,7 @@ class AsyncClient:
             overwrite=overwrite,
             format=format,
             on_progress=on_progress,
+            durable=durable,
         )
 
     # -- internals ------------------------------------------------------------

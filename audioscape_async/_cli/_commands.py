@@ -215,6 +215,7 @@ async def crawl(args: argparse.Namespace) -> None:
                 overwrite=args.force,
                 format=args.format,
                 on_progress=progress,
+                durable=args.fsync,
             )
     except BaseException:
         progress.stop()

@@ -54,6 +54,7 @@ OPTION_NAMES = {
     "overwrite": "--force",
     "timeout": "--timeout",
     "max_retries": "--max-retries",
+    "durable": "--fsync",
     "max_retry_after": "--max-retry-after",
     "base_url": "--base-url",
     "filters.genres": "--genre",
@@ -168,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="at most R requests per second (default: find the API key's limit from its 429s)",
     )
     crawl.add_argument("--burst", type=whole_range(1), default=None, help="burst for --rps")
+    crawl.add_argument(
+        "--fsync",
+        action="store_true",
+        help="put each page and its checkpoint on disk before the next (survives a power cut)",
+    )
     crawl.add_argument(
         "--adaptive",
         action="store_true",

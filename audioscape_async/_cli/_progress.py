@@ -85,33 +85,50 @@ class Progress:
             except (OSError, ValueError):
                 self._stop.set()  # stderr went away: nothing left to show it on
 
+    def _expected(self, query: CrawlStats) -> int | None:
+        """What a query will write in all, once its total is known (capped by max_items)."""
+        if query.total is None:
+            return None
+        return query.total if self._max_items is None else min(query.total, self._max_items)
+
     def render(self, stats: CrawlStats, width: int | None) -> str:
-        """One line of progress, at most `width` columns (bar mode leaves the last free)."""
+        """One line of progress, at most `width` columns (bar mode leaves the last free).
+
+        A crawl of several queries shows the tracks so far against the totals known so
+        far (each query's is known from its first page), the query walking now with
+        its own share, and an ETA once every total is known.
+        """
         queries = stats.queries or [stats]
         done = sum(q.tracks for q in queries)
-        expected: int | None = 0
-        for query in queries:
-            if query.total is None or expected is None:
-                expected = None
-                continue
-            cap = query.total if self._max_items is None else min(query.total, self._max_items)
-            expected += cap
+        sized = [(q, e) for q in queries if (e := self._expected(q)) is not None]
         fresh = done - sum(q.resumed_tracks for q in queries)
         elapsed = stats.elapsed
         rate = fresh / elapsed if elapsed > 0 else 0.0
         parts: list[tuple[int, str]] = []  # (priority: lower goes last, text)
+        expected = sum(e for _, e in sized) if len(sized) == len(queries) else None
         if expected:
             share = min(1.0, done / expected)
             parts.append((9, f"{done:,}/{expected:,} tracks ({share:.0%})"))
             if rate > 0 and done < expected:
                 parts.append((3, f"ETA {(expected - done) / rate:.0f}s"))
+        elif sized:
+            # Some totals known: the tracks of those queries against their totals.
+            known_done = sum(q.tracks for q, _ in sized)
+            known = sum(e for _, e in sized)
+            parts.append((9, f"{done:,} tracks"))
+            parts.append(
+                (6, f"{known_done:,}/{known:,} of the {len(sized)}/{len(queries)} totals known")
+            )
         else:
             parts.append((9, f"{done:,} tracks"))
         if len(queries) > 1:
             # The query walking now: the last one that has fetched (or resumed) anything.
             started = [i for i, q in enumerate(queries) if q.pages or q.resumed_tracks]
             current = started[-1] if started else 0
-            parts.append((7, f"query {current + 1}/{len(queries)}"))
+            walking = queries[current]
+            own = self._expected(walking)
+            mine = f" ({walking.tracks:,}/{own:,})" if own else ""
+            parts.append((7, f"query {current + 1}/{len(queries)}{mine}"))
         parts.append((2, f"{stats.pages:,} pages"))
         parts.append((5, f"{rate:,.0f} tracks/s"))
         if stats.retry_count:

@@ -6,7 +6,8 @@
 - `_crawl`: in-memory crawls (`Crawl`) and query plans (`CrawlQuery`).
 - `_files` and `_formats`: a file crawl's files and output formats;
   `_checkpoint`: its checkpoint, read back; `_file_crawl`: the crawl to a file
-  that survives a kill (`AsyncClient.crawl_to_file`).
+  that survives a kill (`AsyncClient.crawl_to_file`); `_read`: its file, read
+  back into `CrawledTrack`s (`read_tracks`).
 
 Importing this package loads the in-memory layers only; the file machinery
 loads when a file crawl starts.

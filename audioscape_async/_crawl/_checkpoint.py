@@ -1,10 +1,17 @@
 """A file crawl's checkpoint and ``OUT.part``, read back: what a resume starts from.
 
-The checkpoint (``OUT.checkpoint``, replaced atomically after every page) holds
-the crawl's plan (`FileCrawlPlan`: what identifies the crawl) and its state
+The checkpoint (``OUT.checkpoint``) is a journal of JSON lines. Its first line,
+written whole (atomically) when the crawl starts or resumes, holds the crawl's
+plan (`FileCrawlPlan`: what identifies the crawl) and its state then
 (`CrawlState`: each query's offset and tracks, the bytes of ``OUT.part`` that
-are complete). A resume refuses a checkpoint whose plan differs, and a damaged
-checkpoint or part line, naming the file; it never guesses.
+are complete). After every page one short line is appended (`journal_line`):
+the query's progress and the bytes of ``OUT.part`` now complete. So a page
+costs the same whatever the plan's size, and the state is the first line
+with every later line applied in turn. A kill in the middle of an append
+leaves a last line without its newline: it is ignored, as is whatever of
+``OUT.part`` it would have recorded. A resume refuses a checkpoint whose plan
+differs, and a damaged checkpoint or part line, naming the file; it never
+guesses.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from pathlib import Path
 import attrs
 
 from audioscape_async._exceptions import CrawlFileError
-from audioscape_async._json import JSONError, dumps_pretty, loads
+from audioscape_async._json import JSONError, dumps, loads
 
 from ._files import CrawlPaths, exists_no_follow, file_errors, open_no_follow, read_no_follow
 
@@ -27,11 +34,12 @@ __all__ = [
     "QueryProgress",
     "damaged",
     "dump_checkpoint",
+    "journal_line",
     "load_checkpoint",
     "read_part",
 ]
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 
 
 @attrs.frozen
@@ -129,8 +137,9 @@ def damaged(path: Path, problem: str, cause: Exception | None = None) -> CrawlFi
 
 def load_checkpoint(paths: CrawlPaths, plan: FileCrawlPlan) -> CrawlState:
     data = read_no_follow(paths.checkpoint)
+    first, _, rest = data.partition(b"\n")
     try:
-        saved = loads(data)
+        saved = loads(first)
     except JSONError as error:
         raise damaged(paths.checkpoint, f"it is not JSON ({error})", error) from error
     if not isinstance(saved, dict) or saved.get("version") != CHECKPOINT_VERSION:
@@ -164,7 +173,36 @@ def load_checkpoint(paths: CrawlPaths, plan: FileCrawlPlan) -> CrawlState:
         raise damaged(paths.checkpoint, f"its state is malformed ({error!r})", error) from error
     if len(progress) != len(plan.queries):
         raise damaged(paths.checkpoint, "its state does not cover every query")
+    lines = rest.split(b"\n")
+    # The last piece has no newline: empty, or an append a kill cut short (ignored).
+    for number, line in enumerate(lines[:-1], 2):
+        _apply(paths.checkpoint, number, line, result)
     return result
+
+
+def _apply(path: Path, number: int, line: bytes, state: CrawlState) -> None:
+    """Apply journal line `number` (from 2) to `state`."""
+    try:
+        entry = loads(line)
+        if not isinstance(entry, dict):
+            raise TypeError(f"{entry!r:.40} is not an object")
+        output_bytes = _whole(entry["output_bytes"])
+        if output_bytes < state.output_bytes:
+            raise ValueError(f"output_bytes went back from {state.output_bytes}")
+        if entry.get("finished") is True:
+            state.finished = True
+        else:
+            index = _whole(entry["query"])
+            if index >= len(state.queries):
+                raise ValueError(f"query {index} is not in the plan")
+            state.queries[index] = QueryProgress(
+                offset=_whole(entry["offset"]),
+                delivered=_whole(entry["delivered"]),
+                done=_flag(entry["done"]),
+            )
+        state.output_bytes = output_bytes
+    except (JSONError, KeyError, TypeError, ValueError) as error:
+        raise damaged(path, f"line {number} is malformed ({error!r})", error) from error
 
 
 def _whole(value: object) -> int:
@@ -230,5 +268,14 @@ def _parse_line(
 
 
 def dump_checkpoint(plan: Mapping[str, object], state: CrawlState) -> bytes:
-    """The checkpoint's bytes: `plan` (a `FileCrawlPlan.to_json()`) and `state`."""
-    return dumps_pretty({"version": CHECKPOINT_VERSION, "plan": plan, "state": state.to_json()})
+    """The checkpoint's first line: `plan` (a `FileCrawlPlan.to_json()`) and `state`."""
+    return dumps({"version": CHECKPOINT_VERSION, "plan": plan, "state": state.to_json()}) + b"\n"
+
+
+def journal_line(index: int, progress: QueryProgress, output_bytes: int) -> bytes:
+    """One line of the checkpoint's journal: query `index`'s progress, and the part's bytes."""
+    return (
+        b'{"query":%d,"offset":%d,"delivered":%d,"done":%s,"output_bytes":%d}\n'
+        % (index, progress.offset, progress.delivered, b"true" if progress.done else b"false",
+           output_bytes)
+    )  # fmt: skip

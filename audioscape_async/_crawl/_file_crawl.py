@@ -2,12 +2,14 @@
 
 A file crawl (`crawl_to_file`) walks one query or several, one after another,
 and writes every track once. While it runs it holds ``OUT.lock`` and appends
-JSON lines to ``OUT.part``; after every page (appended in one write) it
-atomically replaces ``OUT.checkpoint`` (`_checkpoint`): the base URL, the queries with their
-filters, the page size, and for each query the offset reached, then the bytes
-of ``OUT.part`` that are complete. A resumed crawl cuts ``OUT.part`` back to
-those bytes (dropping whatever a kill left after them), reads back the ids
-already written, and goes on from each query's offset: every track once.
+JSON lines to ``OUT.part``; ``OUT.checkpoint`` (`_checkpoint`) starts with the
+base URL, the queries with their filters, the page size and each query's
+progress, and after every page (appended in one write) one line is appended
+to it: that query's offset reached, and the bytes of ``OUT.part`` that are
+complete. A page costs the same however many queries the crawl has. A
+resumed crawl cuts ``OUT.part`` back to those bytes (dropping whatever a kill
+left after them), reads back the ids already written, and goes on from each
+query's offset: every track once.
 
 ``OUT`` appears only when the crawl is complete, made from ``OUT.part`` in
 the chosen format (`_formats`) into a temporary file, fsynced and renamed. The
@@ -46,6 +48,7 @@ from ._checkpoint import (
     FileCrawlPlan,
     QueryProgress,
     dump_checkpoint,
+    journal_line,
     load_checkpoint,
     read_part,
 )
@@ -87,38 +90,70 @@ OpenBatches = Callable[[QueryWalk], AbstractAsyncContextManager[AsyncIterator[Ba
 
 
 class _FileSink:
-    """Appends pages to ``OUT.part`` and keeps the checkpoint in step with it."""
+    """Appends pages to ``OUT.part`` and keeps the checkpoint's journal in step with it.
+
+    With `durable`, each page is on disk before the journal says so, and the
+    journal line before the next page is asked for (fsync of both): a power cut
+    then loses at most the page in flight. Without, a killed process loses
+    nothing; a power cut may cost a resume (`_checkpoint`).
+    """
 
     def __init__(
-        self, paths: CrawlPaths, plan: FileCrawlPlan, state: CrawlState, fmt: str, ids: CrawlIds
+        self,
+        paths: CrawlPaths,
+        plan: FileCrawlPlan,
+        state: CrawlState,
+        fmt: str,
+        ids: CrawlIds,
+        *,
+        durable: bool = False,
     ) -> None:
         self._paths = paths
         self._plan = plan.to_json()
         self._state = state
         self._fmt = fmt
         self._ids = ids
+        self._durable = durable
         self._fd = -1
+        self._journal = -1
 
     def start(self, fresh: bool) -> None:
-        """Open ``OUT.part``; a fresh crawl writes its checkpoint first, then an empty part."""
+        """Write the checkpoint's first line (the state now), then open ``OUT.part``.
+
+        A resumed crawl's journal is folded into that line: it does not grow across
+        resumes. A fresh crawl's part starts empty.
+        """
         part = self._paths.part
+        self.save(durable=self._durable)
         if fresh:
-            self.save()
             with file_errors(part, "replace it"):
                 part.unlink(missing_ok=True)  # a link planted there goes, not its target
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
         else:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
         self._fd = open_no_follow(part, flags)
+        self._journal = open_no_follow(self._paths.checkpoint, os.O_WRONLY | os.O_APPEND)
 
-    def write_page(self, data: bytes) -> None:
-        """Append one page (one write), then record the new checkpoint."""
+    def write_page(self, data: bytes, index: int, progress: QueryProgress) -> None:
+        """Append one page (one write), then its line of the checkpoint's journal."""
         if data:
             write_all(self._fd, data, self._paths.part)
             self._state.output_bytes += len(data)
-        self.save()
+            if self._durable:
+                with file_errors(self._paths.part, "flush it to disk"):
+                    os.fsync(self._fd)
+        self.record(index, progress)
+
+    def record(self, index: int, progress: QueryProgress) -> None:
+        """Append query `index`'s progress to the checkpoint's journal."""
+        line = journal_line(index, progress, self._state.output_bytes)
+        write_all(self._journal, line, self._paths.checkpoint)
+        if self._durable:
+            with file_errors(self._paths.checkpoint, "flush it to disk"):
+                os.fsync(self._journal)
 
     def save(self, *, durable: bool = False) -> None:
+        """Replace the checkpoint with one line: the state now (journal folded in)."""
         data = dump_checkpoint(self._plan, self._state)
         replace_atomically(
             self._paths, self._paths.checkpoint, lambda handle: handle.write(data), durable=durable
@@ -160,10 +195,12 @@ class _FileSink:
                     yield record
 
     def close(self) -> None:
-        """Close the partial file, leaving it and its checkpoint to resume from."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        """Close the partial file and the journal, leaving both to resume from."""
+        for name in ("_fd", "_journal"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                setattr(self, name, -1)
+                os.close(fd)
 
 
 class _StreamSink:
@@ -172,7 +209,7 @@ class _StreamSink:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
 
-    def write_page(self, data: bytes) -> None:
+    def write_page(self, data: bytes, index: int, progress: QueryProgress) -> None:
         self._stream.write(data)
         self._stream.flush()
 
@@ -184,21 +221,55 @@ def _lines(records: list[dict[str, Any]], index: int, again: list[str], *, strea
     return data
 
 
-def _roll_up(stats: CrawlStats, ids: CrawlIds) -> None:
-    """The crawl's totals from its queries' statistics."""
-    queries = stats.queries
-    stats.pages = sum(q.pages for q in queries)
-    stats.tracks = len(ids.written)
-    stats.overlap = sum(q.overlap for q in queries)
-    stats.rate_limited = sum(q.rate_limited for q in queries)
-    totals = [q.total for q in queries if q.total is not None]
-    stats.total = sum(totals) if totals else None
-    for name in ("retries", "drift"):
-        merged: dict[str, int] = {}
-        for query in queries:
+class _RollUp:
+    """The crawl's totals from its queries' statistics, in time independent of their number.
+
+    Queries are walked one after another: those before the current one are
+    folded once into `base` when the walk moves on (`fold`); each page then
+    adds only the current query's figures (`apply`).
+    """
+
+    _COUNTS = ("pages", "overlap", "rate_limited")
+
+    def __init__(self) -> None:
+        self.base = CrawlStats()
+        self.totals = 0  # the sum of the known totals folded in
+        self.known = 0  # how many folded queries had a total
+
+    def fold(self, query: CrawlStats) -> None:
+        for name in self._COUNTS:
+            setattr(self.base, name, getattr(self.base, name) + getattr(query, name))
+        for name in ("retries", "drift"):
+            merged = getattr(self.base, name)
             for key, count in getattr(query, name).items():
                 merged[key] = merged.get(key, 0) + count
-        setattr(stats, name, merged)
+        if query.total is not None:
+            self.totals += query.total
+            self.known += 1
+
+    def apply(self, stats: CrawlStats, current: CrawlStats | None, ids: CrawlIds) -> None:
+        """Set `stats` to the folded queries plus `current` (the query walking now)."""
+        stats.tracks = len(ids.written)
+        for name in self._COUNTS:
+            extra = getattr(current, name) if current is not None else 0
+            setattr(stats, name, getattr(self.base, name) + extra)
+        for name in ("retries", "drift"):
+            merged = dict(getattr(self.base, name))
+            if current is not None:
+                for key, count in getattr(current, name).items():
+                    merged[key] = merged.get(key, 0) + count
+            setattr(stats, name, merged)
+        known = self.known + (current is not None and current.total is not None)
+        extra = current.total if current is not None and current.total is not None else 0
+        stats.total = self.totals + extra if known else None
+
+
+def _roll_up(stats: CrawlStats, ids: CrawlIds) -> None:
+    """The crawl's totals from all its queries' statistics (at its end)."""
+    roll_up = _RollUp()
+    for query in stats.queries:
+        roll_up.fold(query)
+    roll_up.apply(stats, None, ids)
 
 
 async def _drive(
@@ -212,11 +283,14 @@ async def _drive(
 ) -> None:
     """Walk each unfinished query in turn, writing each page's new tracks as it comes."""
     stream = isinstance(sink, _StreamSink)
+    roll_up = _RollUp()
     for index, (query, filters) in enumerate(plan.queries):
         progress = state.queries[index]
+        qstats = stats.queries[index]
+        if index:
+            roll_up.fold(stats.queries[index - 1])
         if progress.done:
             continue
-        qstats = stats.queries[index]
         walk = QueryWalk(
             index, query, filters, progress.offset, ids.seen_for(index), progress.delivered, qstats
         )
@@ -240,8 +314,8 @@ async def _drive(
                     records.append(record)
                 progress.offset = offset_after
                 qstats.overlap += len(again)
-                sink.write_page(_lines(records, index, again, stream=stream))
-                _roll_up(stats, ids)
+                sink.write_page(_lines(records, index, again, stream=stream), index, progress)
+                roll_up.apply(stats, qstats, ids)
                 if on_progress is not None:
                     on_progress(stats)
         if not qstats.complete:
@@ -255,7 +329,7 @@ async def _drive(
             continue
         progress.done = True
         if isinstance(sink, _FileSink):
-            sink.save()
+            sink.record(index, progress)
     _roll_up(stats, ids)
     stats.complete = all(progress.done for progress in state.queries)
     stats.end_reason = _end_reason(stats)
@@ -284,6 +358,7 @@ async def run_crawl_to_file(
     overwrite: bool,
     format: str | None,
     on_progress: ProgressHook | None,
+    durable: bool = False,
 ) -> CrawlStats:
     """`AsyncClient.crawl_to_file`: check everything, lock, resume or start, drive, finish."""
     from audioscape_async._constants import MAX_CONCURRENCY
@@ -306,6 +381,8 @@ async def run_crawl_to_file(
         max_items=check_max_items(max_items),
     )
     check_int_range("concurrency", concurrency, 1, MAX_CONCURRENCY)
+    if not isinstance(durable, bool):
+        raise InvalidParameterError("durable", f"must be True or False, got {durable!r:.40}")
     to_stdout = os.fspath(out) == "-"
     if to_stdout and resume:
         raise InvalidParameterError("resume", "a crawl to standard output cannot be resumed")
@@ -333,7 +410,7 @@ async def run_crawl_to_file(
         # says which crawl made OUT, so this one is not claimed to have written it.
         already = resume and exists_no_follow(paths.out) and not exists_no_follow(paths.checkpoint)
         fresh, state = _prepare(paths, plan, state, ids, resume=resume, overwrite=overwrite)
-        sink = _FileSink(paths, plan, state, fmt, ids)
+        sink = _FileSink(paths, plan, state, fmt, ids, durable=durable)
         if state.finished:
             # Killed after the checkpoint said finished: OUT is there, or is made now.
             if not exists_no_follow(paths.out) or exists_no_follow(paths.part):

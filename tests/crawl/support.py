@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -68,3 +69,20 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint as one object: its first line with every complete journal line applied."""
+    first, *journal = path.read_bytes().split(b"\n")
+    saved: dict[str, Any] = orjson.loads(first)
+    state = saved["state"]
+    for line in journal[:-1]:  # the last piece: empty, or an append a kill cut short
+        entry = orjson.loads(line)
+        state["output_bytes"] = entry["output_bytes"]
+        if entry.get("finished"):
+            state["finished"] = True
+        else:
+            state["queries"][entry["query"]] = {
+                key: entry[key] for key in ("offset", "delivered", "done")
+            }
+    return saved

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
-from audioscape_async import AsyncClient, CrawlStats
+from audioscape_async import AsyncClient, CrawlStats, InvalidParameterError
 from audioscape_async.emulator import EmulatorServer
-from tests.crawl.support import MOODS, QUERY, QUICK, client_for, listing, read_records
+from tests.crawl.support import (
+    MOODS,
+    QUERY,
+    QUICK,
+    client_for,
+    listing,
+    read_checkpoint,
+    read_records,
+)
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
@@ -115,9 +125,9 @@ async def test_damaged_files_are_crawl_file_errors(
         with pytest.raises(KeyboardInterrupt):
             await client.crawl_to_file(QUERY, out, max_items=900, on_progress=stop)
         lines = part.read_bytes().splitlines(keepends=True)
-        state = orjson.loads(checkpoint.read_bytes())
+        state = read_checkpoint(checkpoint)
         if damage == "checkpoint-garbage":
-            checkpoint.write_bytes(b'{"version": 2, "pl')
+            checkpoint.write_bytes(b'{"version": 3, "pl')
         elif damage == "checkpoint-types":
             state["state"]["queries"][0]["offset"] = "300"
             checkpoint.write_bytes(orjson.dumps(state))
@@ -141,3 +151,143 @@ async def test_damaged_files_are_crawl_file_errors(
     assert "--" not in str(caught.value).replace(str(tmp_path), "")  # parameters, not flags
     assert caught.value.path in (str(part), str(checkpoint))
     assert snapshot(tmp_path) == damaged
+
+
+# -- the journal: a page costs the same whatever the plan's size ----------------------
+
+
+@pytest.mark.anyio
+async def test_a_page_appends_one_short_line_whatever_the_plan(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """A 1,500-query plan: its first line holds the plan once; each page adds under 100 bytes."""
+    queries = [f"{QUERY} {number}" for number in range(1_500)]
+    out = tmp_path / "many.jsonl"
+    checkpoint = out.with_name("many.jsonl.checkpoint")
+    sizes: list[int] = []
+
+    def measure(stats: CrawlStats) -> None:
+        sizes.append(checkpoint.stat().st_size)
+        if stats.pages == 40:
+            raise KeyboardInterrupt
+
+    async with client_for(server) as client:
+        with pytest.raises(KeyboardInterrupt):
+            await client.crawl_to_file(
+                queries, out, max_items=10, page_size=10, on_progress=measure
+            )
+    first_line = checkpoint.read_bytes().split(b"\n")[0]
+    assert len(first_line) > 1_500 * 20  # the plan, once
+    steps = [later - earlier for earlier, later in itertools.pairwise(sizes)]
+    assert len(steps) == 39
+    assert max(steps) < 2 * 100  # a page's line, and its query's "done" line
+    saved = read_checkpoint(checkpoint)
+    assert sum(q["done"] for q in saved["state"]["queries"]) == 39
+
+
+@pytest.mark.anyio
+async def test_an_append_cut_short_by_a_kill_is_ignored(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """A last journal line without its newline (a kill mid-append) and the part bytes it
+    would have recorded are dropped; the resumed crawl is exact."""
+    out = tmp_path / "tracks.jsonl"
+    whole = tmp_path / "whole.jsonl"
+    part = out.with_name("tracks.jsonl.part")
+    checkpoint = out.with_name("tracks.jsonl.checkpoint")
+
+    def stop(stats: CrawlStats) -> None:
+        if stats.pages == 3:
+            raise KeyboardInterrupt
+
+    async with client_for(server) as client:
+        await client.crawl_to_file(QUERY, whole, max_items=900)
+        with pytest.raises(KeyboardInterrupt):
+            await client.crawl_to_file(QUERY, out, max_items=900, on_progress=stop)
+        with part.open("ab") as handle:
+            handle.write(b'{"asset_id": "half a pa')
+        with checkpoint.open("ab") as handle:
+            handle.write(b'{"query":0,"offset":400,"deliv')
+        stats = await client.crawl_to_file(QUERY, out, max_items=900, resume=True)
+    assert stats.resumed_at == 300
+    assert out.read_bytes() == whole.read_bytes()
+
+
+@pytest.mark.anyio
+async def test_a_damaged_journal_line_is_named(server: EmulatorServer, tmp_path: Path) -> None:
+    """A complete line that is not a journal entry is damage, named with its line number."""
+    from audioscape_async import CrawlFileError
+
+    out = tmp_path / "tracks.jsonl"
+    checkpoint = out.with_name("tracks.jsonl.checkpoint")
+
+    def stop(stats: CrawlStats) -> None:
+        if stats.pages == 2:
+            raise KeyboardInterrupt
+
+    async with client_for(server) as client:
+        with pytest.raises(KeyboardInterrupt):
+            await client.crawl_to_file(QUERY, out, max_items=900, on_progress=stop)
+        lines = checkpoint.read_bytes().split(b"\n")
+        lines[1] = (
+            b'{"query": 7, "offset": 100, "delivered": 100, "done": false, "output_bytes": 9}'
+        )
+        checkpoint.write_bytes(b"\n".join(lines))
+        with pytest.raises(CrawlFileError, match=r"checkpoint: line 2 is malformed .*query 7"):
+            await client.crawl_to_file(QUERY, out, max_items=900, resume=True)
+
+
+@pytest.mark.anyio
+async def test_a_resume_folds_the_journal_into_one_line(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """Resumed, the checkpoint starts again from one line: it does not grow across resumes."""
+    out = tmp_path / "tracks.jsonl"
+    checkpoint = out.with_name("tracks.jsonl.checkpoint")
+    lines: list[int] = []
+
+    def stop_at(pages: int) -> Callable[[CrawlStats], None]:
+        def stop(stats: CrawlStats) -> None:
+            lines.append(checkpoint.read_bytes().count(b"\n"))
+            if stats.pages == pages:
+                raise KeyboardInterrupt
+
+        return stop
+
+    async with client_for(server) as client:
+        with pytest.raises(KeyboardInterrupt):
+            await client.crawl_to_file(QUERY, out, max_items=900, on_progress=stop_at(4))
+        assert lines[-1] == 1 + 4
+        with pytest.raises(KeyboardInterrupt):
+            await client.crawl_to_file(
+                QUERY, out, max_items=900, resume=True, on_progress=stop_at(1)
+            )
+        assert lines[-1] == 1 + 1
+
+
+@pytest.mark.anyio
+async def test_durable_puts_each_page_and_its_line_on_disk(
+    server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """durable=True: an fsync of the part, then of the journal, before the next page."""
+    import os
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "tracks.jsonl"
+    async with client_for(server) as client:
+        stats = await client.crawl_to_file(QUERY, out, max_items=500, durable=True)
+        durable_syncs = len(synced)
+        synced.clear()
+        await client.crawl_to_file(QUERY, out, max_items=500, overwrite=True)
+    assert stats.pages == 5
+    assert durable_syncs >= len(synced) + 2 * 5
+    with pytest.raises(InvalidParameterError, match="durable"):
+        async with client_for(server) as client:
+            await client.crawl_to_file(QUERY, out, durable="yes")  # type: ignore[arg-type]

@@ -112,3 +112,28 @@ def test_lines_progress_prints_its_last_line_once(env: dict[str, str], tmp_path:
     assert lines
     assert "300/300 tracks (100%)" in lines[-1]
     assert len(lines) == len(set(lines))
+
+
+def test_a_multi_query_crawl_shows_the_totals_known_so_far() -> None:
+    """Before every query has started: the tracks against the totals known, the walking
+    query's own share; once every total is known, the whole with a percentage and an ETA."""
+    from audioscape_async import CrawlStats
+    from audioscape_async._cli._progress import Progress
+
+    progress = Progress("lines", sys.stderr, max_items=500)
+    stats = CrawlStats(tracks=750, pages=8)
+    stats.queries = [
+        CrawlStats(tracks=500, total=9_000, pages=5),
+        CrawlStats(tracks=250, total=300, pages=3),
+        CrawlStats(),
+    ]
+    line = progress.render(stats, 200)
+    assert "750 tracks" in line
+    assert "750/800 of the 2/3 totals known" in line  # 500 capped by max_items, and 300
+    assert "query 2/3 (250/300)" in line
+    assert "ETA" not in line
+    stats.queries[2] = CrawlStats(tracks=10, total=20, pages=1)
+    line = progress.render(stats, 200)
+    assert "760/820 tracks (93%)" in line
+    assert "ETA" in line
+    assert "query 3/3 (10/20)" in line

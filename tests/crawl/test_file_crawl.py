@@ -10,7 +10,16 @@ import pytest
 
 from audioscape_async import Client, CrawlStats
 from audioscape_async.emulator import EmulatorServer, Faults
-from tests.crawl.support import MOODS, QUERY, QUICK, client_for, listing, read_records, walked_ids
+from tests.crawl.support import (
+    MOODS,
+    QUERY,
+    QUICK,
+    client_for,
+    listing,
+    read_checkpoint,
+    read_records,
+    walked_ids,
+)
 
 
 @pytest.mark.anyio
@@ -165,7 +174,7 @@ async def test_many_query_resume_goes_on_in_each_query(
             await client.crawl_to_file(
                 MOODS, out, max_items=300, page_size=50, on_progress=stop_in_query_two
             )
-        checkpoint = orjson.loads(out.with_name("moods.jsonl.checkpoint").read_bytes())
+        checkpoint = read_checkpoint(out.with_name("moods.jsonl.checkpoint"))
         assert [q["done"] for q in checkpoint["state"]["queries"]] == [True, False, False]
         assert checkpoint["state"]["queries"][1]["offset"] == 100
         stats = await client.crawl_to_file(MOODS, out, max_items=300, page_size=50, resume=True)
@@ -212,10 +221,11 @@ async def test_a_kill_around_the_final_rename_resumes(
         await client.crawl_to_file(MOODS[:2], out, max_items=200, on_progress=keep_last)
         whole = out.read_bytes()
         # What a kill after the checkpoint said "finished" leaves: part, checkpoint, maybe OUT.
-        state = orjson.loads(kept["checkpoint"])
+        checkpoint.write_bytes(kept["checkpoint"])
+        state = read_checkpoint(checkpoint)
         state["state"]["finished"] = True
         state["state"]["queries"][-1]["done"] = True
-        checkpoint.write_bytes(orjson.dumps(state))
+        checkpoint.write_bytes(orjson.dumps(state) + b"\n")
         part.write_bytes(kept["part"])
         if not out_there:
             out.unlink()
