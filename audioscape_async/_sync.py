@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import itertools
 import sys
 import threading
 import weakref
@@ -565,6 +566,25 @@ class SyncCrawl:
         close = getattr(self._tracks, "close", None)
         if close is not None:
             close()
+
+    def to_arrow(self, batch_size: int = 10_000) -> Any:
+        """The crawl as a `pyarrow.RecordBatchReader` of at most `batch_size` tracks a batch.
+
+        What DuckDB and ``pyarrow.dataset`` read; memory holds one batch at a
+        time. Needs pyarrow (the ``pandas`` extra).
+        """
+        from ._crawl import _arrow
+
+        size = _arrow.check_batch_size(batch_size)
+        pa = _arrow.pyarrow_module()
+        pages = iter(lambda: list(itertools.islice(self._tracks, size)), [])
+        return pa.RecordBatchReader.from_batches(_arrow.schema(), _arrow.batches(pages, size))
+
+    def to_pandas(self) -> Any:
+        """The whole crawl as a pandas DataFrame, one row per track (the ``pandas`` extra)."""
+        from ._crawl import _arrow
+
+        return _arrow.to_pandas(list(self.to_arrow()))
 
 
 #: Clients not closed yet; the ones a script forgot are closed at exit, while

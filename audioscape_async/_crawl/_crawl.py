@@ -65,7 +65,7 @@ class Crawl:
         self._ended = False  # its ``async with`` block is over: the crawl is spent
         self._window: AsyncIterator[tuple[list[Track], int]] | None = None
         self._plain: AsyncGenerator[tuple[list[Track], int], None] | None = None
-        self._iterators: list[AsyncGenerator[Track, None]] = []
+        self._iterators: list[AsyncGenerator[Any, None]] = []
 
     async def __aenter__(self) -> Crawl:
         if self._exit is not None or self._plain is not None or self._ended:
@@ -145,6 +145,33 @@ class Crawl:
             self.stats.finished = time.monotonic()
             if source is self._plain:
                 await self._plain.aclose()
+
+    def arrow_batches(self, batch_size: int = 10_000) -> AsyncGenerator[Any, None]:
+        """The crawl as `pyarrow.RecordBatch`es of at most `batch_size` tracks each.
+
+        ```python
+        async with client.crawl("sad piano", concurrency=8) as crawl:
+            async for batch in crawl.arrow_batches():
+                table_parts.append(batch)
+        ```
+
+        Memory holds one batch at a time. Needs pyarrow (the ``pandas`` extra).
+        """
+        from . import _arrow
+
+        size = _arrow.check_batch_size(batch_size)
+        _arrow.pyarrow_module()
+        record_batches = _arrow.batches_async(self.batches(), size)
+        self._iterators.append(record_batches)  # closed with the crawl, as `__aiter__`'s
+        return record_batches
+
+    async def to_pandas(self) -> Any:
+        """The whole crawl as a pandas DataFrame, one row per track (the ``pandas`` extra)."""
+        from . import _arrow
+
+        _arrow.pyarrow_module()
+        record_batches = [batch async for batch in self.arrow_batches()]
+        return _arrow.to_pandas(record_batches)
 
     async def _close_iterators(self) -> None:
         iterators, self._iterators = self._iterators, []
