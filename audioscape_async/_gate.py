@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from ._exceptions import RateLimitError
 
+#: The longest a task sleeps on a learned rate before it asks for its turn again.
+NAP = 0.25
+
 if TYPE_CHECKING:
     from ._tier import TierFinder
 
@@ -51,6 +54,20 @@ class Budget(Protocol):
         """Raise the deadline's error if a wait of `seconds` would end past it."""
 
 
+class GateState:
+    """What every gate of one owner shares: a 429's pause, and when a request last succeeded.
+
+    A crawl with a pace of its own (`RateLimit.auto`) has a gate of its own, but the
+    server's "come back later" and the owner's last success hold for all of them.
+    """
+
+    __slots__ = ("last_success", "paused_until")
+
+    def __init__(self) -> None:
+        self.paused_until = 0.0  # monotonic
+        self.last_success = 0.0  # monotonic; 0: never
+
+
 class Gate:
     """The per-client gate; see the module docstring."""
 
@@ -58,14 +75,14 @@ class Gate:
         "_finder",
         "_interval",
         "_limit",
-        "_paused_until",
         "_rate",
+        "_state",
         "_tat",
-        "last_success",
     )
 
-    def __init__(self, limit: Limit | None) -> None:
+    def __init__(self, limit: Limit | None, state: GateState | None = None) -> None:
         self._limit = limit
+        self._state = state if state is not None else GateState()
         self._finder: TierFinder | None = None
         if limit is not None and limit.learn:
             from ._tier import TierFinder
@@ -73,10 +90,17 @@ class Gate:
             self._finder = TierFinder()
         self._rate = limit.requests_per_second if limit is not None else math.inf
         self._interval = 1.0 / self._rate
-        self._tat = 0.0  # the theoretical arrival time of the next request
-        self._paused_until = 0.0
-        #: When a request through this gate last succeeded (monotonic; 0: never).
-        self.last_success = 0.0
+        self._tat = 0.0  # the theoretical arrival time of the next request (learned: the last)
+
+    @property
+    def state(self) -> GateState:
+        """The pause and last success it shares with the owner's other gates."""
+        return self._state
+
+    @property
+    def last_success(self) -> float:
+        """When a request of its owner last succeeded (monotonic; 0: never)."""
+        return self._state.last_success
 
     @property
     def rate(self) -> float:
@@ -108,7 +132,7 @@ class Gate:
         asked = time.monotonic()
         while True:
             now = time.monotonic()
-            until = self._paused_until
+            until = self._state.paused_until
             pause = until - now
             if pause > 0 and until > slept_until:
                 if budget is not None:
@@ -130,14 +154,28 @@ class Gate:
                 return waited
             finder = self._finder
             if finder is not None:
+                # A learned rate changes under the waiting tasks: each turn is one
+                # interval of the rate now after the last turn given (`_tat`), and one
+                # further off than NAP is not taken yet: asked for again after a nap,
+                # at the rate then (which may have risen).
                 self._interval = 1.0 / finder.rate(now)
-            tat = max(self._tat, now)
-            delay = tat - (self._limit.burst - 1) * self._interval - now
-            if delay > 0 and budget is not None:
-                budget.wait_fits(delay, "the client-side rate limit")
-            self._tat = tat + self._interval
-            if finder is not None:
-                finder.sent(now + max(delay, 0.0))
+                turn = max(self._tat + self._interval, now)
+                delay = turn - now
+                if delay > 0 and budget is not None:
+                    budget.wait_fits(delay, "the client-side rate limit")
+                if delay > NAP:
+                    await _retry.sleep(NAP)
+                    waited += NAP
+                    continue
+                self._tat = turn
+                asked = now  # the turn is given now, at the rate now
+                finder.sent(turn)
+            else:
+                tat = max(self._tat, now)
+                delay = tat - (self._limit.burst - 1) * self._interval - now
+                if delay > 0 and budget is not None:
+                    budget.wait_fits(delay, "the client-side rate limit")
+                self._tat = tat + self._interval
             if delay <= 0:
                 return waited
             await _retry.sleep(delay)
@@ -145,7 +183,7 @@ class Gate:
             if finder is not None and finder.cut_at > asked:
                 asked = time.monotonic()  # a turn given at the rate since cut: a new one
                 continue
-            if self._paused_until <= max(time.monotonic(), slept_until):
+            if self._state.paused_until <= max(time.monotonic(), slept_until):
                 return waited
 
     def ready(self) -> bool:
@@ -153,7 +191,7 @@ class Gate:
 
         Then `wait` has nothing to do, and the pipeline does not call it.
         """
-        return self._limit is None and self._paused_until <= time.monotonic()
+        return self._limit is None and self._state.paused_until <= time.monotonic()
 
     async def pause(self, seconds: float) -> float:
         """Hold every request of this client for `seconds` from now (a 429 said so).
@@ -165,8 +203,8 @@ class Gate:
         the pipeline awaits either gate the same way. Nothing here awaits.
         """
         until = time.monotonic() + seconds
-        if until > self._paused_until:
-            self._paused_until = until
+        if until > self._state.paused_until:
+            self._state.paused_until = until
         if self._limit is not None and self._limit.adaptive:
             self._set_rate(max(self._limit.min_requests_per_second, self._rate / 2))
         return until
@@ -176,21 +214,22 @@ class Gate:
         """Whether its rate learns from 429s (`RateLimit.auto`)."""
         return self._finder is not None
 
-    def throttled(self, asked_at: float) -> None:
+    async def throttled(self, asked_at: float) -> None:
         """Note a 429 to a request that asked for its turn at `asked_at` (monotonic).
 
         A learned rate learns from it, unless its turn was given at a rate since cut.
+        Async, as `_redis.SharedGate.throttled` is (it tells Redis); nothing here awaits.
         """
         now = time.monotonic()
         finder = self._finder
         if finder is not None and finder.throttled(asked_at, now):
             # The turns given at the old rate are given again (`wait`), from one
             # interval of the new rate on.
-            self._tat = now + 1.0 / finder.rate(now)
+            self._tat = now
 
     def succeeded(self) -> None:
         """Note a successful request: a learned rate counts it, an adaptive one grows back."""
-        now = self.last_success = time.monotonic()
+        now = self._state.last_success = time.monotonic()
         if self._finder is not None:
             self._finder.succeeded(now)
             return

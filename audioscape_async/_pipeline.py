@@ -111,23 +111,28 @@ class Shared:
         self.own_timeout: object = None
         self.own_bound: float | None = None
 
-    def gate(self, owner: str, limit: RateLimit | None = None) -> Gate | SharedGate:
+    def gate(
+        self, owner: str, limit: RateLimit | None = None, *, name: str | None = None
+    ) -> Gate | SharedGate:
         """The gate of one owner: its rate and its pauses, shared by its copies only.
 
         With a `limit` (a crawl's own pace), the gate of that owner under that
-        limit: crawls of one owner with equal limits share it (and what it learns).
+        limit: crawls of one owner with equal limits share it (and what it
+        learns), and it shares the owner's pause and last success (`GateState`).
+        `name` names it in Redis when its backend has a `key_secret` of its own.
         """
         key = (owner, limit)
         gate = self._gates.get(key)
         if gate is None:
+            state = None if limit is None else self.gate(owner).state
             if limit is None:
                 limit = self.rate_limit
             if limit is not None and limit.backend is not None:
                 from ._redis import SharedGate
 
-                gate = SharedGate(limit, limit.backend, owner)
+                gate = SharedGate(limit, limit.backend, name or owner, state)
             else:
-                gate = Gate(limit)
+                gate = Gate(limit, state)
             gate = self._gates.setdefault(key, gate)  # one winner if threads race
         return gate
 
@@ -216,8 +221,20 @@ class Pipeline:
         return await self._send(body, options, stats, gate)
 
     def gate_for(self, limit: RateLimit | None) -> Gate | SharedGate:
-        """The gate of this owner under `limit` (a crawl's own pace; None: the owner's)."""
-        return self.gate if limit is None else self.shared.gate(self.owner, limit)
+        """The gate of this owner under `limit` (a crawl's own pace; None: the owner's).
+
+        A limit the client has already is the owner's gate, not a second one beside
+        it (which would double the rate). A backend with a `key_secret` of its own
+        names the limit in Redis with it, as the client's own backends do theirs.
+        """
+        own = self.shared.rate_limit
+        if limit is None or (own is not None and limit == own and limit.backend is own.backend):
+            return self.gate
+        name = None
+        if limit.backend is not None and limit.backend.key_secret != self.shared.secret:
+            config = self.config
+            name = fingerprint(str(config.base_url), config.api_key, limit.backend.key_secret)
+        return self.shared.gate(self.owner, limit, name=name)
 
     def _renew(self) -> None:
         """In a forked child: the pool and this owner's gate of the child's own."""
@@ -289,7 +306,7 @@ class Pipeline:
                 page = await self._attempt(body, options, attempts, bound, by_deadline)
             except BaseException as error:
                 if isinstance(error, APIStatusError) and error.status_code == 429:
-                    gate.throttled(asked_at)  # a rate that learns its tier learns from it
+                    await gate.throttled(asked_at)  # a rate that learns its tier learns from it
                 if breaker is not None:
                     breaker.record_failure(
                         error,

@@ -22,7 +22,12 @@ def _check_rate(_instance: Any, attribute: Any, value: float) -> None:
 
 
 def _check_start(instance: Any, attribute: Any, value: float) -> None:
-    if instance.learn and value == math.inf:
+    if instance.learn:
+        if value != math.inf or instance.burst != 1:
+            raise InvalidParameterError(
+                "rate_limit.learn",
+                "a rate that learns its tier takes no rate or burst: use RateLimit.auto()",
+            )
         return  # RateLimit.auto(): no rate until the first 429
     _check_rate(instance, attribute, value)
 
@@ -40,12 +45,6 @@ def _check_backend(instance: Any, _attribute: Any, value: object) -> None:
     if instance.adaptive:
         raise InvalidParameterError(
             "rate_limit.adaptive", "an adaptive rate is per process: it cannot use a backend"
-        )
-    if instance.learn:
-        raise InvalidParameterError(
-            "rate_limit.backend",
-            "RateLimit.auto() learns its rate in each process; a backend shares a fixed "
-            "rate: pass RateLimit(requests_per_second=..., backend=...)",
         )
 
 
@@ -82,7 +81,8 @@ class RateLimit:
 
     `RateLimit.auto()` needs no rate: it learns the API key's tier from the
     server's 429s and settles just under it (`_tier`). It is what a crawl
-    uses on a client without a `rate_limit`.
+    uses on a client without a `rate_limit`. With a `backend`, every process
+    sharing the API key learns one rate together.
 
     With a `backend` (a `RedisBackend`), the limit holds for every process and
     host that uses the same backend and API key together, and a 429's pause

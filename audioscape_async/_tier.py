@@ -28,6 +28,8 @@ __all__ = ["TierFinder"]
 
 #: Seconds of successes (and sends) that make a measure.
 WINDOW = 2.0
+#: Seconds of one bucket of that window, where it is kept in Redis (`_redis`).
+BUCKET = 0.1
 #: The rate after a 429, as a share of the measured tier.
 BETA = 0.97
 #: The cubic's steepness, in shares of the measured tier per second cubed: it
@@ -38,20 +40,35 @@ CUBIC = 0.0001
 SETTLED = 1.0
 #: Successes in the window that make a measure, when there was no probing.
 MIN_SAMPLES = 5
+#: Seconds from a cut back to the ceiling: the cubic's flat point.
+PLATEAU = ((1.0 - BETA) / CUBIC) ** (1 / 3)
 #: The lowest rate it goes down to (requests per second), when nothing succeeds.
-FLOOR = 0.1
+FLOOR = 0.5
 
 
 class TierFinder:
     """The rate of one API key's requests, learned from its 429s; see the module docstring."""
 
-    __slots__ = ("_ceiling", "_cut_at", "_plateau_in", "_probed", "_sends", "_successes")
+    __slots__ = (
+        "_ceiling",
+        "_cut_at",
+        "_known",
+        "_last_sent",
+        "_plateau_in",
+        "_probed",
+        "_recent",
+        "_sends",
+        "_successes",
+    )
 
     def __init__(self) -> None:
         self._ceiling = math.inf  # the measured tier at the last cut (inf: no 429 yet)
+        self._known = 0.0  # the tier as a steady probe last measured it (0: not yet)
         self._cut_at = -math.inf  # when the rate was last cut (monotonic)
         self._plateau_in = 0.0  # seconds from a cut back to the ceiling
         self._probed = 0  # successes since the rate came back to the ceiling
+        self._recent = 0  # successes since the last cut
+        self._last_sent = -math.inf
         self._sends: deque[float] = deque()
         self._successes: deque[float] = deque()
 
@@ -64,16 +81,35 @@ class TierFinder:
         """The rate to send at now (requests per second; inf until the first 429)."""
         if self._ceiling == math.inf:
             return math.inf
-        t = now - self._cut_at - self._plateau_in
-        return self._ceiling * (1.0 + CUBIC * t * t * t)
+        since = now - self._cut_at
+        t = since - self._plateau_in
+        cubic = self._ceiling * (1.0 + CUBIC * t * t * t)
+        fast = self._fast()
+        return cubic if fast is None else max(cubic, fast)
+
+    def _fast(self) -> float | None:
+        """Under the tier a steady probe measured (after the server refused everything a
+        while), the rate climbs back fast: one request a second more for each success
+        since the cut, about doubling each second as TCP's slow start does, up to just
+        under that tier. None: not under it."""
+        if self._known <= self._ceiling:
+            return None
+        return min(BETA * self._known, self._ceiling + self._recent)
 
     def sent(self, now: float) -> None:
         """Note a request going out now."""
+        if now - self._last_sent > WINDOW and self._ceiling < math.inf:
+            # Idle (or paced by something else) a while: time sent at nothing is
+            # no probe. Start again from the ceiling, flat, as after a cut.
+            self._cut_at = now - self._plateau_in
+            self._probed = 0
+        self._last_sent = now
         _keep(self._sends, now)
 
     def succeeded(self, now: float) -> None:
         """Note a request that succeeded."""
         _keep(self._successes, now)
+        self._recent += 1
         if now >= self._cut_at + self._plateau_in:
             self._probed += 1
 
@@ -88,26 +124,38 @@ class TierFinder:
         if asked_at < self._cut_at:
             return False  # its turn came at the rate already cut: nothing new
         sending = self.rate(now)
+        fast = self._fast()
+        slow_start = fast is not None and fast > self._ceiling
         successes = _count(self._successes, now)
         span = now - self._successes[0] if successes else 0.0
         probing = now - self._cut_at - self._plateau_in
-        if SETTLED <= probing < math.inf:
+        known = self._known
+        if SETTLED <= probing < math.inf and self._probed:
             # Since the rate came back to the last ceiling it ran at or over it, up to
             # this 429: what got through meanwhile is the tier's worth, the server's
             # bucket and all (a little more, which BETA takes back).
-            measured = self._probed / probing
+            measured = known = self._probed / probing
         elif successes >= MIN_SAMPLES and span > 0:
             # Over the tier, successes come back at the tier: their rate is the measure.
             measured = (successes - 1) / span
+            if slow_start:
+                known = measured  # back to the old tier failed: it is no longer the tier
+        elif now - self._cut_at < WINDOW:
+            return False  # nothing gets through: one cut a window, not one a request
         else:
             # Too few got through to measure: half of what was sent, or of the rate.
             sends = _count(self._sends, now)
             span = now - self._sends[0] if sends else 0.0
             measured = ((sends - 1) / span if sends >= 2 and span > 0 else sending) / 2
-        self._ceiling = max(FLOOR, min(measured, sending))
+            if measured == math.inf:
+                measured = 2 * FLOOR  # the very first request refused: a careful start
+        # A cut at most halves the rate a probe had reached.
+        floor = sending / 2 if sending < math.inf and known else FLOOR
+        self._ceiling = max(FLOOR, floor, min(measured, sending))
+        self._known = known
         self._cut_at = now
-        self._probed = 0
-        self._plateau_in = ((1.0 - BETA) / CUBIC) ** (1 / 3)
+        self._probed = self._recent = 0
+        self._plateau_in = PLATEAU
         return True
 
 

@@ -9,10 +9,11 @@ the tier), the query ranked beforehand and the bucket full at its start:
 - ``auto cN``: no rate given (`RateLimit.auto()`, what `crawl` uses on a
   client without a `rate_limit`), at concurrency 4, 16 and 64;
 - ``rps cN``: ``rate_limit=RateLimit(tier)``, as ``--rps`` sets it;
-- ``fleet rps``: three processes, each crawling its own query, sharing
-  ``RateLimit(tier, backend=RedisBackend(...))`` through a redis-server this
-  benchmark starts (skipped without one). A learned rate is per process for now:
-  `RateLimit.auto(backend=...)` is refused (see the README).
+- ``fleet auto`` and ``fleet rps``: three processes, each crawling its own
+  query at concurrency 8, sharing ``RateLimit.auto(backend=RedisBackend(...))``
+  (one rate learned by all three) or ``RateLimit(tier, backend=...)`` through a
+  redis-server this benchmark starts (skipped without one), the targets
+  holding for their sum.
 
 Measured from the emulator's own request log: a run's efficiency is its
 successful pages over what the tier allows from its first request to its last
@@ -66,13 +67,15 @@ def _score(
 def _fleet_child(url: str, key: str, redis_url: str, query: str, pages: int, rate: float) -> None:
     from audioscape_async import RateLimit, RedisBackend
 
-    limit = RateLimit(rate, backend=RedisBackend(redis_url))
+    backend = RedisBackend(redis_url)
+    limit = RateLimit.auto(backend=backend) if rate == 0 else RateLimit(rate, backend=backend)
     count, distinct = asyncio.run(_crawl(url, key, query, pages, 8, limit))
     if count != pages * 100 or distinct != count:
         sys.exit(f"fleet crawl of {query!r} not exact: {count} tracks, {distinct} distinct")
 
 
 def _fleet(url: str, key: str, redis_url: str, pages: int, rate: float) -> None:
+    """Three processes crawl a query each, sharing `rate` (0: a learned one) through Redis."""
     context = multiprocessing.get_context("spawn")
     children = [
         context.Process(target=_fleet_child, args=(url, key, redis_url, query, pages // 3, rate))
@@ -111,8 +114,9 @@ def _tier_rows(settings: Settings, rate: float, burst: int, runs: int) -> list[R
     share: dict[str, list[float]] = {name: [] for name in variants}
     spans: list[float] = []
     redis = _redis() if not settings.smoke else None
-    if redis is not None:
-        efficiency["fleet rps"], share["fleet rps"] = [], []
+    fleet = {"fleet auto": 0.0, "fleet rps": rate} if redis is not None else {}
+    for name in fleet:
+        efficiency[name], share[name] = [], []
     with EmulatorProcess(tracks=settings.pick(1_000_000, 20_000), rate_limit=limit) as emulator:
         url, key = emulator.url, emulator.api_key
 
@@ -142,19 +146,21 @@ def _tier_rows(settings: Settings, rate: float, burst: int, runs: int) -> list[R
                     efficiency[name].append(ratio)
                     share[name].append(late)
                     spans.append(span)
-                if redis is not None:
+                for name, shared_rate in fleet.items():
                     emulator.reset()
-                    _fleet(url, key, redis.url, pages, rate)
+                    redis.flush()  # a fleet that learns starts from nothing
+                    _fleet(url, key, redis.url, pages, shared_rate)
                     records = emulator.requests(last=100_000)["requests"]
-                    ratio, late, span = _score(records, rate, 1, settle)
-                    efficiency["fleet rps"].append(ratio)
-                    share["fleet rps"].append(late)
+                    own_burst = burst if shared_rate == 0 else 1
+                    ratio, late, span = _score(records, rate, own_burst, settle)
+                    efficiency[name].append(ratio)
+                    share[name].append(late)
         finally:
             if redis is not None:
                 redis.stop()
     label = f"{rate:g}/s, burst {burst}"
-    autos = [name for name in efficiency if name.startswith("auto")]
-    fixed = [name for name in efficiency if not name.startswith("auto")]
+    autos = [name for name in efficiency if "auto" in name]
+    fixed = [name for name in efficiency if "auto" not in name]
     about = f"{runs} run(s) of {pages:,} pages each (~{statistics.median(spans):.0f} s)"
     if redis is None:
         about += "; redis-server not installed or smoke run: no fleet"

@@ -180,30 +180,41 @@ async def crawl(args: argparse.Namespace) -> None:
     queries = _crawl_queries(args)
     filters = _filters(args)
     extra: dict[str, Any] = {}
-    if args.rps is not None:
-        if args.adaptive:
-            print(
-                "audioscape: --adaptive is deprecated: without --rps a crawl finds the API "
-                "key's rate limit from its 429s",
-                file=sys.stderr,
-            )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # said above, in the CLI's words
-            extra["rate_limit"] = RateLimit(
-                requests_per_second=args.rps,
-                burst=args.burst if args.burst is not None else 1,
-                adaptive=args.adaptive,
-            )
-    elif args.burst is not None:
+    if args.burst is not None and args.rps is None:
         raise UsageError("--burst goes with --rps")
-    elif args.adaptive:
+    if args.adaptive and args.rps is None:
         raise UsageError("--adaptive goes with --rps")
+    if args.adaptive and args.redis is not None:
+        raise UsageError("--adaptive is per process: it does not go with --redis")
     if args.out == "-" and args.resume:
         raise UsageError("--resume: a crawl to standard output (--out -) cannot be resumed")
-    progress = Progress(args.progress, sys.stderr, max_items=args.max_items)
-    progress.start()
-    try:
-        async with _open_client(args, **extra) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        backend = None
+        if args.redis is not None:
+            from audioscape_async._redis import RedisBackend
+
+            backend = await stack.enter_async_context(RedisBackend(args.redis))
+        if args.rps is not None:
+            if args.adaptive:
+                print(
+                    "audioscape: --adaptive is deprecated: without --rps a crawl finds the API "
+                    "key's rate limit from its 429s",
+                    file=sys.stderr,
+                )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # said above, in words
+                extra["rate_limit"] = RateLimit(
+                    requests_per_second=args.rps,
+                    burst=args.burst if args.burst is not None else 1,
+                    adaptive=args.adaptive,
+                    backend=backend,
+                )
+        # Without --rps the crawl finds the tier; with --redis, with every process.
+        learned = RateLimit.auto(backend=backend) if args.rps is None else None
+        progress = Progress(args.progress, sys.stderr, max_items=args.max_items)
+        progress.start()
+        try:
+            client = await stack.enter_async_context(_open_client(args, **extra))
             stats = await client.crawl_to_file(
                 queries,
                 args.out,
@@ -216,9 +227,10 @@ async def crawl(args: argparse.Namespace) -> None:
                 format=args.format,
                 on_progress=progress,
                 durable=args.fsync,
+                rate_limit=learned,
             )
-    except BaseException:
-        progress.stop()
-        raise
+        except BaseException:
+            progress.stop()
+            raise
     progress.stop(stats)
     print(crawl_summary(stats, args.out), file=sys.stderr if args.out == "-" else sys.stdout)

@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crawl.add_argument("--burst", type=whole_range(1), default=None, help="burst for --rps")
     crawl.add_argument(
+        "--redis",
+        metavar="URL",
+        default=None,
+        help="share the rate with every process crawling with this key, through Redis",
+    )
+    crawl.add_argument(
         "--fsync",
         action="store_true",
         help="put each page and its checkpoint on disk before the next (survives a power cut)",

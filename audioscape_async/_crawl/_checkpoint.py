@@ -36,6 +36,7 @@ __all__ = [
     "dump_checkpoint",
     "journal_line",
     "load_checkpoint",
+    "recorded_bytes",
     "read_part",
 ]
 
@@ -141,7 +142,10 @@ def load_checkpoint(paths: CrawlPaths, plan: FileCrawlPlan) -> CrawlState:
     try:
         saved = loads(first)
     except JSONError as error:
-        raise damaged(paths.checkpoint, f"it is not JSON ({error})", error) from error
+        try:  # an earlier version's checkpoint: one JSON document over many lines
+            saved, rest = loads(data), b""
+        except JSONError:
+            raise damaged(paths.checkpoint, f"it is not JSON ({error})", error) from error
     if not isinstance(saved, dict) or saved.get("version") != CHECKPOINT_VERSION:
         version = saved.get("version") if isinstance(saved, dict) else None
         raise damaged(
@@ -178,6 +182,26 @@ def load_checkpoint(paths: CrawlPaths, plan: FileCrawlPlan) -> CrawlState:
     for number, line in enumerate(lines[:-1], 2):
         _apply(paths.checkpoint, number, line, result)
     return result
+
+
+def recorded_bytes(checkpoint: Path) -> int | None:
+    """The bytes of ``OUT.part`` its checkpoint records as whole (None: no readable one).
+
+    For a reader of an unfinished crawl (`_read`): what lies past them is a page a
+    resume would fetch again. No plan is checked: nothing is resumed here.
+    """
+    try:
+        data = read_no_follow(checkpoint)
+    except CrawlFileError:
+        return None
+    first, *journal = data.split(b"\n")
+    try:
+        output_bytes = loads(first)["state"]["output_bytes"]
+        for line in journal[:-1]:
+            output_bytes = loads(line)["output_bytes"]
+    except (JSONError, KeyError, TypeError):
+        return None
+    return output_bytes if isinstance(output_bytes, int) else None
 
 
 def _apply(path: Path, number: int, line: bytes, state: CrawlState) -> None:

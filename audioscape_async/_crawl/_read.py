@@ -7,7 +7,9 @@ cells lose exactly the one leading ``'`` the writer gave them (the writer
 prefixes every text cell that starts with ``'``, so this is always its own),
 its number cells are read as numbers, and an empty cell is a missing value.
 An unfinished crawl's ``OUT.part`` reads too, on request (``partial=True``):
-its tracks so far, without `matched_queries`, which only the finished file has.
+its tracks so far (as far as its checkpoint records them: a page written after
+is one a resume fetches again), without `matched_queries`, which only the
+finished file has.
 
 Rows are read one at a time (Parquet a row group at a time): a file of a
 million tracks never sits in memory whole. A row that is not a crawl's
@@ -17,6 +19,7 @@ record is a `CrawlFileError` naming the file, the row and the field.
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -135,10 +138,17 @@ def read_tracks(
 def _read_part(part: Path) -> Iterator[CrawledTrack]:
     from audioscape_async._json import JSONError, loads
 
+    from ._checkpoint import recorded_bytes
+
+    # What the checkpoint records: a page written after it is one a resume fetches again.
+    whole = recorded_bytes(part.with_name(part.name[: -len(".part")] + ".checkpoint"))
+
     def rows() -> Iterator[tuple[int, Mapping[str, Any]]]:
+        seen = 0
         for number, line in _lines(part, gz=False):
-            if not line.endswith(b"\n"):
-                return  # an append a kill cut short: not part of the crawl yet
+            seen += len(line)
+            if not line.endswith(b"\n") or (whole is not None and seen > whole):
+                return  # not part of the crawl yet
             try:
                 record = loads(line)
             except JSONError as error:
@@ -251,9 +261,12 @@ def _cell(file: Path, number: int, name: str, cell: str) -> object:
     if cell == "":
         return None
     try:
-        return int(cell) if kind == "int" else float(cell)
+        value = int(cell) if kind == "int" else float(cell)
     except ValueError:
-        raise _bad(file, number, f"{name} must be a number, got {cell!r:.40}", "row") from None
+        value = None
+    if value is None or not math.isfinite(value):
+        raise _bad(file, number, f"{name} must be a number, got {cell!r:.40}", "row")
+    return value
 
 
 def _parquet_rows(file: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:

@@ -35,7 +35,7 @@ from audioscape_async._validation import (
 )
 
 from ._pools import LoopPool, LoopPools
-from ._scripts import ACQUIRE, PAUSE, PAUSED
+from ._scripts import ACQUIRE, PAUSE, PAUSED, TIER_ACQUIRE, TIER_CUT
 from ._urls import check_url, safe_url
 
 if TYPE_CHECKING:
@@ -192,17 +192,31 @@ class RedisBackend:
         check_number("backend.rate", rate)
         check_int_range("backend.burst", burst, 1)
         interval = round(_US / rate)
+        keys = [self._key("rate:", name), self._key("pause:", name)]
+        args = [interval, burst, *self._limits(max_pause, max_wait)]
+        result = await self._script("acquire", ACQUIRE, keys, args, deadline)
+        wait, paused = (int(part) for part in result)
+        return self._waited(wait, paused, max_pause)
+
+    def _learned_keys(self, name: str) -> list[str]:
+        """A learned rate's keys: its turns (apart from a configured rate's), the pause
+        (the one every gate of the name shares) and what the fleet learned."""
+        return [self._key("rate-auto:", name), self._key("pause:", name), self._key("tier:", name)]
+
+    @staticmethod
+    def _limits(max_pause: float, max_wait: float | None) -> tuple[int, int]:
+        """The longest pause and wait, in µs for the scripts (-1: any)."""
         limit = -1 if max_pause >= MAX_STORE_SECONDS else round(max(max_pause, 0.0) * _US)
         afford = (
             -1
             if max_wait is None or max_wait >= MAX_STORE_SECONDS
             else round(max(max_wait, 0.0) * _US)
         )
-        keys = [self._key("rate:", name), self._key("pause:", name)]
-        result = await self._script(
-            "acquire", ACQUIRE, keys, [interval, burst, limit, afford], deadline
-        )
-        wait, paused = (int(part) for part in result)
+        return limit, afford
+
+    @staticmethod
+    def _waited(wait: int, paused: int, max_pause: float) -> float:
+        """A script's answer as `acquire` returns it (see there)."""
         if wait == -2:
             return -paused / _US
         if wait < 0:
@@ -213,6 +227,37 @@ class RedisBackend:
                 retry_after=paused / _US,
             )
         return wait / _US
+
+    async def acquire_learned(
+        self,
+        name: str,
+        *,
+        successes: int,
+        max_pause: float = math.inf,
+        max_wait: float | None = None,
+        deadline: float | None = None,
+    ) -> tuple[float, int]:
+        """`acquire` at the rate every process of `name` learned from 429s (`_tier`).
+
+        Reports `successes` (seen since this process last reported) and returns the
+        wait and the generation of the last cut of the rate.
+        """
+        keys = self._learned_keys(name)
+        args = [*_tier_args(), 1, *self._limits(max_pause, max_wait), successes]
+        result = await self._script("tier_acquire", TIER_ACQUIRE, keys, args, deadline)
+        wait, paused, generation = (int(part) for part in result)
+        return self._waited(wait, paused, max_pause), generation
+
+    async def cut_learned(
+        self, name: str, generation: int, *, successes: int, deadline: float | None = None
+    ) -> int:
+        """Tell every process of `name` of a 429 to a request whose turn came under
+        `generation`; return the generation now (one more if the rate was cut)."""
+        from audioscape_async import _tier
+
+        keys = self._learned_keys(name)
+        args = [*_tier_args(), generation, successes, _tier.SETTLED, _tier.MIN_SAMPLES, _tier.FLOOR]
+        return int(await self._script("tier_cut", TIER_CUT, keys, args, deadline))
 
     async def pause(self, name: str, seconds: float, *, deadline: float | None = None) -> float:
         """Pause every process sharing the limit `name` for `seconds` from now.
@@ -372,3 +417,10 @@ class RedisBackend:
         if self.fallback:
             return self._unavailable(f"the call's deadline left it no time ({detail})")
         return deadline_error(detail)
+
+
+def _tier_args() -> list[float]:
+    """The learned rate's rules for the scripts (`_scripts.TIER_ARGS`), from `_tier`."""
+    from audioscape_async import _tier
+
+    return [_tier.BUCKET * _US, _tier.WINDOW * _US, _tier.CUBIC, _tier.PLATEAU, _tier.BETA]

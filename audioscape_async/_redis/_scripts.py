@@ -7,7 +7,7 @@ own clock. `RedisBackend` registers them with each event loop's client.
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "PAUSE", "PAUSED"]
+__all__ = ["ACQUIRE", "PAUSE", "PAUSED", "TIER_ACQUIRE", "TIER_ARGS", "TIER_CUT"]
 
 # The instant (µs) a rate or pause key holds, or nil when it holds none. What the
 # scripts write always ends at least a second before the key expires; anything else
@@ -29,35 +29,170 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
 
-# KEYS: tat, pause. ARGV: interval (µs), burst, longest pause to wait out (µs, -1:
-# any), longest wait the caller can afford (µs, -1: any). Returns {wait µs, pause
-# left µs}; wait is -1 when the pause is too long to wait out, and -2 when the
-# wait would not fit (the second item is then the wait it would have been); in
-# both cases no slot is reserved.
+# The shared GCRA: reserve the next slot of `interval` µs with `burst`, after any pause.
+# KEYS[1]: tat, KEYS[2]: pause. Returns {wait µs, pause left µs}; wait is -1 when the
+# pause is longer than `max_pause` (µs, -1: any), and -2 when the wait would be longer
+# than `max_wait` (µs, -1: any; the second item is then that wait); in both cases no
+# slot is reserved.
+_GCRA = """
+local function gcra(interval, burst, max_pause, max_wait)
+  local paused = (instant(KEYS[2], now) or 0) - now
+  if paused < 0 then paused = 0 end
+  if max_pause >= 0 and paused > max_pause then
+    return {-1, string.format('%.0f', paused)}
+  end
+  local start = now + paused
+  local tat = instant(KEYS[1], now) or 0
+  if tat < start then tat = start end
+  local send = tat - (burst - 1) * interval
+  if send < start then send = start end
+  if max_wait >= 0 and send - now > max_wait then
+    return {-2, string.format('%.0f', send - now)}
+  end
+  local new_tat = tat + interval
+  redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
+             'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  return {string.format('%.0f', send - now), string.format('%.0f', paused)}
+end
+"""
+
+# KEYS: tat, pause. ARGV: interval (µs), burst, max_pause, max_wait (see `_GCRA`).
 ACQUIRE = (
     _INSTANT
+    + _GCRA
     + """
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local max_pause = tonumber(ARGV[3])
-local paused = (instant(KEYS[2], now) or 0) - now
-if paused < 0 then paused = 0 end
-if max_pause >= 0 and paused > max_pause then
-  return {-1, string.format('%.0f', paused)}
+return gcra(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+"""
+)
+
+# A rate learned from 429s by every process together (`_tier`, the same rules in
+# Lua). KEYS[3] is a hash: `ceiling` (requests/s; absent until the first 429),
+# `known` (the tier a steady probe measured), `cut` (µs), `gen` (counts the cuts),
+# `probed` (successes since the rate came back to the ceiling), `recent` (since the
+# cut), `last` (the last turn given, µs), `lo` and `b<k>`: the successes of each
+# `bucket` µs of the last `window` µs. TIER_ARGS names the rules' constants, passed
+# as ARGV from `_tier`.
+_TIER = """
+local key = KEYS[3]
+local kind = redis.call('TYPE', key)['ok']
+if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', key) end
+local bucket, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cubic, plateau, beta = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local nb = math.floor(window / bucket)
+local k = math.floor(now / bucket)
+local function field(name) return tonumber(redis.call('HGET', key, name) or '') end
+local ceiling = field('ceiling')
+local known = field('known') or 0
+local cut = field('cut') or 0
+local gen = field('gen') or 0
+local recent = field('recent') or 0
+local function rate()
+  if not ceiling then return math.huge end
+  local t = (now - cut) / 1000000 - plateau
+  local r = ceiling * (1 + cubic * t * t * t)
+  if known > ceiling then
+    local fast = math.min(beta * known, ceiling + recent)
+    if fast > r then r = fast end
+  end
+  return r
 end
-local start = now + paused
-local tat = instant(KEYS[1], now) or 0
-if tat < start then tat = start end
-local send = tat - (burst - 1) * interval
-if send < start then send = start end
-local max_wait = tonumber(ARGV[4])
-if max_wait >= 0 and send - now > max_wait then
-  return {-2, string.format('%.0f', send - now)}
+local function report(successes)
+  if successes <= 0 then return end
+  redis.call('HINCRBY', key, 'b' .. k, successes)
+  recent = recent + successes
+  redis.call('HSET', key, 'recent', recent)
+  if ceiling and now >= cut + plateau * 1000000 then
+    redis.call('HINCRBY', key, 'probed', successes)
+  end
+  local lo = field('lo') or (k - nb + 1)
+  local last = math.min(lo + nb - 1, k - nb)
+  for j = lo, last do redis.call('HDEL', key, 'b' .. j) end
+  redis.call('HSET', key, 'lo', math.max(lo, k - nb + 1))
+  redis.call('PEXPIRE', key, 86400000)
 end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
-           'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return {string.format('%.0f', send - now), string.format('%.0f', paused)}
+"""
+TIER_ARGS = ("bucket", "window", "cubic", "plateau", "beta")
+
+# KEYS: tat, pause, tier. ARGV: the five of TIER_ARGS, then burst, max_pause,
+# max_wait (as ACQUIRE), and the successes this process saw since it last reported.
+# Returns ACQUIRE's two items and the cut generation. A fleet idle for a window
+# starts again from the ceiling (time sent at nothing is no probe).
+TIER_ACQUIRE = (
+    _INSTANT
+    + _GCRA
+    + _TIER
+    + """
+report(tonumber(ARGV[9]))
+local last = field('last')
+if ceiling and last and now - last > window then
+  cut = now - plateau * 1000000
+  redis.call('HSET', key, 'cut', string.format('%.0f', cut), 'probed', 0)
+end
+redis.call('HSET', key, 'last', string.format('%.0f', now))
+redis.call('PEXPIRE', key, 86400000)
+local r = rate()
+local interval = 0
+if r < math.huge then interval = math.floor(1000000 / r) end
+local result = gcra(interval, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))
+result[3] = gen
+return result
+"""
+)
+
+# KEYS: tat, pause, tier. ARGV: the five of TIER_ARGS, then the cut generation the
+# process knew when its request asked for its turn, the successes to report, and
+# settled (s), min_samples, floor (requests/s). A 429 to a request whose turn came
+# before the last cut changes nothing; any other sets the ceiling from what the
+# fleet's successes measure, as `_tier.TierFinder.throttled` does. Returns the
+# generation.
+TIER_CUT = (
+    _INSTANT
+    + _TIER
+    + """
+report(tonumber(ARGV[7]))
+if tonumber(ARGV[6]) < gen then return gen end
+local settled, min_samples, floor = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local sending = rate()
+local fast = ceiling and known > ceiling and math.min(beta * known, ceiling + recent) > ceiling
+local probing = (now - cut) / 1000000 - plateau
+local probed = field('probed') or 0
+local n, oldest = 0, nil
+for j = k - nb + 1, k do
+  local c = field('b' .. j)
+  if c then
+    n = n + c
+    if not oldest then oldest = j end
+  end
+end
+local span = oldest and (now - oldest * bucket) / 1000000 or 0
+local measured
+if ceiling and probing >= settled and probed > 0 then
+  measured = probed / probing
+  known = measured
+elseif n >= min_samples and span > 0 then
+  measured = (n - 1) / span
+  if fast then known = measured end
+elseif ceiling and now - cut < window then
+  return gen
+elseif sending < math.huge then
+  measured = sending / 2
+else
+  measured = 2 * floor
+end
+local lowest = floor
+if sending < math.huge and known > 0 and sending / 2 > lowest then lowest = sending / 2 end
+if measured > sending then measured = sending end
+if measured < lowest then measured = lowest end
+redis.call('HSET', key, 'ceiling', string.format('%.6f', measured),
+           'known', string.format('%.6f', known), 'cut', string.format('%.0f', now),
+           'gen', gen + 1, 'probed', 0, 'recent', 0)
+redis.call('PEXPIRE', key, 86400000)
+-- The turns given at the old rate are given again from one interval of the new on
+-- (the processes that sleep on them ask again when they learn of the cut).
+ceiling, cut, recent = measured, now, 0
+local tat = now + math.floor(1000000 / rate())
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+return gen + 1
 """
 )
 

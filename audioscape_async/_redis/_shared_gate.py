@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from audioscape_async._exceptions import BackendUnavailableError
 
 if TYPE_CHECKING:
-    from audioscape_async._gate import Budget, Limit
+    from audioscape_async._gate import Budget, GateState, Limit
 
     from ._backend import RedisBackend
 
@@ -19,29 +19,81 @@ __all__ = ["SharedGate"]
 class SharedGate:
     """The client's rate gate, shared through a `RedisBackend` by every process.
 
-    The same calls as `Gate` (`wait`, `pause`, `succeeded`, `rate`), except that
-    `pause` must be awaited: it writes the pause to Redis. `name` (a
-    `_fingerprint.fingerprint`) says which processes share the limit: those of
-    one API key at one base URL.
+    The same calls as `Gate` (`wait`, `pause`, `throttled`, `succeeded`,
+    `rate`). `name` (a `_fingerprint.fingerprint`) says which processes share
+    the limit: those of one API key at one base URL. A rate that learns its
+    tier (`RateLimit.auto`) learns it from the 429s and successes of every
+    process together, in Redis (`_scripts.TIER_ACQUIRE`, `TIER_CUT`): each
+    process reports its successes with its next request for a slot, and a 429
+    to a request whose turn came before the fleet's last cut changes nothing.
     Adaptive rates are not shared: the configured rate holds. With the
     backend's `fallback`, an unreachable Redis falls back to an in-process
     `Gate` of the same limit.
     """
 
-    __slots__ = ("_backend", "_limit", "_local", "name")
+    __slots__ = ("_backend", "_generations", "_limit", "_local", "_successes", "name")
 
-    def __init__(self, limit: Limit, backend: RedisBackend, name: str) -> None:
+    def __init__(
+        self, limit: Limit, backend: RedisBackend, name: str, state: GateState | None = None
+    ) -> None:
         from audioscape_async._gate import Gate
 
         self._limit = limit
         self._backend = backend
-        self._local = Gate(limit)
+        self._local = Gate(limit, state)
         self.name = name
+        self._successes = 0  # not yet reported to Redis (a learned rate's)
+        #: When this process learned each generation of the fleet's learned rate.
+        self._generations: list[tuple[float, int]] = [(-math.inf, 0)]
 
     @property
     def rate(self) -> float:
-        """The rate in force (requests per second)."""
+        """The rate in force here (requests per second; a learned one: as last known here)."""
+        if self._limit.learn:
+            return self._local.rate
         return self._limit.requests_per_second
+
+    @property
+    def learns(self) -> bool:
+        """Whether its rate learns from 429s (`RateLimit.auto`), with every process."""
+        return self._limit.learn
+
+    async def _acquire(
+        self, max_pause: float, max_wait: float | None, deadline: float | None
+    ) -> float:
+        backend = self._backend
+        if not self._limit.learn:
+            return await backend.acquire(
+                self.name,
+                self._limit.requests_per_second,
+                self._limit.burst,
+                max_pause=max_pause,
+                max_wait=max_wait,
+                deadline=deadline,
+            )
+        successes, self._successes = self._successes, 0
+        try:
+            delay, generation = await backend.acquire_learned(
+                self.name,
+                successes=successes,
+                max_pause=max_pause,
+                max_wait=max_wait,
+                deadline=deadline,
+            )
+        except BaseException:
+            self._successes += successes  # reported with the next request, then
+            raise
+        self._learned(generation)
+        return delay
+
+    def _learned(self, generation: int) -> None:
+        if generation != self._generations[-1][1]:
+            self._generations.append((time.monotonic(), generation))
+            del self._generations[:-64]
+
+    def _generation_at(self, instant: float) -> int:
+        """The generation of the learned rate this process knew at `instant`."""
+        return next(g for at, g in reversed(self._generations) if at <= instant)
 
     async def wait(
         self,
@@ -69,13 +121,10 @@ class SharedGate:
         waited = 0.0
         while True:
             try:
-                delay = await backend.acquire(
-                    self.name,
-                    self._limit.requests_per_second,
-                    self._limit.burst,
-                    max_pause=max_pause,
-                    max_wait=deadline - time.monotonic() if deadline is not None else None,
-                    deadline=deadline,
+                delay = await self._acquire(
+                    max_pause,
+                    deadline - time.monotonic() if deadline is not None else None,
+                    deadline,
                 )
             except BackendUnavailableError as error:
                 if not backend.fall_back(error):
@@ -87,8 +136,11 @@ class SharedGate:
                 budget.wait_fits(-delay, "the shared rate limit")  # refused: raises
             if delay <= 0:
                 return waited
+            generation = self._generations[-1][1]
             await _retry.sleep(delay)
             waited += delay
+            if self._generations[-1][1] != generation:
+                continue  # a turn given at a learned rate since cut: a new one
             # A 429 that any process met while this one waited for its slot holds
             # this request too: the slot is given up and a new one taken after the pause.
             try:
@@ -117,11 +169,33 @@ class SharedGate:
         """Never: whether a request may go is Redis's to say (see `Gate.ready`)."""
         return False
 
-    #: Its rate is configured, never learned from 429s.
-    learns = False
+    async def throttled(self, asked_at: float) -> None:
+        """Note a 429 to a request that asked for its turn at `asked_at` (monotonic).
 
-    def throttled(self, asked_at: float) -> None:
-        """Note a 429 (a shared rate is configured, not learned)."""
+        A learned rate: told to every process through Redis (and to the local
+        gate, which holds the limit if Redis goes away). Redis being unreachable
+        here is not this call's error: its next request for a slot will say so.
+        """
+        if not self._limit.learn:
+            return
+        await self._local.throttled(asked_at)
+        backend = self._backend
+        if backend.use_local_store():
+            return
+        successes, self._successes = self._successes, 0
+        try:
+            generation = await backend.cut_learned(
+                self.name, self._generation_at(asked_at), successes=successes
+            )
+        except BackendUnavailableError:
+            self._successes += successes
+            return
+        self._learned(generation)
+
+    @property
+    def state(self) -> GateState:
+        """The pause and last success it shares with the owner's other gates (here)."""
+        return self._local.state
 
     @property
     def last_success(self) -> float:
@@ -129,5 +203,7 @@ class SharedGate:
         return self._local.last_success
 
     def succeeded(self) -> None:
-        """Note a successful request (the shared rate is not adaptive)."""
+        """Note a successful request (a learned rate reports it to Redis with its next one)."""
         self._local.succeeded()
+        if self._limit.learn:
+            self._successes += 1

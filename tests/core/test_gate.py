@@ -151,7 +151,7 @@ async def test_a_learned_rate_holds_nothing_back_until_a_429(
     assert gate.rate == float("inf")
     await _succeed(gate, clock, 40, every=0.05)  # 20 a second get through
     assert sleeps == []
-    gate.throttled(clock.now - 0.01)
+    await gate.throttled(clock.now - 0.01)
     assert gate.rate == pytest.approx(0.97 * 20, rel=0.05)
     assert await gate.wait() == pytest.approx(1 / gate.rate, rel=0.01)  # one interval on
     assert await gate.wait() == pytest.approx(2 / gate.rate, rel=0.01)
@@ -166,14 +166,14 @@ async def test_a_turn_given_before_a_cut_is_given_again_at_the_new_rate(
 
     gate = Gate(RateLimit.auto())
     await _succeed(gate, clock, 40, every=0.05)
-    gate.throttled(clock.now)
+    await gate.throttled(clock.now)
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
         if len(slept) == 2:
             clock.now += 0.5
-            gate.throttled(clock.now)  # a 429 cuts the rate while this task sleeps
+            await gate.throttled(clock.now)  # a 429 cuts the rate while this task sleeps
 
     monkeypatch.setattr(_retry, "sleep", sleep)
     await gate.wait()  # its turn, one interval on
@@ -182,10 +182,11 @@ async def test_a_turn_given_before_a_cut_is_given_again_at_the_new_rate(
     assert slept[2] == pytest.approx(1 / gate.rate, rel=0.01)
 
 
-def test_a_configured_rate_does_not_learn() -> None:
+@pytest.mark.anyio
+async def test_a_configured_rate_does_not_learn() -> None:
     """A fixed rate, or none, is not moved by a 429."""
     fixed = Gate(RateLimit(requests_per_second=10))
-    fixed.throttled(time.monotonic())
+    await fixed.throttled(time.monotonic())
     assert not fixed.learns
     assert fixed.rate == 10
     assert not Gate(None).learns

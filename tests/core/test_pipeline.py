@@ -298,3 +298,50 @@ async def test_an_httpx_timeout_keeps_a_total_bound(sdk_transport: str) -> None:
             assert time.monotonic() - started < 2
             with pytest.raises(APITimeoutError):
                 await client.search(QUERY, timeout=httpx.Timeout(0.3, connect=0.2))
+
+
+# -- a crawl's own pace: a gate of its own, the owner's pause and last success ---------
+
+
+@pytest.mark.anyio
+async def test_a_crawls_own_gate_shares_the_owners_pause_and_last_success() -> None:
+    """A 429's pause set through the client's gate holds the crawl's auto gate too."""
+    from audioscape_async import AsyncClient, RateLimit
+
+    async with AsyncClient(API_KEY, base_url="http://127.0.0.1:9/developer/v1") as client:
+        pipeline = client._pipeline
+        crawl_gate = pipeline.gate_for(RateLimit.auto())
+        assert crawl_gate is not pipeline.gate
+        assert crawl_gate is pipeline.gate_for(RateLimit.auto())  # one per owner and limit
+        await pipeline.gate.pause(30.0)
+        assert not crawl_gate.ready()
+        assert crawl_gate.state is pipeline.gate.state
+        pipeline.gate.succeeded()
+        assert crawl_gate.last_success == pipeline.gate.last_success > 0
+
+
+@pytest.mark.anyio
+async def test_a_crawl_limit_equal_to_the_clients_is_the_clients_gate() -> None:
+    """The same limit twice is one gate, not two that together send at twice the rate."""
+    from audioscape_async import AsyncClient, RateLimit
+
+    limit = RateLimit(10, burst=2)
+    async with AsyncClient(
+        API_KEY, base_url="http://127.0.0.1:9/developer/v1", rate_limit=limit
+    ) as client:
+        pipeline = client._pipeline
+        assert pipeline.gate_for(RateLimit(10, burst=2)) is pipeline.gate
+        assert pipeline.gate_for(RateLimit(20)) is not pipeline.gate
+
+
+def test_a_crawl_backends_key_secret_names_its_limit() -> None:
+    """A crawl's RedisBackend with a key_secret of its own names the limit with it."""
+    from audioscape_async import AsyncClient, RateLimit, RedisBackend
+    from audioscape_async._fingerprint import fingerprint
+
+    url = "http://127.0.0.1:9/developer/v1"
+    backend = RedisBackend("redis://127.0.0.1:1/0", key_secret=b"s" * 32)
+    client = AsyncClient(API_KEY, base_url=url)
+    gate = client._pipeline.gate_for(RateLimit.auto(backend=backend))
+    assert gate.name == fingerprint(url, API_KEY, b"s" * 32)  # type: ignore[union-attr]
+    assert gate.name != client._pipeline.owner  # type: ignore[union-attr]

@@ -126,13 +126,13 @@ def test_only_a_learned_rate_may_be_infinite() -> None:
         RateLimit(math.inf, adaptive=True, learn=True)
 
 
-def test_auto_with_a_backend_is_refused_with_the_way_out() -> None:
-    """A learned rate is per process for now: a backend gets a clear error naming the fix."""
+def test_auto_takes_a_backend_out_of_its_repr_and_equality() -> None:
+    """`RateLimit.auto(backend=...)`: a fleet learns one rate; the backend is not part of it."""
     backend = RedisBackend("redis://127.0.0.1:1/0")
-    way_out = r"requests_per_second=\.\.\., backend="
-    with pytest.raises(InvalidParameterError, match=way_out) as caught:
-        RateLimit.auto(backend=backend)
-    assert caught.value.parameter == "rate_limit.backend"
+    limit = RateLimit.auto(backend=backend)
+    assert limit.backend is backend
+    assert limit == RateLimit.auto()
+    assert repr(limit) == "RateLimit.auto()"
 
 
 def test_adaptive_is_deprecated_where_it_is_asked_for() -> None:
@@ -142,3 +142,12 @@ def test_adaptive_is_deprecated_where_it_is_asked_for() -> None:
     assert caught[0].filename == __file__
     assert limit.adaptive
     assert "adaptive=True" in repr(limit)
+
+
+def test_learn_with_a_rate_or_burst_is_refused() -> None:
+    """`learn=True` beside a rate (or a burst) would be ignored silently: refused instead."""
+    with pytest.raises(InvalidParameterError, match=r"RateLimit\.auto\(\)") as caught:
+        RateLimit(5, learn=True)
+    assert caught.value.parameter == "rate_limit.learn"
+    with pytest.raises(InvalidParameterError, match=r"rate_limit\.learn"):
+        RateLimit(math.inf, burst=7, learn=True)

@@ -18,6 +18,7 @@ import math
 import attrs
 import pytest
 
+from audioscape_async._gate import NAP
 from audioscape_async._tier import BETA, FLOOR, TierFinder
 
 
@@ -52,34 +53,47 @@ class Run:
     succeeded: list[float] = attrs.Factory(list)
 
 
-def simulate(bucket: Bucket, *, seconds: float, rtt: float = 0.02, concurrency: int = 16) -> Run:
-    """A crawl of endless pages at `concurrency`, paced by a `TierFinder` as the gate paces.
+def simulate(
+    bucket: Bucket,
+    *,
+    seconds: float,
+    rtt: float = 0.02,
+    concurrency: int = 16,
+    blackout: tuple[float, float] = (0.0, 0.0),
+    finder: TierFinder | None = None,
+) -> Run:
+    """A crawl of endless pages at `concurrency`, paced by a `TierFinder` as `Gate` paces.
 
-    Events, in time order: a slot asks for its turn (ASK), its request goes out
-    at that turn (SEND; a turn given before a cut is asked for again, as
-    `Gate.wait` does), and its answer comes back a round trip later (OK or
-    THROTTLED), when the slot asks again at once (a 429 is retried with no
-    backoff: the gate paces it).
+    Events, in time order: a slot asks for its turn (ASK: one interval of the rate now
+    after the last turn given, or a nap of NAP and ask again if further off), its
+    request goes out at that turn (SEND; a turn given before a cut is asked for again),
+    and its answer comes back a round trip later (OK or THROTTLED), when the slot asks
+    again at once (a 429 is retried with no backoff: the gate paces it). During
+    `blackout` (start, end) the server refuses everything.
     """
-    finder = TierFinder()
+    finder = finder or TierFinder()
     run = Run()
     events: list[tuple[float, int, float]] = [(0.0, ASK, 0.0)] * concurrency
-    turn = 0.0  # the gate's next turn
+    last = -math.inf  # the last turn given
     while events:
         now, kind, asked_at = heapq.heappop(events)
         if now > seconds:
             break
         if kind == ASK:
-            at = max(turn, now)
-            turn = at + 1.0 / finder.rate(now)
-            heapq.heappush(events, (at, SEND, now))
+            turn = max(last + 1.0 / finder.rate(now), now)
+            if turn - now > NAP:
+                heapq.heappush(events, (now + NAP, ASK, asked_at))
+                continue
+            last = turn
+            heapq.heappush(events, (turn, SEND, now))  # the turn is given now
         elif kind == SEND:
             if finder.cut_at > asked_at:
                 heapq.heappush(events, (now, ASK, now))
                 continue
             finder.sent(now)
             run.sent.append(now)
-            answer = OK if bucket.take(now + rtt / 2) else THROTTLED
+            refused = blackout[0] <= now < blackout[1]
+            answer = OK if bucket.take(now + rtt / 2) and not refused else THROTTLED
             heapq.heappush(events, (now + rtt, answer, asked_at))
         elif kind == OK:
             finder.succeeded(now)
@@ -88,7 +102,7 @@ def simulate(bucket: Bucket, *, seconds: float, rtt: float = 0.02, concurrency: 
         else:
             run.throttled.append(now)
             if finder.throttled(asked_at, now):
-                turn = now + 1.0 / finder.rate(now)
+                last = now
             heapq.heappush(events, (now, ASK, now))
     return run
 
@@ -161,3 +175,31 @@ def test_when_nothing_gets_through_the_rate_halves_down_to_a_floor() -> None:
             ceilings.append(finder.ceiling)
     assert finder.ceiling == FLOOR
     assert all(later < earlier for earlier, later in itertools.pairwise(ceilings))
+
+
+@pytest.mark.parametrize("concurrency", [4, 16, 64])
+@pytest.mark.parametrize("dark", [5.0, 20.0])
+def test_after_the_server_refused_everything_a_while_the_rate_comes_back_fast(
+    concurrency: int, dark: float
+) -> None:
+    """A 50/s tier that refuses everything for `dark` seconds mid-crawl: the rate does not
+    collapse for good; from 10 s after, 90% of the tier gets through again."""
+    start = 30.0
+    end = start + dark
+    run = simulate(
+        Bucket(50, 50), seconds=end + 20.0, concurrency=concurrency, blackout=(start, end)
+    )
+    back = [t for t in run.succeeded if end + 10.0 <= t < end + 20.0]
+    assert len(back) >= 0.9 * 50 * 10
+    during = [t for t in run.sent if start + 3.0 <= t < end]
+    assert len(during) <= 3 * dark  # refused: it asks ever more rarely
+
+
+def test_an_idle_spell_is_no_probe() -> None:
+    """A crawl, ten idle minutes, another crawl: the second starts at the tier it knew."""
+    finder = TierFinder()
+    simulate(Bucket(50, 50), seconds=40.0, finder=finder)
+    known = finder.ceiling
+    idle = 600.0
+    finder.sent(40.0 + idle)
+    assert finder.rate(40.0 + idle) == pytest.approx(known, rel=0.01)

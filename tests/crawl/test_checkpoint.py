@@ -291,3 +291,19 @@ async def test_durable_puts_each_page_and_its_line_on_disk(
     with pytest.raises(InvalidParameterError, match="durable"):
         async with client_for(server) as client:
             await client.crawl_to_file(QUERY, out, durable="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_an_earlier_versions_checkpoint_is_named_as_such(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """A version-2 checkpoint (one pretty-printed document) is refused by its version."""
+    from audioscape_async import CrawlFileError
+
+    out = tmp_path / "tracks.jsonl"
+    out.with_name("tracks.jsonl.checkpoint").write_text(
+        '{\n  "version": 2,\n  "plan": {},\n  "state": {}\n}', encoding="utf-8"
+    )
+    async with client_for(server) as client:
+        with pytest.raises(CrawlFileError, match="its version is 2, this SDK writes 3"):
+            await client.crawl_to_file(QUERY, out, max_items=100, resume=True)

@@ -16,6 +16,7 @@ from audioscape_async import Client
 from audioscape_async._cli import main
 from audioscape_async.emulator import EmulatorServer, Faults, KeyRateLimit
 from tests.crawl.support import QUERY, run_cli
+from tests.serving.redis_server import RedisServer
 
 
 def test_readme_first_command_prints_fitting_tracks() -> None:
@@ -501,3 +502,25 @@ def test_a_queries_file_with_a_bom_and_crlf(env: dict[str, str], tmp_path: Path)
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert {r["query"] for r in _records(out, "jsonl")} == {MOODS[1], MOODS[2]}
+
+
+def test_a_crawl_with_redis_learns_the_tier_for_the_fleet(
+    cli_server: EmulatorServer, env: dict[str, str], tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """`--redis URL` without --rps: the learned rate lives in Redis, for every process."""
+    cli_server.emulator.set_rate_limit(KeyRateLimit(rate=100, burst=10))
+    out = tmp_path / "t.jsonl"
+    result = run_cli(
+        "crawl", QUERY, "--out", str(out), "--max-items", "3000", "--concurrency", "8",
+        "--redis", redis_server.url, "--progress", "none", env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(out.read_bytes().splitlines()) == 3000
+    import redis
+
+    with redis.Redis.from_url(redis_server.url) as connection:
+        keys = [key.decode() for key in connection.keys("*")]
+    assert any(":tier:" in key for key in keys), keys
+    bad = run_cli("crawl", QUERY, "--out", "-", "--redis", "x", "--rps", "5", "--adaptive", env=env)
+    assert bad.returncode == 2
+    assert "--adaptive" in bad.stderr

@@ -9,9 +9,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from audioscape_async import Client, CrawlStats, RateLimit, RateLimitError, RetryPolicy
+from audioscape_async import (
+    Client,
+    CrawlStats,
+    RateLimit,
+    RateLimitError,
+    RedisBackend,
+    RetryPolicy,
+)
 from audioscape_async.emulator import EmulatorServer, Faults, KeyRateLimit, generate_catalog
 from tests.crawl.support import QUERY, QUICK, client_for, walked_ids
+from tests.serving.redis_server import RedisServer
 
 
 @pytest.mark.anyio
@@ -259,3 +267,40 @@ async def test_a_spent_quota_ends_a_crawl_after_max_rate_limited(server: Emulato
             async for _ in client.crawl(QUERY, max_items=1_000, concurrency=4):
                 pass
     assert 1.0 <= time.monotonic() - started < 10.0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # redis-py runs on asyncio only
+async def test_a_fleet_learns_one_rate_through_redis(
+    server: EmulatorServer, redis_server: RedisServer
+) -> None:
+    """Three clients, each with a backend of its own (three processes, as Redis sees it),
+    crawl three queries under `RateLimit.auto(backend=...)` against one 40/s tier: every
+    crawl exact, and after the first second the server sees no more than the tier."""
+    import anyio
+
+    server.emulator.set_rate_limit(KeyRateLimit(rate=40, burst=10))
+    queries = ["chill lo-fi beats", "sad piano", "epic orchestral battle"]
+    counts: dict[str, tuple[int, int]] = {}
+
+    async def crawl(query: str) -> None:
+        async with RedisBackend(redis_server.url) as backend:
+            limit = RateLimit.auto(backend=backend)
+            async with client_for(server, retry=RetryPolicy(max_retries=0)) as client:
+                ids = [
+                    t.asset_id
+                    async for t in client.crawl(
+                        query, max_items=4_000, concurrency=8, rate_limit=limit
+                    )
+                ]
+        counts[query] = (len(ids), len(set(ids)))
+
+    async with anyio.create_task_group() as group:
+        for query in queries:
+            group.start_soon(crawl, query)
+    assert set(counts.values()) == {(4_000, 4_000)}
+    answered = sorted(r.time for r in server.emulator.requests if r.status == 200)
+    throttled = [r for r in server.emulator.requests if r.status == 429]
+    assert throttled  # the fleet had to find the tier
+    after = [t for t in answered if t > answered[0] + 1.0]
+    assert len(after) <= 10 + 40 * (answered[-1] - answered[0] - 1.0) + 1

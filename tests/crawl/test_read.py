@@ -143,12 +143,14 @@ def test_a_file_that_is_not_a_crawls_is_a_crawl_file_error(
     assert caught.value.path == str(path)
 
 
-def test_a_csv_row_with_a_bad_number_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bad", ["fast", "nan", "inf", "-inf"])
+def test_a_csv_row_with_a_bad_number_is_named(tmp_path: Path, bad: str) -> None:
+    """Not a number, or not a finite one (no crawl writes NaN: JSON cannot hold it)."""
     path = _write(tmp_path, "csv", [_found(1), _found(2)])
     text = path.read_text().splitlines()
-    text[2] = text[2].replace("122.5", "fast")
+    text[2] = text[2].replace("122.5", bad)
     path.write_text("\n".join(text) + "\n")
-    with pytest.raises(CrawlFileError, match=r"row 3 .*duration must be a number, got 'fast'"):
+    with pytest.raises(CrawlFileError, match=rf"row 3 .*duration must be a number, got '{bad}'"):
         list(read_tracks(path))
 
 
@@ -216,4 +218,9 @@ async def test_an_unfinished_crawl_reads_on_request(server: EmulatorServer, tmp_
     assert list(read_tracks(out.with_name("t.csv.part"), partial=True)) == found
     with out.with_name("t.csv.part").open("ab") as handle:
         handle.write(b'{"asset_id": "cut sh')  # a kill in mid-append
+    assert list(read_tracks(out, partial=True)) == found
+    # A whole page written after the checkpoint's last line: a resume fetches it again.
+    part = out.with_name("t.csv.part")
+    lines = part.read_bytes().splitlines(keepends=True)
+    part.write_bytes(b"".join(lines[:300]) + b"".join(lines[200:300]))
     assert list(read_tracks(out, partial=True)) == found

@@ -543,3 +543,42 @@ asyncio.run(main())
     assert "sdk error:" in done.stdout
     if missing == "redis":
         assert "needs redis-py" in done.stdout
+
+
+# -- a rate learned by the fleet -----------------------------------------------------
+
+
+@asyncio_only
+@pytest.mark.anyio
+async def test_a_learned_rate_is_one_for_every_process(redis_server: RedisServer) -> None:
+    """Successes reported by two processes, one 429: both then send at ~0.97 of what got
+    through; a 429 to a turn of the old rate (an older generation) changes nothing."""
+    async with (
+        RedisBackend(redis_server.url) as one,
+        RedisBackend(redis_server.url) as two,
+    ):
+        assert await one.acquire_learned("k", successes=0) == (0.0, 0)  # no 429 yet: no limit
+        started = time.monotonic()
+        while time.monotonic() - started < 1.0:
+            await one.acquire_learned("k", successes=1)  # 20 a second from each
+            await two.acquire_learned("k", successes=1)
+            await anyio.sleep(0.05)
+        assert await two.cut_learned("k", 0, successes=0) == 1
+        assert await one.cut_learned("k", 0, successes=0) == 1  # the same overshoot: no cut
+        waits = [await one.acquire_learned("k", successes=0) for _ in range(3)]
+        waits += [await two.acquire_learned("k", successes=0)]
+    assert {generation for _, generation in waits} == {1}
+    interval = waits[1][0] - waits[0][0]
+    assert interval == pytest.approx(1 / (0.97 * 40), rel=0.25)
+    assert waits[3][0] == pytest.approx(waits[2][0] + interval, abs=0.01)
+
+
+@asyncio_only
+@pytest.mark.anyio
+async def test_a_learned_key_of_another_type_is_replaced(redis_server: RedisServer) -> None:
+    """Something else at the learned rate's key is not a crash: the rate starts over."""
+    async with RedisBackend(redis_server.url) as backend:
+        name = backend._key("tier:", "k")
+        await backend._run(lambda redis: redis.set(name, "junk"))
+        assert await backend.acquire_learned("k", successes=3) == (0.0, 0)
+        assert await backend.cut_learned("k", 0, successes=0) == 1
