@@ -98,7 +98,8 @@ class TierFinder:
 
     def sent(self, now: float) -> None:
         """Note a request going out now."""
-        if now - self._last_sent > WINDOW and self._ceiling < math.inf:
+        gap = now - self._last_sent
+        if self._ceiling < math.inf and gap > WINDOW and gap * self.rate(now) > 2:
             # Idle (or paced by something else) a while: time sent at nothing is
             # no probe. Start again from the ceiling, flat, as after a cut.
             self._cut_at = now - self._plateau_in

@@ -124,7 +124,7 @@ TIER_ACQUIRE = (
     + """
 report(tonumber(ARGV[9]))
 local last = field('last')
-if ceiling and last and now - last > window then
+if ceiling and last and now - last > window and (now - last) / 1000000 * rate() > 2 then
   cut = now - plateau * 1000000
   redis.call('HSET', key, 'cut', string.format('%.0f', cut), 'probed', 0)
 end

@@ -31,6 +31,7 @@ PUBLIC = [
     "CrawlFileError",
     "CrawlQuery",
     "CrawlStats",
+    "CrawledTrack",
     "DeadlineExceededError",
     "DurationRange",
     "InsecureURLWarning",
@@ -50,6 +51,7 @@ PUBLIC = [
     "SyncCrawl",
     "Track",
     "__version__",
+    "read_tracks",
 ]
 
 
