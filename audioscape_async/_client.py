@@ -560,32 +560,10 @@ class AsyncClient:
         cache: bool = False,
         rate_limit: RateLimit | None = None,
     ) -> FetchPage:
-        """Check a walk's query and filters now; return its page fetcher (one deadline for all)."""
-        check_query(query)
-        checked_filters = filters_json(filters)
-        pipeline = self._pipeline
-        walk_options: CallOptions | None = None
-        gate = None if rate_limit is None else pipeline.gate_for(rate_limit)
-
-        async def fetch(offset: int, limit: int, *, fresh: bool = False) -> SearchResponse:
-            nonlocal walk_options
-            if walk_options is None:
-                # The walk's deadline runs from its first page; 429s slow it, not end it.
-                walk_options = options.walking()
-            body = search_body(query, limit, offset, checked_filters)
-            key = pipeline.cache_key(query, limit, offset, checked_filters) if cache else None
-            if fresh and key is not None and pipeline.shared.cache is not None:
-                # A second look (`_walk`): the cache stage with `refresh`, the rest uncached.
-                started = walk_options
-                return await pipeline.shared.cache.fetch(
-                    key,
-                    lambda: pipeline.search(body, started, stats, gate=gate),
-                    deadline=started.deadline_at,
-                    refresh=True,
-                )
-            return await pipeline.search(body, walk_options, stats, cache_key=key, gate=gate)
-
-        return fetch
+        """Check a walk's query and filters now; return its page fetcher (`Pipeline.pages`)."""
+        return self._pipeline.pages(
+            check_query(query), filters_json(filters), options, stats, cache, rate_limit
+        )
 
 
 def _walk_options(

@@ -47,7 +47,7 @@ from ._exceptions import (
 from ._fingerprint import DEFAULT_KEY_SECRET, fingerprint
 from ._gate import Gate
 from ._logs import logger
-from ._models import SearchResponse
+from ._models import SearchResponse, search_body
 from ._options import CallOptions
 from ._retry import call_with_retries
 from ._transport import Outgoing, TransportStage
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
     from ._crawl._stats import CrawlStats
+    from ._crawl._walk import FetchPage
     from ._ratelimit import RateLimit
     from ._redis import SharedGate
 
@@ -219,6 +220,44 @@ class Pipeline:
                 deadline=options.deadline_at,
             )
         return await self._send(body, options, stats, gate)
+
+    def pages(
+        self,
+        query: str,
+        filters: dict[str, object] | None,
+        options: CallOptions,
+        stats: CrawlStats | None,
+        cache: bool,
+        rate_limit: RateLimit | None,
+    ) -> FetchPage:
+        """A walk's page fetcher: each page down the stages, under one deadline for all.
+
+        The walk's clock starts at its first page, and its pages are patient with
+        429s (`CallOptions.walking`); `cache` lets the cache stage answer them, and a
+        `rate_limit` paces them at a gate of their own (`gate_for`).
+        """
+        walk_options: CallOptions | None = None
+        gate = None if rate_limit is None else self.gate_for(rate_limit)
+
+        async def fetch(offset: int, limit: int, *, fresh: bool = False) -> SearchResponse:
+            nonlocal walk_options
+            if walk_options is None:
+                walk_options = options.walking()
+            body = search_body(query, limit, offset, filters)
+            key = self.cache_key(query, limit, offset, filters) if cache else None
+            store = self.shared.cache
+            if fresh and key is not None and store is not None:
+                # A second look (`_walk`): the cache stage with `refresh`, the rest uncached.
+                started = walk_options
+                return await store.fetch(
+                    key,
+                    lambda: self.search(body, started, stats, gate=gate),
+                    deadline=started.deadline_at,
+                    refresh=True,
+                )
+            return await self.search(body, walk_options, stats, cache_key=key, gate=gate)
+
+        return fetch
 
     def gate_for(self, limit: RateLimit | None) -> Gate | SharedGate:
         """The gate of this owner under `limit` (a crawl's own pace; None: the owner's).

@@ -36,8 +36,8 @@ __all__ = [
     "dump_checkpoint",
     "journal_line",
     "load_checkpoint",
-    "recorded_bytes",
     "read_part",
+    "recorded_bytes",
 ]
 
 CHECKPOINT_VERSION = 3
