@@ -113,7 +113,7 @@ class _FileSink:
         self._state = state
         self._fmt = fmt
         self._ids = ids
-        self._durable = durable
+        self.durable = durable
         self._fd = -1
         self._journal = -1
 
@@ -124,7 +124,7 @@ class _FileSink:
         resumes. A fresh crawl's part starts empty.
         """
         part = self._paths.part
-        self.save(durable=self._durable)
+        self.save(durable=self.durable)
         if fresh:
             with file_errors(part, "replace it"):
                 part.unlink(missing_ok=True)  # a link planted there goes, not its target
@@ -139,7 +139,7 @@ class _FileSink:
         if data:
             write_all(self._fd, data, self._paths.part)
             self._state.output_bytes += len(data)
-            if self._durable:
+            if self.durable:
                 with file_errors(self._paths.part, "flush it to disk"):
                     os.fsync(self._fd)
         self.record(index, progress)
@@ -148,7 +148,7 @@ class _FileSink:
         """Append query `index`'s progress to the checkpoint's journal."""
         line = journal_line(index, progress, self._state.output_bytes)
         write_all(self._journal, line, self._paths.checkpoint)
-        if self._durable:
+        if self.durable:
             with file_errors(self._paths.checkpoint, "flush it to disk"):
                 os.fsync(self._journal)
 
@@ -314,7 +314,15 @@ async def _drive(
                     records.append(record)
                 progress.offset = offset_after
                 qstats.overlap += len(again)
-                sink.write_page(_lines(records, index, again, stream=stream), index, progress)
+                data = _lines(records, index, again, stream=stream)
+                if isinstance(sink, _FileSink) and sink.durable:
+                    # Two fsyncs a page: in a worker thread, so that a slow disk does not
+                    # hold the requests in flight (a cancellation waits for the write).
+                    import anyio
+
+                    await anyio.to_thread.run_sync(sink.write_page, data, index, progress)
+                else:
+                    sink.write_page(data, index, progress)
                 roll_up.apply(stats, qstats, ids)
                 if on_progress is not None:
                     on_progress(stats)
