@@ -111,10 +111,9 @@ class Progress:
             parts.append((9, f"{done:,}/{expected:,} tracks ({share:.0%})"))
             if rate > 0 and done < expected:
                 parts.append((3, f"ETA {(expected - done) / rate:.0f}s"))
-        elif sized:
+        elif sized and (known := sum(e for _, e in sized)):
             # Some totals known: the tracks of those queries against their totals.
             known_done = sum(q.tracks for q, _ in sized)
-            known = sum(e for _, e in sized)
             parts.append((9, f"{done:,} tracks"))
             parts.append(
                 (6, f"{known_done:,}/{known:,} of the {len(sized)}/{len(queries)} totals known")
