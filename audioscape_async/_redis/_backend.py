@@ -35,7 +35,7 @@ from audioscape_async._validation import (
 )
 
 from ._pools import LoopPool, LoopPools
-from ._scripts import ACQUIRE, PAUSE, PAUSED, TIER_ACQUIRE, TIER_CUT
+from ._scripts import ACQUIRE, PAUSE, PAUSED, PAUSED_LEARNED, TIER_ACQUIRE, TIER_CUT
 from ._urls import check_url, safe_url
 
 if TYPE_CHECKING:
@@ -236,16 +236,23 @@ class RedisBackend:
         max_pause: float = math.inf,
         max_wait: float | None = None,
         deadline: float | None = None,
-    ) -> tuple[float, int]:
+    ) -> tuple[float | None, int]:
         """`acquire` at the rate every process of `name` learned from 429s (`_tier`).
 
         Reports `successes` (seen since this process last reported) and returns the
-        wait and the generation of the last cut of the rate.
+        wait and the generation of the last cut of the rate. A wait of None: the turn
+        is further off than `_gate.NAP` at the rate now, and none was taken: nap, then
+        ask again (the rate may have risen meanwhile).
         """
+        from audioscape_async._gate import NAP
+
         keys = self._learned_keys(name)
-        args = [*_tier_args(), 1, *self._limits(max_pause, max_wait), successes]
+        limits = self._limits(max_pause, max_wait)
+        args = [*_tier_args(), 1, *limits, successes, round(NAP * _US)]
         result = await self._script("tier_acquire", TIER_ACQUIRE, keys, args, deadline)
         wait, paused, generation = (int(part) for part in result)
+        if wait == -3:
+            return None, generation
         return self._waited(wait, paused, max_pause), generation
 
     async def cut_learned(
@@ -274,6 +281,14 @@ class RedisBackend:
         """The seconds left of the pause in force on the shared limit `name` (0: none)."""
         left = await self._script("paused", PAUSED, [self._key("pause:", name)], [], deadline)
         return int(left) / _US
+
+    async def paused_learned(
+        self, name: str, *, deadline: float | None = None
+    ) -> tuple[float, int]:
+        """`paused`, and the generation of the rate `name`'s processes learned."""
+        keys = [self._key("pause:", name), self._key("tier:", name)]
+        left, generation = await self._script("paused_learned", PAUSED_LEARNED, keys, [], deadline)
+        return int(left) / _US, int(generation)
 
     async def get(self, key: str, *, deadline: float | None = None) -> bytes | None:
         """The value stored under `key`, or None (also for a value of another Redis type)."""

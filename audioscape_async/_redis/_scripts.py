@@ -7,7 +7,15 @@ own clock. `RedisBackend` registers them with each event loop's client.
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "PAUSE", "PAUSED", "TIER_ACQUIRE", "TIER_ARGS", "TIER_CUT"]
+__all__ = [
+    "ACQUIRE",
+    "PAUSE",
+    "PAUSED",
+    "PAUSED_LEARNED",
+    "TIER_ACQUIRE",
+    "TIER_ARGS",
+    "TIER_CUT",
+]
 
 # The instant (µs) a rate or pause key holds, or nil when it holds none. What the
 # scripts write always ends at least a second before the key expires; anything else
@@ -114,8 +122,9 @@ end
 TIER_ARGS = ("bucket", "window", "cubic", "plateau", "beta")
 
 # KEYS: tat, pause, tier. ARGV: the five of TIER_ARGS, then burst, max_pause,
-# max_wait (as ACQUIRE), and the successes this process saw since it last reported.
-# Returns ACQUIRE's two items and the cut generation. A fleet idle for a window
+# max_wait (as ACQUIRE), the successes this process saw since it last reported, and
+# the nap (µs). Returns ACQUIRE's two items (or -3: no turn, nap and ask again) and
+# the cut generation. A fleet idle for a window
 # starts again from the ceiling (time sent at nothing is no probe).
 TIER_ACQUIRE = (
     _INSTANT
@@ -133,7 +142,15 @@ redis.call('PEXPIRE', key, 86400000)
 local r = rate()
 local interval = 0
 if r < math.huge then interval = math.floor(1000000 / r) end
-local result = gcra(interval, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))
+-- A turn further off than a nap (ARGV[10], µs) is not taken: the process asks again
+-- after one, at the rate then, which may have risen (-3); as `Gate.wait` does.
+local max_wait, nap = tonumber(ARGV[8]), tonumber(ARGV[10])
+local afford = nap
+if max_wait >= 0 and max_wait < nap then afford = max_wait end
+local result = gcra(interval, tonumber(ARGV[6]), tonumber(ARGV[7]), afford)
+if result[1] == -2 and (max_wait < 0 or tonumber(result[2]) <= max_wait) then
+  result[1] = -3
+end
 result[3] = gen
 return result
 """
@@ -219,5 +236,21 @@ PAUSED = (
 local left = (instant(KEYS[1], now) or 0) - now
 if left < 0 then left = 0 end
 return string.format('%.0f', left)
+"""
+)
+
+# KEYS: pause, tier. Returns {the µs left of the pause in force (0: none), the
+# generation of the learned rate}: what a process sleeping on a turn of a learned
+# rate needs to know when it wakes (a cut since means its turn was one of the old rate).
+PAUSED_LEARNED = (
+    _INSTANT
+    + """
+local left = (instant(KEYS[1], now) or 0) - now
+if left < 0 then left = 0 end
+local gen = 0
+if redis.call('TYPE', KEYS[2])['ok'] == 'hash' then
+  gen = tonumber(redis.call('HGET', KEYS[2], 'gen') or '') or 0
+end
+return {string.format('%.0f', left), gen}
 """
 )

@@ -60,7 +60,7 @@ class SharedGate:
 
     async def _acquire(
         self, max_pause: float, max_wait: float | None, deadline: float | None
-    ) -> float:
+    ) -> float | None:
         backend = self._backend
         if not self._limit.learn:
             return await backend.acquire(
@@ -84,7 +84,7 @@ class SharedGate:
             self._successes += successes  # reported with the next request, then
             raise
         self._learned(generation)
-        return delay
+        return delay  # None: nap, then ask again (`RedisBackend.acquire_learned`)
 
     def _learned(self, generation: int) -> None:
         if generation != self._generations[-1][1]:
@@ -132,6 +132,12 @@ class SharedGate:
                 return waited + await local.wait(
                     slept_until=slept_until, max_pause=max_pause, budget=budget
                 )
+            if delay is None:
+                from audioscape_async._gate import NAP
+
+                await _retry.sleep(NAP)
+                waited += NAP
+                continue
             if delay < 0 and budget is not None:
                 budget.wait_fits(-delay, "the shared rate limit")  # refused: raises
             if delay <= 0:
@@ -144,7 +150,16 @@ class SharedGate:
             # A 429 that any process met while this one waited for its slot holds
             # this request too: the slot is given up and a new one taken after the pause.
             try:
-                if await backend.paused(self.name, deadline=deadline) <= 0:
+                if self._limit.learn:
+                    # Another process may have cut the rate meanwhile: then this turn
+                    # was one of the old rate, and a new one is asked for.
+                    paused, latest = await backend.paused_learned(self.name, deadline=deadline)
+                    self._learned(latest)
+                    if latest != generation:
+                        continue
+                else:
+                    paused = await backend.paused(self.name, deadline=deadline)
+                if paused <= 0:
                     return waited
             except BackendUnavailableError as error:
                 if not backend.fall_back(error):
