@@ -322,7 +322,6 @@ class Pipeline:
                 raise closed_error(during_call=True)
             if breaker is not None:
                 breaker.before_attempt()
-            asked_at = time.monotonic()  # before its turn: a 429 is judged by the rate it got
             try:
                 if not gate.ready():
                     wait = gate.wait(
@@ -341,11 +340,14 @@ class Pipeline:
                     breaker.record_neutral()  # never sent: it says nothing of the server
                 raise
             started = time.perf_counter() if breaker is not None else 0.0
+            # Its turn, taken now: a 429 is judged by the rate in force when it went out (a
+            # turn given before a cut is given again, so this one came after the last cut).
+            sent_at = time.monotonic()
             try:
                 page = await self._attempt(body, options, attempts, bound, by_deadline)
             except BaseException as error:
                 if isinstance(error, APIStatusError) and error.status_code == 429:
-                    await gate.throttled(asked_at)  # a rate that learns its tier learns from it
+                    await gate.throttled(sent_at)  # a rate that learns its tier learns from it
                 if breaker is not None:
                     breaker.record_failure(
                         error,

@@ -140,7 +140,8 @@ class TierFinder:
             # Over the tier, successes come back at the tier: their rate is the measure.
             measured = (successes - 1) / span
             if slow_start:
-                known = measured  # back to the old tier failed: it is no longer the tier
+                # Back to the old tier failed: it is no longer the tier.
+                known = min(measured, sending)
         elif now - self._cut_at < WINDOW:
             return False  # nothing gets through: one cut a window, not one a request
         else:

@@ -77,9 +77,10 @@ return gcra(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(AR
 # Lua). KEYS[3] is a hash: `ceiling` (requests/s; absent until the first 429),
 # `known` (the tier a steady probe measured), `cut` (µs), `gen` (counts the cuts),
 # `probed` (successes since the rate came back to the ceiling), `recent` (since the
-# cut), `last` (the last turn given, µs), `lo` and `b<k>`: the successes of each
-# `bucket` µs of the last `window` µs. TIER_ARGS names the rules' constants, passed
-# as ARGV from `_tier`.
+# cut), `last` (the last turn given, µs), `lo`, `b<k>` and `s<k>`: the successes and
+# the turns given in each `bucket` µs of the last `window` µs. A field that does not
+# hold a rate (> 0, finite) counts as absent. TIER_ARGS names the rules' constants,
+# passed as ARGV from `_tier`.
 _TIER = """
 local key = KEYS[3]
 local kind = redis.call('TYPE', key)['ok']
@@ -89,8 +90,14 @@ local cubic, plateau, beta = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV
 local nb = math.floor(window / bucket)
 local k = math.floor(now / bucket)
 local function field(name) return tonumber(redis.call('HGET', key, name) or '') end
-local ceiling = field('ceiling')
-local known = field('known') or 0
+local function rate_field(name)
+  -- A rate: a finite number > 0, or absent (anything else written there is ignored).
+  local value = field(name)
+  if value and value > 0 and value < math.huge then return value end
+  return nil
+end
+local ceiling = rate_field('ceiling')
+local known = rate_field('known') or 0
 local cut = field('cut') or 0
 local gen = field('gen') or 0
 local recent = field('recent') or 0
@@ -104,6 +111,24 @@ local function rate()
   end
   return r
 end
+local function prune()
+  local lo = field('lo') or (k - nb + 1)
+  local last = math.min(lo + nb - 1, k - nb)
+  for j = lo, last do redis.call('HDEL', key, 'b' .. j, 's' .. j) end
+  redis.call('HSET', key, 'lo', math.max(lo, k - nb + 1))
+end
+local function window_count(prefix)
+  local n, oldest = 0, nil
+  for j = k - nb + 1, k do
+    local c = field(prefix .. j)
+    if c then
+      n = n + c
+      if not oldest then oldest = j end
+    end
+  end
+  local span = oldest and (now - oldest * bucket) / 1000000 or 0
+  return n, span
+end
 local function report(successes)
   if successes <= 0 then return end
   redis.call('HINCRBY', key, 'b' .. k, successes)
@@ -112,10 +137,7 @@ local function report(successes)
   if ceiling and now >= cut + plateau * 1000000 then
     redis.call('HINCRBY', key, 'probed', successes)
   end
-  local lo = field('lo') or (k - nb + 1)
-  local last = math.min(lo + nb - 1, k - nb)
-  for j = lo, last do redis.call('HDEL', key, 'b' .. j) end
-  redis.call('HSET', key, 'lo', math.max(lo, k - nb + 1))
+  prune()
   redis.call('PEXPIRE', key, 86400000)
 end
 """
@@ -133,12 +155,7 @@ TIER_ACQUIRE = (
     + """
 report(tonumber(ARGV[9]))
 local last = field('last')
-if ceiling and last and now - last > window and (now - last) / 1000000 * rate() > 2 then
-  cut = now - plateau * 1000000
-  redis.call('HSET', key, 'cut', string.format('%.0f', cut), 'probed', 0)
-end
-redis.call('HSET', key, 'last', string.format('%.0f', now))
-redis.call('PEXPIRE', key, 86400000)
+local idle = ceiling and last and now - last > window and (now - last) / 1000000 * rate() > 2
 local r = rate()
 local interval = 0
 if r < math.huge then interval = math.floor(1000000 / r) end
@@ -150,6 +167,17 @@ if max_wait >= 0 and max_wait < nap then afford = max_wait end
 local result = gcra(interval, tonumber(ARGV[6]), tonumber(ARGV[7]), afford)
 if result[1] == -2 and (max_wait < 0 or tonumber(result[2]) <= max_wait) then
   result[1] = -3
+end
+if tonumber(result[1]) >= 0 then
+  -- A turn given: a send, as `_tier.TierFinder.sent` counts it.
+  if idle then
+    cut = now - plateau * 1000000
+    redis.call('HSET', key, 'cut', string.format('%.0f', cut), 'probed', 0)
+  end
+  redis.call('HINCRBY', key, 's' .. k, 1)
+  prune()
+  redis.call('HSET', key, 'last', string.format('%.0f', now))
+  redis.call('PEXPIRE', key, 86400000)
 end
 result[3] = gen
 return result
@@ -173,28 +201,26 @@ local sending = rate()
 local fast = ceiling and known > ceiling and math.min(beta * known, ceiling + recent) > ceiling
 local probing = (now - cut) / 1000000 - plateau
 local probed = field('probed') or 0
-local n, oldest = 0, nil
-for j = k - nb + 1, k do
-  local c = field('b' .. j)
-  if c then
-    n = n + c
-    if not oldest then oldest = j end
-  end
-end
-local span = oldest and (now - oldest * bucket) / 1000000 or 0
+local n, span = window_count('b')
 local measured
 if ceiling and probing >= settled and probed > 0 then
   measured = probed / probing
   known = measured
 elseif n >= min_samples and span > 0 then
   measured = (n - 1) / span
-  if fast then known = measured end
+  if fast then known = math.min(measured, sending) end
 elseif ceiling and now - cut < window then
   return gen
-elseif sending < math.huge then
-  measured = sending / 2
 else
-  measured = 2 * floor
+  -- Too few got through to measure: half of what was sent, or of the rate.
+  local sends, sent_span = window_count('s')
+  if sends >= 2 and sent_span > 0 then
+    measured = (sends - 1) / sent_span / 2
+  elseif sending < math.huge then
+    measured = sending / 2
+  else
+    measured = 2 * floor
+  end
 end
 local lowest = floor
 if sending < math.huge and known > 0 and sending / 2 > lowest then lowest = sending / 2 end

@@ -92,8 +92,9 @@ class SharedGate:
             del self._generations[:-64]
 
     def _generation_at(self, instant: float) -> int:
-        """The generation of the learned rate this process knew at `instant`."""
-        return next(g for at, g in reversed(self._generations) if at <= instant)
+        """The generation of the learned rate this process knew at `instant` (-1: older
+        than any it keeps, so stale)."""
+        return next((g for at, g in reversed(self._generations) if at <= instant), -1)
 
     async def wait(
         self,
@@ -115,6 +116,7 @@ class SharedGate:
         backend = self._backend
         local = self._local
         if backend.use_local_store():
+            self._successes = 0  # counted by the local gate, which holds the limit meanwhile
             return await local.wait(slept_until=slept_until, max_pause=max_pause, budget=budget)
         left = budget.remaining() if budget is not None else None
         deadline = time.monotonic() + left if left is not None else None

@@ -582,3 +582,26 @@ async def test_a_learned_key_of_another_type_is_replaced(redis_server: RedisServ
         await backend._run(lambda redis: redis.set(name, "junk"))
         assert await backend.acquire_learned("k", successes=3) == (0.0, 0)
         assert await backend.cut_learned("k", 0, successes=0) == 1
+
+
+@asyncio_only
+@pytest.mark.anyio
+async def test_a_learned_rate_with_nothing_through_halves_what_was_sent(
+    redis_server: RedisServer,
+) -> None:
+    """The first 429s with no success: the fleet's rate is half what it sent (as in one
+    process), not a fixed crawl; a ceiling Redis holds that is no rate is ignored."""
+    async with RedisBackend(redis_server.url) as backend:
+        started = time.monotonic()
+        while time.monotonic() - started < 0.5:
+            await backend.acquire_learned("k", successes=0)
+            await anyio.sleep(0.02)  # about 40 turns a second, all refused
+        assert await backend.cut_learned("k", 0, successes=0) == 1
+        first, _ = await backend.acquire_learned("k", successes=0)
+        second, _ = await backend.acquire_learned("k", successes=0)
+        assert first is not None
+        assert second is not None
+        assert 1 / (second - first) > 10  # about 20 a second, not 1
+        name = backend._key("tier:", "k")
+        await backend._run(lambda redis: redis.hset(name, "ceiling", "-1"))
+        assert (await backend.acquire_learned("k", successes=0))[0] is not None
