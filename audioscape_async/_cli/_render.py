@@ -140,12 +140,17 @@ def _shrink(keep: list[int], widths: list[int], width: int) -> None:
         keep.remove(min(droppable, key=lambda i: _COLUMNS[i][3]))
 
 
+def _count(number: int, noun: str) -> str:
+    """ "1 page", "2 pages", "1,000 pages"."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def crawl_summary(stats: CrawlStats, out: str) -> str:
     drift = ", ".join(f"{kind} {count}" for kind, count in sorted(stats.drift.items()))
     retries = ", ".join(f"{cause} {count}" for cause, count in sorted(stats.retries.items()))
     where = "standard output" if out == "-" else printable(out)
     before = f", {stats.resumed_tracks:,} of them before the resume" if stats.resumed_tracks else ""
-    total = stats.total if stats.total is not None else "?"
+    total = f"{stats.total:,}" if stats.total is not None else "?"
     summed = f" over {len(stats.queries)} queries" if len(stats.queries) > 1 else ""
     if stats.end_reason == "already_complete":
         return (
@@ -154,7 +159,7 @@ def crawl_summary(stats: CrawlStats, out: str) -> str:
         )
     lines = [
         f"wrote {stats.tracks:,} tracks to {where} in {stats.elapsed:.1f} s "
-        f"({stats.pages:,} pages; meta.total {total}{summed}{before})",
+        f"({_count(stats.pages, 'page')}; meta.total {total}{summed}{before})",
         f"retries: {retries or 'none'}; 429s: {stats.rate_limited}; "
         f"waited for the rate limit: {stats.rate_wait_seconds:.1f} s",
         f"drift: {drift or 'none'}",
@@ -164,7 +169,7 @@ def crawl_summary(stats: CrawlStats, out: str) -> str:
         for query in stats.queries:
             lines.append(
                 f"  '{printable(query.query or '')}': {query.tracks:,} tracks "
-                f"({query.overlap:,} found before), {query.pages:,} pages"
+                f"({query.overlap:,} found before), {_count(query.pages, 'page')}"
             )
     if stats.resumed_at is not None:
         lines.append(f"resumed at offset {stats.resumed_at}")

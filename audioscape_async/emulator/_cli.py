@@ -255,6 +255,7 @@ def run_serve(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         for key in emulator.api_keys:
             print(f"{d.API_KEY_LINE_PREFIX}{key}", file=stdout)
         print(f"{d.ADMIN_TOKEN_LINE_PREFIX}{emulator.admin_token}", file=stdout)
+        print(_exports(base_url(args.host, port), emulator.api_keys[0]), file=stdout)
         print("Press Ctrl-C to stop.", file=stdout, flush=True)
         serving = True
         with _sigterm_as_interrupt():
@@ -265,6 +266,15 @@ def run_serve(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         return EXIT_INTERRUPTED
     print("Emulator stopped.", file=stdout, flush=True)
     return EXIT_OK
+
+
+def _exports(url: str, api_key: str) -> str:
+    """The shell line that points the SDK and the `audioscape` command at this emulator."""
+    import shlex
+
+    from audioscape_async._constants import API_KEY_ENV, BASE_URL_ENV
+
+    return f"export {BASE_URL_ENV}={shlex.quote(url)} {API_KEY_ENV}={shlex.quote(api_key)}"
 
 
 def _banner(description: str, args: Any, faults: Faults, rate_limit: KeyRateLimit | None) -> str:

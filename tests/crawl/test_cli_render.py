@@ -89,3 +89,15 @@ def test_search_table_fits_the_terminal(env: dict[str, str]) -> None:
     assert len(lines) == 12
     assert max(len(line) for line in lines) <= 60
     assert lines[0].startswith("ASSET ID")
+
+
+def test_the_crawl_summary_counts_like_a_person() -> None:
+    """Thousands separators in meta.total, and '1 page', not '1 pages'."""
+    from audioscape_async import CrawlStats
+    from audioscape_async._cli._render import crawl_summary
+
+    stats = CrawlStats(pages=1, tracks=12, total=12690)
+    line = crawl_summary(stats, "out.jsonl").splitlines()[0]
+    assert "(1 page; meta.total 12,690)" in line
+    stats.pages = 3
+    assert "(3 pages;" in crawl_summary(stats, "out.jsonl")

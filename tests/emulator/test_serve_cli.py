@@ -36,8 +36,9 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
 
 def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
     assert proc.stdout is not None
-    lines: dict[str, str] = {}
+    lines: dict[str, str] = {"lines": ""}
     for line in proc.stdout:
+        lines["lines"] += line
         key, sep, value = line.partition(": ")
         if sep:
             lines[key] = value.strip()
@@ -81,6 +82,23 @@ def test_serve_prints_url_and_key_and_stops_cleanly(
     assert proc.returncode == 0
     assert "Traceback" not in out + err
     assert "Emulator stopped." in out
+
+
+def test_serve_prints_the_line_to_paste_into_a_shell(
+    serving: tuple[subprocess.Popen[str], dict[str, str]],
+) -> None:
+    """An `export ...` line that points the SDK and the CLI at the emulator, as printed."""
+    _proc, banner = serving
+    export = next(
+        line for line in banner.get("lines", "").splitlines() if line.startswith("export ")
+    )
+    shown = subprocess.run(
+        ["bash", "-c", f"{export}; echo $AUDIOSCAPE_BASE_URL $AUDIOSCAPE_API_KEY"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert shown == [banner["url"], banner["api key"]]
 
 
 def _parse(*argv: str) -> argparse.Namespace:
