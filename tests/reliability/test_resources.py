@@ -369,8 +369,16 @@ def _growth_check(
     assert open_fds() <= fds + fd_slack, f"file descriptors grew from {fds} to {open_fds()}"
     grown = (rss_bytes() - rss) / 2**20
     assert grown < rss_mb, f"RSS grew by {grown:.1f} MB over {rounds} clients"
-    # A client left alive would hold dozens of objects.
+    # A client left alive would hold dozens of objects, in every round. The rest of
+    # the process (the suite's other threads, a library's lazy caches) may add a few
+    # once: a count over the line is measured again, and a leak is over it both times.
     more = len(gc.get_objects()) - objects
+    if more >= 3 * rounds + 100:
+        objects = len(gc.get_objects())
+        run(rounds)
+        server.emulator.reset()
+        collect()
+        more = len(gc.get_objects()) - objects
     assert more < 3 * rounds + 100, f"{more} more live objects after {rounds} clients"
     assert sockets_to(server.port) == 0
 
