@@ -341,12 +341,20 @@ async def call_with_retries(
     its first attempt re-raises that failure, so the retries, their delays,
     logs and `on_retry` calls are exactly those of a tenacity loop.
     """
+
+    async def attempt() -> T:
+        try:
+            return await call()
+        except Exception as error:
+            if not policy.is_retryable(error):
+                _explain_refusal(policy, error)
+            raise
+
     pending: list[BaseException] = []
     try:
-        return await call()
+        return await attempt()
     except Exception as error:
         if not policy.is_retryable(error):
-            _explain_refusal(policy, error)
             raise
         if policy.max_retries == 0 and not (last_success is not None and _rate_limited(error)):
             raise
@@ -354,14 +362,9 @@ async def call_with_retries(
     controller = retrying(
         policy, on_retry=on_retry, check_wait=check_wait, last_success=last_success, paced=paced
     )
-    async for attempt in controller:
-        with attempt:
+    async for retry in controller:
+        with retry:
             if pending:
                 raise pending.pop()
-            try:
-                return await call()
-            except Exception as error:
-                if not policy.is_retryable(error):
-                    _explain_refusal(policy, error)
-                raise
+            return await attempt()
     raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover

@@ -72,15 +72,22 @@ def _batch(rows: list[Track], arrow_schema: pyarrow.Schema) -> pyarrow.RecordBat
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
 
 
+def _cut(
+    rows: list[Track], page: list[Track], batch_size: int, arrow_schema: pyarrow.Schema
+) -> Iterator[pyarrow.RecordBatch]:
+    """Add `page` to `rows`; take out each full batch."""
+    rows.extend(page)
+    while len(rows) >= batch_size:
+        yield _batch(rows[:batch_size], arrow_schema)
+        del rows[:batch_size]
+
+
 def batches(pages: Iterable[list[Track]], batch_size: int) -> Iterator[pyarrow.RecordBatch]:
     """Pages of tracks, re-cut into record batches of at most `batch_size` rows."""
     arrow_schema = schema()
     rows: list[Track] = []
     for page in pages:
-        rows.extend(page)
-        while len(rows) >= batch_size:
-            yield _batch(rows[:batch_size], arrow_schema)
-            del rows[:batch_size]
+        yield from _cut(rows, page, batch_size, arrow_schema)
     if rows:
         yield _batch(rows, arrow_schema)
 
@@ -93,10 +100,8 @@ async def batches_async(
     rows: list[Track] = []
     async with aclosing(pages):
         async for page in pages:
-            rows.extend(page)
-            while len(rows) >= batch_size:
-                yield _batch(rows[:batch_size], arrow_schema)
-                del rows[:batch_size]
+            for batch in _cut(rows, page, batch_size, arrow_schema):
+                yield batch
     if rows:
         yield _batch(rows, arrow_schema)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from audioscape_async import AsyncClient, RetryPolicy
+from audioscape_async import AsyncClient, CrawlStats, RetryPolicy
 from audioscape_async.emulator import EmulatorServer
 
 QUERY = "chill lo-fi beats"
@@ -86,3 +87,13 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
                 key: entry[key] for key in ("offset", "delivered", "done")
             }
     return saved
+
+
+def stop_after(pages: int) -> Callable[[CrawlStats], None]:
+    """An `on_progress` hook that interrupts a crawl (as Ctrl-C) once it has `pages` pages."""
+
+    def stop(stats: CrawlStats) -> None:
+        if stats.pages == pages:
+            raise KeyboardInterrupt
+
+    return stop

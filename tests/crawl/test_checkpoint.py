@@ -19,6 +19,7 @@ from tests.crawl.support import (
     listing,
     read_checkpoint,
     read_records,
+    stop_after,
 )
 
 
@@ -117,9 +118,7 @@ async def test_damaged_files_are_crawl_file_errors(
     part = out.with_name("tracks.jsonl.part")
     checkpoint = out.with_name("tracks.jsonl.checkpoint")
 
-    def stop(stats: CrawlStats) -> None:
-        if stats.pages == 3:
-            raise KeyboardInterrupt
+    stop = stop_after(3)
 
     async with client_for(server) as client:
         with pytest.raises(KeyboardInterrupt):
@@ -196,9 +195,7 @@ async def test_an_append_cut_short_by_a_kill_is_ignored(
     part = out.with_name("tracks.jsonl.part")
     checkpoint = out.with_name("tracks.jsonl.checkpoint")
 
-    def stop(stats: CrawlStats) -> None:
-        if stats.pages == 3:
-            raise KeyboardInterrupt
+    stop = stop_after(3)
 
     async with client_for(server) as client:
         await client.crawl_to_file(QUERY, whole, max_items=900)
@@ -221,9 +218,7 @@ async def test_a_damaged_journal_line_is_named(server: EmulatorServer, tmp_path:
     out = tmp_path / "tracks.jsonl"
     checkpoint = out.with_name("tracks.jsonl.checkpoint")
 
-    def stop(stats: CrawlStats) -> None:
-        if stats.pages == 2:
-            raise KeyboardInterrupt
+    stop = stop_after(2)
 
     async with client_for(server) as client:
         with pytest.raises(KeyboardInterrupt):

@@ -21,14 +21,13 @@ from hypothesis import strategies as st
 from audioscape_async import (
     CrawledTrack,
     CrawlFileError,
-    CrawlStats,
     InvalidParameterError,
     Track,
     read_tracks,
 )
 from audioscape_async._crawl._formats import FORMATS, write_records
 from audioscape_async.emulator import EmulatorServer
-from tests.crawl.support import MOODS, QUERY, client_for
+from tests.crawl.support import MOODS, QUERY, client_for, stop_after
 
 HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
 FORMAT_FILES = {"jsonl": "t.jsonl", "jsonl.gz": "t.jsonl.gz", "csv": "t.csv", "parquet": "t.pq"}
@@ -204,9 +203,7 @@ async def test_an_unfinished_crawl_reads_on_request(server: EmulatorServer, tmp_
     """partial=True reads OUT.part: the tracks so far, no matched_queries; OUT or the part."""
     out = tmp_path / "t.csv"
 
-    def stop(stats: CrawlStats) -> None:
-        if stats.pages == 3:
-            raise KeyboardInterrupt
+    stop = stop_after(3)
 
     async with client_for(server) as client:
         with pytest.raises(KeyboardInterrupt):
