@@ -32,7 +32,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import attrs
@@ -174,7 +174,9 @@ def _gather(
     answers = []
     deadline = time.monotonic() + timeout
     for conn, process in zip(conns, processes, strict=True):
-        if not conn.poll(max(0.0, deadline - time.monotonic())):
+        # Wake when the answer comes or the worker dies, whichever is first.
+        wait([conn, process.sentinel], max(0.0, deadline - time.monotonic()))
+        if not conn.poll():
             raise RuntimeError(
                 f"{process.name} did not report {step!r} (exit code {process.exitcode}; "
                 "its error, if any, is on stderr)"
