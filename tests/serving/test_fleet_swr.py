@@ -46,9 +46,21 @@ def fresh(upstream: EmulatorProcess) -> EmulatorProcess:
     return upstream
 
 
-def fleet(upstream: EmulatorProcess, redis: RedisServer, **cache: object) -> scenario.Fleet:
+def fleet(
+    upstream: EmulatorProcess,
+    redis: RedisServer,
+    *,
+    stale_while_revalidate: float = 0.0,
+    warm: bool = False,
+) -> scenario.Fleet:
+    """The fleet of these tests: ttl=1 s, against this upstream and this Redis."""
     return scenario.Fleet(
-        url=upstream.url, api_key=upstream.api_key, redis_url=redis.url, ttl=TTL, **cache
+        url=upstream.url,
+        api_key=upstream.api_key,
+        redis_url=redis.url,
+        ttl=TTL,
+        stale_while_revalidate=stale_while_revalidate,
+        warm=warm,
     )
 
 
@@ -95,3 +107,19 @@ def test_a_fleet_wide_miss_makes_one_upstream_call_per_key(
     calls = scenario.zone_calls(fresh.requests()["requests"], scenario.ZONES)
     assert run.served == WORKERS * len(scenario.ZONES)
     assert {zone: len(times) for zone, times in calls.items()} == ONCE_EACH
+
+
+def test_calls_are_counted_in_sliding_ttl_windows() -> None:
+    """Two calls 1 s apart are two in one 2 s window, though fixed windows would split them."""
+    assert scenario.most_calls_in_a_window([1.5, 2.5], 2.0) == 2
+    assert scenario.most_calls_in_a_window([0.0, 2.0, 4.0], 2.0) == 1  # half-open windows
+    assert scenario.most_calls_in_a_window([], 2.0) == 0
+
+
+def test_a_page_the_upstream_never_logged_is_infinitely_old() -> None:
+    """A page is as old as its request in the log allows; one missing from the log fails it."""
+    records = [{"request_id": "a", "time": 10.0}]
+    logged = scenario.Player("zone", 0.001, 13.5, "stale", "a")
+    assert scenario.oldest_page([logged], records, 0.5) == pytest.approx(3.0)
+    unknown = scenario.Player("zone", 0.001, 13.5, "hit", "b")
+    assert scenario.oldest_page([logged, unknown], records, 0.5) == float("inf")
