@@ -366,13 +366,11 @@ class SearchCache:
         backend's read. With `refresh`, the page comes from `call()` and
         replaces the entry (see the module docstring). `background` (the
         calling client's task group) and `refresh_call` (the same request under
-        the client's defaults) let a stale entry be served while it is
-        refreshed; without them, an entry past `ttl` is not served at once.
+        the client's defaults), given together, let a stale entry be served
+        while it is refreshed; without them, an entry past `ttl` is not served
+        at once.
         """
         entry: _Entry | None = None
-        swr = None
-        if background is not None and refresh_call is not None and self.stale_while_revalidate:
-            swr = (background, refresh_call)
         if self._backend is None and not refresh:
             stale: SearchResponse | None = None
             # acquire/release: cheaper than `with` here, on the path whose cost counts.
@@ -389,15 +387,16 @@ class SearchCache:
                     if age >= self.lifetime:
                         self._drop(key)
                         entry = None
-                    elif swr is not None and age < self.ttl + self.stale_while_revalidate:
+                    elif background is not None and age < self.ttl + self.stale_while_revalidate:
                         self._entries.move_to_end(key)
                         self.stale += 1
                         stale = entry.page
             finally:
                 lock.release()
             if stale is not None:
-                assert swr is not None
-                self._revalidate_soon(key, *swr)
+                assert background is not None
+                assert refresh_call is not None
+                self._revalidate_soon(key, background, refresh_call)
                 return _as(stale, "stale")
         flight_key = (key, current_loop())
         while True:
@@ -409,7 +408,15 @@ class SearchCache:
             assert flight is not None
             if leading:
                 return await self._lead(
-                    key, call, entry, flight_key, flight, deadline, refresh, swr
+                    key,
+                    call,
+                    entry,
+                    flight_key,
+                    flight,
+                    deadline,
+                    refresh,
+                    background,
+                    refresh_call,
                 )
             try:
                 page = await self._follow(flight, deadline)
@@ -436,7 +443,8 @@ class SearchCache:
         flight: _Flight,
         deadline: float | None,
         refresh: bool,
-        swr: tuple[Background, Call] | None,
+        background: Background | None,
+        refresh_call: Call | None,
     ) -> SearchResponse:
         token: str | None = None
         try:
@@ -449,8 +457,12 @@ class SearchCache:
                         age = entry.age()
                         if age < self.ttl:
                             return self._served(flight, entry.page, "hit")
-                        if swr is not None and age < self.ttl + self.stale_while_revalidate:
-                            self._revalidate_soon(key, *swr)
+                        if (
+                            background is not None
+                            and refresh_call is not None
+                            and age < self.ttl + self.stale_while_revalidate
+                        ):
+                            self._revalidate_soon(key, background, refresh_call)
                             return self._served(flight, entry.page, "stale")
                     if self._fleet():
                         elected = await self._elect(key, deadline)
@@ -608,15 +620,12 @@ class SearchCache:
         token: str | None = None
         try:
             if self._fleet():
-                assert self._backend is not None
-                token = secrets.token_hex(16)
-                taken, raw = await self._backend.lead(_shared_key(key), token, LEASE)
-                if not taken:
-                    token = None
-                    return  # another process refreshes it
-                found = _decode(raw) if raw is not None else None
-                if found is not None and found.age() < self.ttl:
-                    return  # refreshed by another process meanwhile
+                # While another process refreshes it, wait here (one task per key in
+                # this process) for its page, rather than ask again at every lookup.
+                elected = await self._elect(key, None)
+                if isinstance(elected, _Entry):
+                    return  # refreshed by another process
+                token = elected
             page = await call()
             await self._store(key, page, None)
         except Exception as error:

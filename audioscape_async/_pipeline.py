@@ -220,7 +220,7 @@ class Pipeline:
         options = options.started()
         cache = self.shared.cache
         if cache is not None and cache_key is not None:
-            if options.walk:
+            if options.walk or not cache.stale_while_revalidate:
                 return await cache.fetch(
                     cache_key,
                     lambda: self._send(body, options, stats, gate),

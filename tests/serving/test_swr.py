@@ -241,3 +241,31 @@ def test_two_threads_share_one_refresh(emulator: EmulatorServer, clock: FakeCloc
             time.sleep(0.01)
         time.sleep(0.1)
         assert searches(emulator) == 2
+
+
+@pytest.mark.anyio
+async def test_a_refresh_runs_under_the_clients_options_not_the_callers_deadline(
+    emulator: EmulatorServer, clock: FakeClock
+) -> None:
+    """A player with a 50 ms deadline gets the stale page; the 300 ms refresh still lands."""
+    cache = SearchCache(ttl=2, stale_while_revalidate=10)
+    async with client_for(emulator, cache) as client:
+        await client.search(QUERY, limit=3)
+        clock.now += 3
+        emulator.emulator.set_faults(Faults({"latency": 1.0}, latency=0.3))
+        page = await client.search(QUERY, limit=3, deadline=0.05)
+        assert page.cache_status == "stale"
+        await settle(cache, 1)
+        assert cache.stats()["refresh_failures"] == 0
+
+
+@pytest.mark.anyio
+async def test_walks_never_get_a_stale_page(emulator: EmulatorServer, clock: FakeClock) -> None:
+    """A walk with cache=True past the TTL asks the API: its pages must agree with each other."""
+    cache = SearchCache(ttl=2, stale_while_revalidate=10)
+    async with client_for(emulator, cache) as client:
+        [first] = [page async for page in client.iter_pages(QUERY, max_items=5, cache=True)]
+        clock.now += 3
+        [again] = [page async for page in client.iter_pages(QUERY, max_items=5, cache=True)]
+    assert again.cache_status == "miss"
+    assert again.request_id != first.request_id
