@@ -28,13 +28,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import anyio
-
 from ._context import current_loop, on_asyncio
 from ._logs import logger
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
+
+# anyio is imported at first use, as everywhere in the package: `import audioscape_async`
+# loads no event-loop library.
 
 __all__ = ["Background", "Work"]
 
@@ -48,6 +49,8 @@ class _Host:
     __slots__ = ("done", "group", "loop", "pending", "running", "stop", "task")
 
     def __init__(self, loop: object) -> None:
+        import anyio
+
         self.loop = loop
         self.group: TaskGroup | None = None  # once the host task has entered it
         self.pending: list[Work] = []  # started before the host task ran
@@ -118,6 +121,8 @@ class Background:
         return host
 
     async def _serve(self, host: _Host) -> None:
+        import anyio
+
         try:
             async with anyio.create_task_group() as group:
                 host.group = group
