@@ -16,7 +16,7 @@ nox.options.default_venv_backend = "venv"
 
 #: What CI runs, in order: `.ci/run` runs exactly these sessions (`nox --no-venv
 #: --no-install` in the environment it built), and `nox` alone runs them here.
-CI_SESSIONS = ["tests", "lint", "typecheck", "bench_smoke"]
+CI_SESSIONS = ["tests", "lint", "typecheck", "bench_smoke", "docs"]
 nox.options.sessions = CI_SESSIONS
 
 ROOT = Path(__file__).parent
@@ -52,6 +52,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and on the typing pins."""
     session.install("-e", ".[test]")
     session.run("mypy", "--strict", "audioscape_async", "tests/typing")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built with --strict: a broken link or reference fails it."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from ._ratelimit import RateLimit
     from ._redis import RedisBackend
     from ._sync import Client, SyncCrawl
+    from ._warm import WarmItem, WarmReport
 
 # Imported on first use, so that `import audioscape_async` costs little more
 # than `import httpx` (see benchmarks/): the sync facade needs anyio's thread
@@ -71,6 +72,8 @@ _LAZY = {
     "SearchCache": "._cache",
     "CircuitBreaker": "._breaker",
     "RedisBackend": "._redis",
+    "WarmItem": "._warm",
+    "WarmReport": "._warm",
 }
 
 
@@ -126,6 +129,8 @@ __all__ = [
     "SearchResponse",
     "SyncCrawl",
     "Track",
+    "WarmItem",
+    "WarmReport",
     "__version__",
     "read_tracks",
 ]

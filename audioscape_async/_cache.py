@@ -28,6 +28,29 @@ What `fetch` does, in order:
    key until the key is refreshed. Any other error (400, 401, validation) is
    raised.
 
+4. **Stale while revalidate.** With ``stale_while_revalidate=S`` (RFC 5861's
+   meaning), an entry between ``ttl`` and ``ttl + S`` old is served at once
+   with ``cache_status == "stale"``, and one refresh of its key starts in the
+   background, however many callers find it: in the task group of the client
+   whose call found it (`_background.Background`, at most `max_refreshes` at
+   once per client), on that client's loop, with the client's own defaults
+   (not the caller's deadline). Closing that client cancels it; the next
+   lookup by any client starts another. A refresh's failure is logged
+   (WARNING once per key until one succeeds) and counted
+   (``refresh_failures``), never raised; the stale page is served until
+   ``ttl + S``, then the key is a miss (or stale-if-error).
+
+**One call per key for the whole fleet.** With a `RedisBackend`, a miss is
+fetched by one process: the leader of each process's flight asks Redis for
+the key's lease (`_scripts.LEAD`, which also reads the entry). The process
+that takes it calls and stores the page, then lets go; the others read the
+store until the page appears (``cache_status == "coalesced"``), each within
+its own deadline, and take the lease over if it is let go with no page (its
+call failed) or expires (its process died: after `LEASE` seconds at most).
+Refreshes take the same lease, and a process that takes it and finds the
+entry fresh (another refreshed it meanwhile) does not call. So N processes
+missing or refreshing one key at once make one upstream call.
+
 ``fetch(..., refresh=True)`` is a second look (a walk's re-ask of a page that
 looked wrong): it neither reads the entry nor joins a call in flight, always
 calls, and its page replaces the entry; its error is raised, never a stale page.
@@ -46,12 +69,13 @@ has stored a page, every loop gets hits.
 
 **Bounds.** Entries live in an LRU of at most `max_entries` pages and
 `max_bytes` bytes in process, or, with a `RedisBackend`, in Redis with a
-time to live of ``ttl + stale_if_error`` (coalescing stays per process). A
+time to live of ``ttl + max(stale_if_error, stale_while_revalidate)``, the
+entry's lifetime. A
 page counts as the length of its JSON body, decompressed (`_page_bytes`); a
 decoded page takes about three times that in memory (tracemalloc, 100-track
 pages of the emulator), so the default 64 MiB hold about 200 MB. A page
-larger than `max_bytes` is served but not kept. Entries past ``ttl +
-stale_if_error`` are swept on each store, oldest first (store order is
+larger than `max_bytes` is served but not kept. Entries past their lifetime
+are swept on each store, oldest first (store order is
 expiry order, since every entry lives as long), so memory is not held by
 entries nobody reads again. Ages are measured with the
 module's `clock` in process, and with wall time (`wall_clock`) in Redis,
@@ -63,6 +87,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -76,6 +101,7 @@ from ._context import current_loop
 from ._exceptions import (
     AudioScapeError,
     BackendUnavailableError,
+    DeadlineExceededError,
     is_transient,
 )
 from ._json import dumps, dumps_sorted, loads
@@ -92,6 +118,7 @@ from ._validation import (
 if TYPE_CHECKING:
     import anyio
 
+    from ._background import Background
     from ._redis import RedisBackend
 
 __all__ = ["SearchCache", "cache_key"]
@@ -106,6 +133,20 @@ _FORMAT = 1
 
 #: The default bound of the in-process store, in bytes of JSON bodies (64 MiB).
 DEFAULT_MAX_BYTES = 64 * 2**20
+
+#: The default number of refreshes one client runs at once (`stale_while_revalidate`).
+DEFAULT_MAX_REFRESHES = 16
+
+#: Seconds a fleet's fetcher holds a key's lease: how long the others wait for it at
+#: most if its process dies (it lets go as soon as its call ends, either way).
+LEASE = 10.0
+
+#: The first and the longest pause between two reads of the store while another
+#: process fetches a page (doubling in between).
+_POLL_FIRST, _POLL_MAX = 0.005, 0.05
+
+#: A call of the pipeline, as the cache stage runs it.
+Call = Callable[[], Awaitable[SearchResponse]]
 
 
 def cache_key(
@@ -158,7 +199,7 @@ class _Entry:
 class _Flight:
     """One call in flight for a key on one event loop: its leader's outcome, once there is one."""
 
-    __slots__ = ("abandoned", "done", "entry", "error", "page", "stored", "traceback")
+    __slots__ = ("abandoned", "done", "entry", "error", "page", "status", "traceback")
 
     def __init__(self, done: anyio.Event) -> None:
         self.done = done  # an event of the leader's loop: only its followers wait on it
@@ -167,7 +208,9 @@ class _Flight:
         self.traceback: TracebackType | None = None
         self.abandoned = False
         self.entry: _Entry | None = None  # what the leader found in a backend
-        self.stored = False  # the page came from the store, not from a call
+        #: What the followers' pages say: "coalesced" (the leader called, or another
+        #: process did), "hit" or "stale" (the leader found it in the store).
+        self.status = "coalesced"
 
 
 #: A flight's place: the request's key and the event loop of its leader.
@@ -175,21 +218,25 @@ _FlightKey = tuple[str, object]
 
 
 class SearchCache:
-    """A cache of search pages with request coalescing and stale-if-error.
+    """A cache of search pages with request coalescing, stale-while-revalidate and stale-if-error.
 
-    >>> cache = SearchCache(ttl=300, max_entries=10_000, stale_if_error=3_600)
-    >>> cache.stats()
-    {'hits': 0, 'misses': 0, 'coalesced': 0, 'stale': 0, 'entries': 0, 'bytes': 0}
+    >>> cache = SearchCache(ttl=300, max_entries=10_000, stale_while_revalidate=60)
+    >>> cache.stats()["hits"]
+    0
 
     `ttl`: seconds a page is served as fresh. `max_entries` and `max_bytes`:
     the in-process LRU's bounds, in pages and in bytes of their JSON bodies
     (64 MiB by default; a decoded page takes about three times its body in
-    memory). `stale_if_error`: seconds past `ttl` that an expired page may
-    still be served when a refresh fails transiently (0: never). `backend`: a
+    memory). `stale_while_revalidate`: seconds past `ttl` that an expired
+    page is still served at once while one background refresh per key gets a
+    new one (0: never), at most `max_refreshes` at once per client.
+    `stale_if_error`: seconds past `ttl` that an expired page may still be
+    served when a refresh fails transiently (0: never). `backend`: a
     `RedisBackend` whose store holds the entries instead, for every process
-    that uses it. The counters `hits`, `misses`, `coalesced` and `stale` count
-    the pages served each way. One cache may be shared by clients on several
-    threads and event loops. See the module docstring for the details.
+    that uses it, and which elects one process to fetch each missing or stale
+    page. `stats()` counts the pages served each way, and the refreshes. One
+    cache may be shared by clients on several threads and event loops. See
+    the module docstring for the details.
     """
 
     __slots__ = (
@@ -198,15 +245,20 @@ class SearchCache:
         "_entries",
         "_flights",
         "_lock",
+        "_refreshing",
         "_stored",
         "_warned",
         "coalesced",
         "hits",
         "max_bytes",
         "max_entries",
+        "max_refreshes",
         "misses",
+        "refresh_failures",
+        "refreshes",
         "stale",
         "stale_if_error",
+        "stale_while_revalidate",
         "ttl",
     )
 
@@ -217,12 +269,19 @@ class SearchCache:
         stale_if_error: float = 0.0,
         backend: RedisBackend | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        stale_while_revalidate: float = 0.0,
+        max_refreshes: int = DEFAULT_MAX_REFRESHES,
     ) -> None:
         self.ttl = check_seconds("cache.ttl", ttl)
         self.max_entries = check_int_range("cache.max_entries", max_entries, 1)
         self.max_bytes = check_int_range("cache.max_bytes", max_bytes, 1)
         self.stale_if_error = check_seconds("cache.stale_if_error", stale_if_error, zero=True)
+        self.stale_while_revalidate = check_seconds(
+            "cache.stale_while_revalidate", stale_while_revalidate, zero=True
+        )
+        self.max_refreshes = check_int_range("cache.max_refreshes", max_refreshes, 1)
         check_store_lifetime(self.ttl, self.stale_if_error)
+        check_store_lifetime(self.ttl, self.stale_while_revalidate, window="stale_while_revalidate")
         if backend is not None:
             from ._redis import RedisBackend
 
@@ -236,16 +295,20 @@ class SearchCache:
         self._stored: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._flights: dict[_FlightKey, _Flight] = {}
+        self._refreshing: set[str] = set()  # keys with a refresh running in this process
         self._warned: set[str] = set()
         self.hits = 0
         self.misses = 0
         self.coalesced = 0
         self.stale = 0
+        self.refreshes = 0
+        self.refresh_failures = 0
 
     def __repr__(self) -> str:
         return (
             f"SearchCache(ttl={self.ttl:g}, max_entries={self.max_entries}, "
-            f"max_bytes={self.max_bytes}, stale_if_error={self.stale_if_error:g}, "
+            f"max_bytes={self.max_bytes}, stale_while_revalidate="
+            f"{self.stale_while_revalidate:g}, stale_if_error={self.stale_if_error:g}, "
             f"backend={self._backend!r})"
         )
 
@@ -254,14 +317,26 @@ class SearchCache:
         """The shared store, or None for the in-process one."""
         return self._backend
 
+    @property
+    def lifetime(self) -> float:
+        """Seconds an entry is kept: ``ttl`` plus the longer of its two stale windows."""
+        return self.ttl + max(self.stale_if_error, self.stale_while_revalidate)
+
     def stats(self) -> dict[str, int]:
-        """The counters, and the entries the in-process store holds now, in number and bytes."""
+        """The counters, and the entries the in-process store holds now, in number and bytes.
+
+        ``hits``, ``misses``, ``coalesced`` and ``stale`` count the pages served
+        each way; ``refreshes`` the background refreshes that stored a page, and
+        ``refresh_failures`` those that failed (logged, never raised).
+        """
         with self._lock:
             return {
                 "hits": self.hits,
                 "misses": self.misses,
                 "coalesced": self.coalesced,
                 "stale": self.stale,
+                "refreshes": self.refreshes,
+                "refresh_failures": self.refresh_failures,
                 "entries": len(self._entries),
                 "bytes": self._bytes,
             }
@@ -277,20 +352,27 @@ class SearchCache:
     async def fetch(
         self,
         key: str,
-        call: Callable[[], Awaitable[SearchResponse]],
+        call: Call,
         *,
         deadline: float | None,
         refresh: bool = False,
+        background: Background | None = None,
+        refresh_call: Call | None = None,
     ) -> SearchResponse:
         """The page for `key`: from the cache, from a call in flight, or from `call()`.
 
         `deadline` is a `time.monotonic()` instant (the caller's whole budget) or
         None; it bounds how long this caller waits for another's call or for a
         backend's read. With `refresh`, the page comes from `call()` and
-        replaces the entry (see the module docstring).
+        replaces the entry (see the module docstring). `background` (the
+        calling client's task group) and `refresh_call` (the same request under
+        the client's defaults), given together, let a stale entry be served
+        while it is refreshed; without them, an entry past `ttl` is not served
+        at once.
         """
         entry: _Entry | None = None
         if self._backend is None and not refresh:
+            stale: SearchResponse | None = None
             # acquire/release: cheaper than `with` here, on the path whose cost counts.
             lock = self._lock
             lock.acquire()
@@ -302,11 +384,20 @@ class SearchCache:
                         self._entries.move_to_end(key)
                         self.hits += 1
                         return entry.page  # stored as a "hit"
-                    if age >= self.ttl + self.stale_if_error:
+                    if age >= self.lifetime:
                         self._drop(key)
                         entry = None
+                    elif background is not None and age < self.ttl + self.stale_while_revalidate:
+                        self._entries.move_to_end(key)
+                        self.stale += 1
+                        stale = entry.page
             finally:
                 lock.release()
+            if stale is not None:
+                assert background is not None
+                assert refresh_call is not None
+                self._revalidate_soon(key, background, refresh_call)
+                return _as(stale, "stale")
         flight_key = (key, current_loop())
         while True:
             with self._lock:
@@ -316,41 +407,68 @@ class SearchCache:
                     flight = self._flights[flight_key] = _Flight(_new_event())
             assert flight is not None
             if leading:
-                return await self._lead(key, call, entry, flight_key, flight, deadline, refresh)
+                return await self._lead(
+                    key,
+                    call,
+                    entry,
+                    flight_key,
+                    flight,
+                    deadline,
+                    refresh,
+                    background,
+                    refresh_call,
+                )
             try:
                 page = await self._follow(flight, deadline)
             except Exception as error:
                 return self._stale_or_raise(key, entry or flight.entry, error)
             if page is not None:
+                status = flight.status
                 with self._lock:
-                    if flight.stored:
+                    if status == "hit":
                         self.hits += 1
+                    elif status == "stale":
+                        self.stale += 1
                     else:
                         self.coalesced += 1
-                return _as(page, "hit" if flight.stored else "coalesced")
+                return _as(page, status)
             # The leader was cancelled: the first follower to get here leads anew.
 
     async def _lead(
         self,
         key: str,
-        call: Callable[[], Awaitable[SearchResponse]],
+        call: Call,
         entry: _Entry | None,
         flight_key: _FlightKey,
         flight: _Flight,
         deadline: float | None,
         refresh: bool,
+        background: Background | None,
+        refresh_call: Call | None,
     ) -> SearchResponse:
+        token: str | None = None
         try:
             try:
                 if self._backend is not None and not refresh:
                     # Read the shared store as the leader, so that identical
                     # searches arriving meanwhile wait for this one read.
                     entry = flight.entry = await self._load_fresh(key, deadline)
-                    if entry is not None and entry.age() < self.ttl:
-                        flight.page, flight.stored = entry.page, True
-                        with self._lock:
-                            self.hits += 1
-                        return _as(entry.page, "hit")
+                    if entry is not None:
+                        age = entry.age()
+                        if age < self.ttl:
+                            return self._served(flight, entry.page, "hit")
+                        if (
+                            background is not None
+                            and refresh_call is not None
+                            and age < self.ttl + self.stale_while_revalidate
+                        ):
+                            self._revalidate_soon(key, background, refresh_call)
+                            return self._served(flight, entry.page, "stale")
+                    if self._fleet():
+                        elected = await self._elect(key, deadline)
+                        if isinstance(elected, _Entry):  # another process fetched it
+                            return self._served(flight, elected.page, "coalesced")
+                        token = elected
                 page = await call()
                 flight.page = page
                 with self._lock:
@@ -367,6 +485,8 @@ class SearchCache:
                 self.misses += 1
             return _as(page, "miss")
         finally:
+            if token is not None:  # after the store: the others read it next
+                await self._release(key, token, deadline)
             # On cancellation with no page yet, nobody has the outcome: the
             # followers wake to an abandoned flight and one of them calls again.
             if flight.page is None and flight.error is None:
@@ -375,6 +495,18 @@ class SearchCache:
                 if self._flights.get(flight_key) is flight:
                     del self._flights[flight_key]
             flight.done.set()  # in the leader's loop, the loop of every follower
+
+    def _served(self, flight: _Flight, page: SearchResponse, status: str) -> SearchResponse:
+        """The leader's page from the store or from another process, counted, for all."""
+        flight.page, flight.status = page, status
+        with self._lock:
+            if status == "hit":
+                self.hits += 1
+            elif status == "stale":
+                self.stale += 1
+            else:
+                self.coalesced += 1
+        return _as(page, status)
 
     async def _follow(self, flight: _Flight, deadline: float | None) -> SearchResponse | None:
         """Wait for a leader's outcome: its page, its error raised, or None if it gave up."""
@@ -399,31 +531,133 @@ class SearchCache:
     def _stale_or_raise(self, key: str, entry: _Entry | None, error: Exception) -> SearchResponse:
         if entry is None or not is_transient(error):
             raise error
+        age = entry.age()
+        if age >= self.ttl + self.stale_if_error:
+            raise error  # kept for stale-while-revalidate, past what an error may serve
         with self._lock:
-            first = key not in self._warned
-            if first:
-                if len(self._warned) >= self.max_entries:
-                    self._warned.clear()
-                self._warned.add(key)
+            first = _first(self._warned, key, self.max_entries)
             self.stale += 1
         if first:
             logger.warning(
-                "serving a stale page (%.0f s old) for search %s after: %s",
-                entry.age(),
-                key,
-                error,
+                "serving a stale page (%.0f s old) for search %s after: %s", age, key, error
             )
         return _as(entry.page, "stale")
+
+    # -- the fleet and the background ---------------------------------------------------
+
+    def _fleet(self) -> bool:
+        """Whether the entries live in Redis now (not in process, falling back)."""
+        backend = self._backend
+        return backend is not None and not backend.use_local_store()
+
+    async def _elect(self, key: str, deadline: float | None) -> _Entry | str | None:
+        """Take the fleet's lease on fetching `key` (its token), or the page another fetched.
+
+        While another process holds the lease, the store is read again at
+        growing intervals until its page appears, the lease is free (its call
+        failed, or its process died and the lease expired) or `deadline` passes.
+        None: Redis refused the lease (out of memory, say), or fails and the
+        backend falls back: this process calls, with no lease to let go.
+        """
+        import anyio
+
+        backend = self._backend
+        assert backend is not None
+        name = _shared_key(key)
+        token = secrets.token_hex(16)
+        pause = _POLL_FIRST
+        while True:
+            try:
+                taken, raw = await backend.lead(name, token, LEASE, deadline=deadline)
+            except BackendUnavailableError as error:
+                if backend.fall_back(error):
+                    return None
+                raise
+            except DeadlineExceededError:
+                raise
+            except AudioScapeError as error:  # reachable, but it refused: a call of our own
+                logger.debug("no lease for search %s: %s", key, error)
+                return None
+            found = _decode(raw) if raw is not None else None
+            if found is not None and found.age() < self.ttl:
+                if taken:
+                    await self._release(key, token, deadline)
+                return found
+            if taken:
+                return token
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= pause:
+                    await anyio.sleep(max(left, 0.0))
+                    raise deadline_error("while another process fetched the same search")
+            await anyio.sleep(pause)
+            pause = min(pause * 2, _POLL_MAX)
+
+    async def _release(self, key: str, token: str, deadline: float | None = None) -> None:
+        """Let go of the fleet's lease on `key`, even in a cancelled task, within `deadline`."""
+        import anyio
+
+        backend = self._backend
+        assert backend is not None
+        with anyio.CancelScope(shield=True):  # bounded: every command has its own bound
+            try:
+                await backend.release(_shared_key(key), token, deadline=deadline)
+            except AudioScapeError as error:  # it expires on its own, after LEASE seconds
+                logger.debug("the lease of search %s was not let go: %s", key, error)
+
+    def _revalidate_soon(self, key: str, background: Background, call: Call) -> None:
+        """Start the refresh of `key` in `background`, unless one runs in this process."""
+        with self._lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+        if not background.start(lambda: self._revalidate(key, call)):
+            with self._lock:  # the client is closed, or runs its most refreshes already
+                self._refreshing.discard(key)
+
+    async def _revalidate(self, key: str, call: Call) -> None:
+        """One background refresh of `key`: a new page stored, or the failure logged."""
+        token: str | None = None
+        try:
+            if self._fleet():
+                # While another process refreshes it, wait here (one task per key in
+                # this process) for its page, rather than ask again at every lookup.
+                elected = await self._elect(key, None)
+                if isinstance(elected, _Entry):
+                    return  # refreshed by another process
+                token = elected
+            page = await call()
+            await self._store(key, page, None)
+        except Exception as error:
+            with self._lock:
+                self.refresh_failures += 1
+                first = _first(self._warned, "refresh " + key, self.max_entries)
+            (logger.warning if first else logger.debug)(
+                "could not refresh the stale page of search %s (served until it is %g s old): %s",
+                key,
+                self.ttl + self.stale_while_revalidate,
+                error,
+            )
+        else:
+            with self._lock:
+                self.refreshes += 1
+        finally:
+            if token is not None:
+                await self._release(key, token)
+            with self._lock:
+                self._refreshing.discard(key)
+
+    # -- the stores ---------------------------------------------------------------------
 
     async def _store(self, key: str, page: SearchResponse, deadline: float | None) -> None:
         with self._lock:
             self._warned.discard(key)
+            self._warned.discard("refresh " + key)
         backend = self._backend
         if backend is not None and not backend.use_local_store():
             value = _encode(page, wall_clock())
-            lifetime = self.ttl + self.stale_if_error
             try:
-                await backend.set(_shared_key(key), value, lifetime, deadline=deadline)
+                await backend.set(_shared_key(key), value, self.lifetime, deadline=deadline)
                 return
             except AudioScapeError as error:  # the page arrived: a lost store never fails its call
                 if not (isinstance(error, BackendUnavailableError) and backend.fall_back(error)):
@@ -444,9 +678,9 @@ class SearchCache:
                 self._drop(next(iter(entries)))
 
     def _sweep(self, now: float) -> None:
-        """Drop the entries past ``ttl + stale_if_error``, oldest stored first (lock held)."""
+        """Drop the entries past their lifetime, oldest stored first (lock held)."""
         stored = self._stored
-        limit = self.ttl + self.stale_if_error
+        limit = self.lifetime
         while stored:
             key, entry = next(iter(stored.items()))
             if now - entry.stored_at < limit:
@@ -462,7 +696,7 @@ class SearchCache:
     async def _load_fresh(self, key: str, deadline: float | None) -> _Entry | None:
         """The backend's entry for `key` if it may still be served (fresh or stale)."""
         entry = await self._load(key, deadline)
-        if entry is not None and entry.age() >= self.ttl + self.stale_if_error:
+        if entry is not None and entry.age() >= self.lifetime:
             return None
         return entry
 
@@ -479,6 +713,16 @@ class SearchCache:
                 return _decode(raw) if raw is not None else None
         with self._lock:
             return self._entries.get(key)
+
+
+def _first(warned: set[str], key: str, bound: int) -> bool:
+    """Whether `key` is new to `warned` (added now; lock held): WARNING once, until a store."""
+    if key in warned:
+        return False
+    if len(warned) >= bound:
+        warned.clear()
+    warned.add(key)
+    return True
 
 
 def _new_event() -> anyio.Event:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import functools
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -28,14 +28,14 @@ from ._constants import (
     MAX_LIMIT,
 )
 from ._context import closed_error
-from ._exceptions import AudioScapeError
+from ._exceptions import AudioScapeError, InvalidParameterError
 from ._logs import configure_from_env
 from ._models import Filters, SearchResponse, Track, check_search, filters_json, search_body
 from ._options import NOT_GIVEN, CallOptions, NotGiven, call_options
 from ._pipeline import Pipeline, Shared
 from ._retry import RetryPolicy
 from ._transport import TransportChoice, TransportStage
-from ._validation import check_optional, check_query
+from ._validation import check_int_range, check_optional, check_query
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ._crawl._file_crawl import Batch, QueryWalk
     from ._crawl._pagination import FetchPage, WalkOptions
     from ._ratelimit import RateLimit
+    from ._warm import WarmReport
 
 __all__ = ["AsyncClient", "InsecureURLWarning"]
 
@@ -256,12 +257,17 @@ class AsyncClient:
     async def aclose(self) -> None:
         """Close the connection pool (unless it is your own `http_client`). Idempotent.
 
-        On a `with_options` copy this does nothing: the pool is the original's.
+        The cache's background refreshes started by this client (and its
+        copies) are cancelled first. On a `with_options` copy this does
+        nothing: the pool is the original's.
         """
         if self._is_copy:
             return
         self._state = _State.CLOSED
-        await self._pipeline.shared.transport.aclose()
+        shared = self._pipeline.shared
+        if shared.background is not None:
+            await shared.background.aclose()  # its refreshes, cancelled before the pool goes
+        await shared.transport.aclose()
 
     # -- the API ------------------------------------------------------------
 
@@ -518,6 +524,43 @@ class AsyncClient:
             on_progress=on_progress,
             durable=durable,
         )
+
+    async def warm(
+        self,
+        queries: Iterable[str | Mapping[str, Any]],
+        *,
+        concurrency: int = 4,
+        deadline: float | None = None,
+    ) -> WarmReport:
+        """Load the client's cache with these searches before anyone asks; say what happened.
+
+        ```python
+        report = await client.warm(["calm forest exploration", {"query": "boss", "limit": 5}])
+        print(report.upstream, report.shared, report.failed)
+        ```
+
+        Each item is a query string or a mapping with ``query`` and any of
+        ``limit``, ``offset`` and ``filters`` (all checked before anything is
+        sent); at most `concurrency` run at once, through the cache like any
+        `search`. With a `RedisBackend`, each page is fetched once for the whole
+        fleet. The `WarmReport` lists what was loaded, from where ("upstream":
+        this process called the API; "shared": the cache or another process
+        had it) and what failed, with its error: a failure never stops the
+        others, and is not raised. `deadline` covers the whole warm-up.
+
+        Raises:
+            InvalidParameterError: an item breaks a rule, or the client has no cache.
+        """
+        from ._warm import warm, warm_items
+
+        check_int_range("concurrency", concurrency, 1)
+        items = warm_items(queries)
+        options = self._options(NOT_GIVEN, None, None, None, deadline).started()
+        if self._pipeline.shared.cache is None:
+            raise InvalidParameterError(
+                "cache", "warm() loads the client's SearchCache, and this client has none"
+            )
+        return await warm(self._pipeline, items, concurrency, options)
 
     # -- internals ------------------------------------------------------------
 

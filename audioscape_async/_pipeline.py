@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._background import Background
 from ._config import ClientConfig
 from ._context import closed_error, fork_generation, keep_inherited
 from ._decode import decode_search_response
@@ -83,6 +84,7 @@ class Shared:
     __slots__ = (
         "_gates",
         "_make_transport",
+        "background",
         "breaker",
         "cache",
         "generation",
@@ -103,6 +105,8 @@ class Shared:
         self.cache = cache
         self.breaker = breaker
         self.rate_limit = rate_limit
+        #: The client's task group: its cache's stale-while-revalidate refreshes.
+        self.background = None if cache is None else Background(cache.max_refreshes)
         self.secret = _secret(rate_limit, cache)
         self._make_transport = transport
         self.transport = transport()
@@ -205,8 +209,10 @@ class Pipeline:
         """Run one search; return its page or raise its SDK error.
 
         With a `cache_key` (the call uses the client's cache), the cache stage
-        answers or runs the rest. A `gate` (`gate_for`: a crawl's own pace)
-        stands in for the owner's.
+        answers or runs the rest; a single search (not a walk's page) may be
+        answered stale while the client's task group refreshes it with the
+        client's own options. A `gate` (`gate_for`: a crawl's own pace) stands
+        in for the owner's.
         """
         if self.generation != fork_generation():
             self._renew()
@@ -214,10 +220,18 @@ class Pipeline:
         options = options.started()
         cache = self.shared.cache
         if cache is not None and cache_key is not None:
+            if options.walk or not cache.stale_while_revalidate:
+                return await cache.fetch(
+                    cache_key,
+                    lambda: self._send(body, options, stats, gate),
+                    deadline=options.deadline_at,
+                )
             return await cache.fetch(
                 cache_key,
                 lambda: self._send(body, options, stats, gate),
                 deadline=options.deadline_at,
+                background=self.shared.background,
+                refresh_call=lambda: self._send(body, self.defaults, None),
             )
         return await self._send(body, options, stats, gate)
 

@@ -544,6 +544,7 @@ class Client:
     with_options = _copying(AsyncClient.with_options)
     search = _blocking(AsyncClient.search)
     crawl_to_file = _blocking(AsyncClient.crawl_to_file)
+    warm = _blocking(AsyncClient.warm)
     #: A walk of pages runs one page ahead of your loop; of tracks, one page of tracks.
     iter_pages = _walking(AsyncClient.iter_pages, ahead=lambda options: 1)
     iter_tracks = _walking(AsyncClient.iter_tracks, ahead=_page_size)

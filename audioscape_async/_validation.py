@@ -264,16 +264,19 @@ def check_headers(parameter: str, headers: object) -> dict[str, str]:
 MAX_STORE_SECONDS = 10 * 365 * 24 * 3600
 
 
-def check_store_lifetime(ttl: float, stale_if_error: float = 0.0, *, owner: str = "cache") -> None:
-    """An entry's whole life, ``ttl + stale_if_error`` (each already >= 0), is ten years at most.
+def check_store_lifetime(
+    ttl: float, stale: float = 0.0, *, owner: str = "cache", window: str = "stale_if_error"
+) -> None:
+    """An entry's whole life, ``ttl`` plus a stale `window` (each already >= 0), is ten
+    years at most.
 
     Checked where the two are given, so that a page the API answered is never
     lost to a store that cannot hold it.
     """
-    if ttl + stale_if_error > MAX_STORE_SECONDS:
-        name = "ttl" if ttl > MAX_STORE_SECONDS or not stale_if_error else "stale_if_error"
+    if ttl + stale > MAX_STORE_SECONDS:
+        name = "ttl" if ttl > MAX_STORE_SECONDS or not stale else window
         raise InvalidParameterError(
             f"{owner}.{name}",
-            f"ttl + stale_if_error must be at most {MAX_STORE_SECONDS} s (ten years), "
-            f"got {ttl + stale_if_error:g} s",
+            f"ttl + {window} must be at most {MAX_STORE_SECONDS} s (ten years), "
+            f"got {ttl + stale:g} s",
         )

@@ -199,3 +199,13 @@ def suspended_sdk_generators() -> set[int]:
         and obj.ag_frame is not None
         and obj.ag_code.co_filename.startswith(_PACKAGE_DIR)
     }
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll until `condition()` holds (work running elsewhere: nothing to wait on); fail
+    after `timeout` seconds."""
+    import anyio
+
+    with anyio.fail_after(timeout):
+        while not condition():  # noqa: ASYNC110
+            await anyio.sleep(0.01)

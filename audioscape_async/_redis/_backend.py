@@ -35,7 +35,16 @@ from audioscape_async._validation import (
 )
 
 from ._pools import LoopPool, LoopPools
-from ._scripts import ACQUIRE, PAUSE, PAUSED, PAUSED_LEARNED, TIER_ACQUIRE, TIER_CUT
+from ._scripts import (
+    ACQUIRE,
+    LEAD,
+    PAUSE,
+    PAUSED,
+    PAUSED_LEARNED,
+    RELEASE,
+    TIER_ACQUIRE,
+    TIER_CUT,
+)
 from ._urls import check_url, safe_url
 
 if TYPE_CHECKING:
@@ -324,6 +333,23 @@ class RedisBackend:
             lambda client: client.set(self._key("", key), value, px=millis), deadline=deadline
         )
         self._store_warned = False
+
+    async def lead(
+        self, key: str, token: str, lease: float, *, deadline: float | None = None
+    ) -> tuple[bool, bytes | None]:
+        """Take the lease on fetching `key` for `lease` seconds if nobody holds it; read `key`.
+
+        Returns whether this `token` holds the lease now, and the value stored
+        under `key` (None: none), read in the same atomic step (`_scripts.LEAD`).
+        """
+        keys = [self._key("", key), self._key("lease:", key)]
+        millis = max(1, math.ceil(lease * 1000))
+        taken, value = await self._script("lead", LEAD, keys, [token, millis], deadline)
+        return bool(taken), bytes(value) if isinstance(value, (bytes, bytearray)) else None
+
+    async def release(self, key: str, token: str, *, deadline: float | None = None) -> None:
+        """Let go of the lease on `key` if `token` still holds it (`lead`)."""
+        await self._script("release", RELEASE, [self._key("lease:", key)], [token], deadline)
 
     # -- plumbing -------------------------------------------------------------------------
 

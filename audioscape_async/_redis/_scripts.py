@@ -1,17 +1,21 @@
-"""The Lua scripts of the shared rate limit and pause, run atomically by Redis.
+"""The Lua scripts of the shared rate limit, the pause and the cache's leases, run atomically.
 
-Each reads Redis's own ``TIME``, so the hosts' clocks do not matter, and
-returns only durations, in microseconds (µs), which each process sleeps on its
-own clock. `RedisBackend` registers them with each event loop's client.
+The rate and pause scripts read Redis's own ``TIME``, so the hosts' clocks do
+not matter, and return only durations, in microseconds (µs), which each process
+sleeps on its own clock. The lease scripts elect one process to fetch a page
+the fleet lacks (`_cache`). `RedisBackend` registers them with each event
+loop's client.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ACQUIRE",
+    "LEAD",
     "PAUSE",
     "PAUSED",
     "PAUSED_LEARNED",
+    "RELEASE",
     "TIER_ACQUIRE",
     "TIER_ARGS",
     "TIER_CUT",
@@ -280,3 +284,26 @@ end
 return {string.format('%.0f', left), gen}
 """
 )
+
+# KEYS: entry, lease. ARGV: token, lease (ms). Takes the lease if nobody holds it,
+# and reads the entry in the same step: {1 if taken, else 0; the entry or false}.
+# A leader stores its page before it lets go of its lease, so a process that
+# takes the lease also sees the page of the leader before it. A lease key with no
+# expiry was not written here (foreign): it is replaced, so it never blocks for ever.
+LEAD = """
+if redis.call('PTTL', KEYS[2]) == -1 then redis.call('DEL', KEYS[2]) end
+local taken = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
+local ok, value = pcall(redis.call, 'GET', KEYS[1])
+if not ok then value = false end
+return {taken and 1 or 0, value}
+"""
+
+# KEYS: lease. ARGV: token. Lets go of the lease only if it is still this token's
+# (a lease that expired and was taken by another process is that process's now).
+RELEASE = """
+local ok, held = pcall(redis.call, 'GET', KEYS[1])
+if ok and held == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""

@@ -24,7 +24,7 @@ From a shell: `audioscape serve` or `python -m audioscape_async.emulator`
 
 Defaults follow the API's documentation (a 429 has no `Retry-After` unless a
 fault or rate limit asks for one); where it is silent the choices are listed
-in the README. The server binds to loopback, bounds every body, closes idle
+in docs/testing.md. The server binds to loopback, bounds every body, closes idle
 connections, and its `/_emulator/` admin endpoints want the admin token
 (`Authorization: Bearer <token>`, printed by `audioscape serve`).
 """

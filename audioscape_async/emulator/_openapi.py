@@ -2,7 +2,7 @@
 
 The API's documentation is a web page, not a schema; this is that page
 transcribed, with the choices the emulator makes where the page is silent
-(see the README's "What is documented and what is assumed"): `limit` and
+(see "What is documented and what is assumed" in docs/testing.md): `limit` and
 `offset` are numbers with whole values (`27.0` is 27, `27.5` is refused; the
 answer's `meta` gives them back as integers), `null` is a wrong type in every
 field, `offset` stops at 2**53 - 1, a blank `query` is missing, unknown

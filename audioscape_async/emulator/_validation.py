@@ -5,7 +5,7 @@ which the app returns as `400 {"error": message}`. Unknown fields (top level
 and inside `filters`) are ignored, as the API does.
 
 Two choices the API's documentation leaves open, made the same way for
-every field (the README lists them with the other assumptions):
+every field (docs/testing.md lists them with the other assumptions):
 
 - A JSON number is an integer when its value is one: `27.0` is 27, as most
   JSON servers read it, and `27.5` is a 400 naming the field.

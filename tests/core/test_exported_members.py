@@ -50,6 +50,8 @@ PUBLIC = [
     "SearchResponse",
     "SyncCrawl",
     "Track",
+    "WarmItem",
+    "WarmReport",
     "__version__",
     "read_tracks",
 ]

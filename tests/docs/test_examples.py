@@ -43,7 +43,8 @@ def test_top_tracks_script(audioscape_server: EmulatorServer) -> None:
 async def test_game_zone_music_app(
     audioscape_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The web app's lifespan opens one client; the boss arena gets a dark cinematic track."""
+    """The web app's lifespan opens one client and loads every zone; the boss arena gets a
+    dark cinematic track from the cache, and the music plays on while the API fails."""
     import httpx
 
     monkeypatch.syspath_prepend(str(EXAMPLES.parent))
@@ -54,13 +55,17 @@ async def test_game_zone_music_app(
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://game") as http,
     ):
+        assert len(audioscape_env.emulator.requests) == 3  # the warm-up: one per zone
         boss = await http.get("/zones/boss-arena/music")
         assert boss.status_code == 200
         assert boss.json()["sound_id"].startswith("rbxassetid://")
         assert boss.json()["genre"] in {"cinematic", "orchestral", "metal", "ambient"}
+        assert boss.json()["cache"] == "hit"
         assert (await http.get("/zones/nowhere/music")).status_code == 404
         audioscape_env.emulator.set_faults({"500": 1.0})
-        assert (await http.get("/zones/beach/music")).status_code == 503
+        beach = await http.get("/zones/beach/music")
+        assert (beach.status_code, beach.json()["cache"]) == (200, "hit")
+        assert len(audioscape_env.emulator.requests) == 3
         client = app.state.audioscape
     assert client.is_closed
 

@@ -109,7 +109,15 @@ async def test_second_fetch_is_a_hit_without_a_call() -> None:
     assert (cache.hits, cache.misses) == (1, 1)
     stats = cache.stats()
     assert stats.pop("bytes") > 0
-    assert stats == {"hits": 1, "misses": 1, "coalesced": 0, "stale": 0, "entries": 1}
+    assert stats == {
+        "hits": 1,
+        "misses": 1,
+        "coalesced": 0,
+        "stale": 0,
+        "refreshes": 0,
+        "refresh_failures": 0,
+        "entries": 1,
+    }
 
 
 @pytest.mark.anyio
@@ -409,8 +417,8 @@ def test_repr_and_counters_are_public() -> None:
     """The cache's settings show in its repr and its counters start at zero."""
     cache = SearchCache(ttl=300, max_entries=10_000, stale_if_error=3_600)
     assert repr(cache) == (
-        "SearchCache(ttl=300, max_entries=10000, max_bytes=67108864, stale_if_error=3600,"
-        " backend=None)"
+        "SearchCache(ttl=300, max_entries=10000, max_bytes=67108864, "
+        "stale_while_revalidate=0, stale_if_error=3600, backend=None)"
     )
     assert (cache.hits, cache.misses, cache.coalesced, cache.stale) == (0, 0, 0, 0)
 

@@ -1,0 +1,145 @@
+"""`Background`: a client's task group, for work no caller waits for.
+
+A stale-while-revalidate refresh (`_cache`) must outlive the call that found
+the stale page, so it cannot run in that caller's task. It runs in a task
+group owned by the client (its `Shared`: the client and its `with_options`
+copies), on the client's event loop:
+
+- The group lives in one host task, started by the first `start` and ended by
+  `aclose`, which cancels what runs there and waits for it to end (before the
+  client closes its pool). Nothing of one client ever runs in another's group.
+- The host is started the way each event loop starts a task nobody awaits:
+  asyncio's `loop.create_task` (the task is held here: asyncio keeps only a
+  weak reference) or trio's `spawn_system_task` (cancelled when ``trio.run``
+  ends). Every task of the group runs on that loop only.
+- At most `limit` tasks run at once; past it, `start` refuses (returns False)
+  and the work is not done: the caller's next lookup asks again.
+- A task's exception is logged and counted by the work itself; one that gets
+  past it is logged here, never raised into the host (on trio it would crash
+  the run) nor into any caller.
+
+A client is used on one event loop at a time; if its loop has ended and a new
+one calls (a sync `Client` in a forked child, say), the next `start` opens a
+new host there: the old one ended with its loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from ._context import current_loop, on_asyncio
+from ._logs import logger
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+# anyio is imported at first use, as everywhere in the package: `import audioscape_async`
+# loads no event-loop library.
+
+__all__ = ["Background", "Work"]
+
+#: A piece of background work: a coroutine function with no arguments.
+Work = Callable[[], Awaitable[None]]
+
+
+class _Host:
+    """The task that holds the group on one event loop, and what waits for it."""
+
+    __slots__ = ("done", "group", "loop", "pending", "running", "stop", "task")
+
+    def __init__(self, loop: object) -> None:
+        import anyio
+
+        self.loop = loop
+        self.group: TaskGroup | None = None  # once the host task has entered it
+        self.pending: list[Work] = []  # started before the host task ran
+        self.running = 0
+        self.stop = anyio.Event()
+        self.done = anyio.Event()
+        self.task: object = None  # asyncio's task, held so it is not collected
+
+
+class Background:
+    """The task group of one client (see the module docstring)."""
+
+    __slots__ = ("_closed", "_host", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._closed = False
+        self._host: _Host | None = None
+
+    def __repr__(self) -> str:
+        running = self._host.running if self._host is not None else 0
+        return f"<Background running={running} limit={self.limit} closed={self._closed}>"
+
+    @property
+    def running(self) -> int:
+        """The tasks running now (or about to)."""
+        host = self._host
+        return 0 if host is None else host.running
+
+    def start(self, work: Work) -> bool:
+        """Run `work()` in the group on the running loop; False if closed or at `limit`."""
+        if self._closed:
+            return False
+        host = self._host
+        loop = current_loop()
+        if host is None or host.loop is not loop:
+            host = self._host = self._open(loop)
+        if host.running >= self.limit:
+            return False
+        host.running += 1
+        if host.group is None:
+            host.pending.append(work)
+        else:
+            host.group.start_soon(self._run, host, work)
+        return True
+
+    async def aclose(self) -> None:
+        """Cancel the tasks running on this loop and wait for them to end; refuse new ones."""
+        self._closed = True
+        host = self._host
+        if host is None or host.loop is not current_loop():
+            return  # nothing started, or its loop has ended (and the host with it)
+        host.stop.set()
+        await host.done.wait()
+
+    def _open(self, loop: object) -> _Host:
+        host = _Host(loop)
+        if on_asyncio():
+            import asyncio
+
+            host.task = asyncio.get_running_loop().create_task(
+                self._serve(host), name="audioscape-background"
+            )
+        else:
+            import trio
+
+            trio.lowlevel.spawn_system_task(self._serve, host, name="audioscape-background")
+        return host
+
+    async def _serve(self, host: _Host) -> None:
+        import anyio
+
+        try:
+            async with anyio.create_task_group() as group:
+                host.group = group
+                for work in host.pending:
+                    group.start_soon(self._run, host, work)
+                host.pending.clear()
+                await host.stop.wait()
+                group.cancel_scope.cancel()
+        finally:
+            host.group = None
+            host.done.set()
+
+    @staticmethod
+    async def _run(host: _Host, work: Work) -> None:
+        try:
+            await work()
+        except Exception:  # the work logs its own failures; this is the last guard
+            logger.exception("background work of an AudioScape client failed")
+        finally:
+            host.running -= 1
