@@ -33,9 +33,12 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from audioscape_async import WarmReport
 
 #: The zones' queries: one cache key each.
 ZONES = ("dark cinematic boss tension", "sunny beach steel drums", "quiet library piano")
@@ -224,7 +227,7 @@ async def _serve(
         await anyio.to_thread.run_sync(conn.recv)
         warmed: Counter[str] = Counter()
         if fleet.warm:
-            warmed = warm_summary(await client.warm(fleet.zones))  # type: ignore[attr-defined]
+            warmed = warm_summary(await client.warm(fleet.zones))
         conn.send(warmed)
         start = await anyio.to_thread.run_sync(conn.recv)
         async with anyio.create_task_group() as group:
@@ -234,11 +237,9 @@ async def _serve(
     conn.send(players)
 
 
-def warm_summary(report: Any) -> Counter[str]:
+def warm_summary(report: WarmReport) -> Counter[str]:
     """A `WarmReport` in counts: pages loaded from "upstream", found "shared", and "failed"."""
-    counts = Counter(item.source for item in report.loaded)
-    counts["failed"] += len(report.failed)
-    return counts
+    return Counter(upstream=report.upstream, shared=report.shared, failed=len(report.failed))
 
 
 # ------------------------------------------------------------------ the upstream's log
