@@ -137,6 +137,8 @@ def run_fleet(fleet: Fleet, shares: Sequence[Sequence[tuple[float, str]]]) -> Fl
     ]
     for process in processes:
         process.start()
+    for _, child in pipes:
+        child.close()  # the worker's end is the worker's
     ours = [parent for parent, _ in pipes]
     try:
         _gather(ours, processes, "ready")
@@ -180,6 +182,7 @@ def _gather(
         # Wake when the answer comes or the worker dies, whichever is first.
         wait([conn, process.sentinel], max(0.0, deadline - time.monotonic()))
         if not conn.poll():
+            process.join(1.0)  # a worker that died: its exit code
             raise RuntimeError(
                 f"{process.name} did not report {step!r} (exit code {process.exitcode}; "
                 "its error, if any, is on stderr)"
