@@ -12,6 +12,9 @@ copies), on the client's event loop:
   asyncio's `loop.create_task` (the task is held here: asyncio keeps only a
   weak reference) or trio's `spawn_system_task` (cancelled when ``trio.run``
   ends). Every task of the group runs on that loop only.
+- The host starts in an empty `contextvars` context: nothing of the call that
+  happened to start it (a trace span, the call its event hooks watch) is
+  inherited by the work that runs there.
 - At most `limit` tasks run at once; past it, `start` refuses (returns False)
   and the work is not done: the caller's next lookup asks again.
 - A task's exception is logged and counted by the work itself; one that gets
@@ -25,6 +28,7 @@ new host there: the old one ended with its loop.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -108,16 +112,18 @@ class Background:
 
     def _open(self, loop: object) -> _Host:
         host = _Host(loop)
+        # Started in an empty context: a task copies the context it is started in, and
+        # the caller's (its trace span, the call its hooks watch) is not the refreshes'.
+        fresh = contextvars.Context()
         if on_asyncio():
             import asyncio
 
-            host.task = asyncio.get_running_loop().create_task(
-                self._serve(host), name="audioscape-background"
-            )
+            running = asyncio.get_running_loop()
+            host.task = fresh.run(running.create_task, self._serve(host))
         else:
             import trio
 
-            trio.lowlevel.spawn_system_task(self._serve, host, name="audioscape-background")
+            fresh.run(trio.lowlevel.spawn_system_task, self._serve, host)
         return host
 
     async def _serve(self, host: _Host) -> None:

@@ -3,6 +3,7 @@ the client whose call found it."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -269,3 +270,29 @@ async def test_walks_never_get_a_stale_page(emulator: EmulatorServer, clock: Fak
         [again] = [page async for page in client.iter_pages(QUERY, max_items=5, cache=True)]
     assert again.cache_status == "miss"
     assert again.request_id != first.request_id
+
+
+CALLER = contextvars.ContextVar("CALLER", default="none")
+
+
+@pytest.mark.anyio
+async def test_a_refresh_inherits_nothing_of_the_caller_that_started_it(
+    emulator: EmulatorServer, clock: FakeClock
+) -> None:
+    """Context variables of the caller (its span, its hooks' call) do not reach the refresh."""
+    seen: list[str] = []
+    cache = SearchCache(ttl=2, stale_while_revalidate=10)
+    async with client_for(emulator, cache) as client:
+        await client.search(QUERY, limit=3)
+        clock.now += 3
+        background = client._pipeline.shared.background
+        assert background is not None
+        CALLER.set("player 1")
+        assert (await client.search(QUERY, limit=3)).cache_status == "stale"
+
+        async def peek() -> None:
+            seen.append(CALLER.get())
+
+        assert background.start(peek)
+        await eventually(lambda: bool(seen))
+    assert seen == ["none"]
