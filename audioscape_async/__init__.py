@@ -52,9 +52,20 @@ if TYPE_CHECKING:
     from ._cache import SearchCache
     from ._crawl import Crawl, CrawlQuery, CrawlStats
     from ._crawl._read import CrawledTrack, read_tracks
+    from ._hooks import (
+        BreakerEvent,
+        CacheEvent,
+        EventHook,
+        PageEvent,
+        RateLimitEvent,
+        RequestEvent,
+        ResponseEvent,
+        RetryEvent,
+    )
     from ._ratelimit import RateLimit
     from ._redis import RedisBackend
     from ._sync import Client, SyncCrawl
+    from ._telemetry import Telemetry
 
 # Imported on first use, so that `import audioscape_async` costs little more
 # than `import httpx` (see benchmarks/): the sync facade needs anyio's thread
@@ -71,6 +82,15 @@ _LAZY = {
     "SearchCache": "._cache",
     "CircuitBreaker": "._breaker",
     "RedisBackend": "._redis",
+    "BreakerEvent": "._hooks",
+    "CacheEvent": "._hooks",
+    "EventHook": "._hooks",
+    "PageEvent": "._hooks",
+    "RateLimitEvent": "._hooks",
+    "RequestEvent": "._hooks",
+    "ResponseEvent": "._hooks",
+    "RetryEvent": "._hooks",
+    "Telemetry": "._telemetry",
 }
 
 
@@ -100,6 +120,8 @@ __all__ = [
     "AuthenticationError",
     "BackendUnavailableError",
     "BadRequestError",
+    "BreakerEvent",
+    "CacheEvent",
     "CircuitBreaker",
     "CircuitOpenError",
     "Client",
@@ -110,21 +132,28 @@ __all__ = [
     "CrawledTrack",
     "DeadlineExceededError",
     "DurationRange",
+    "EventHook",
     "InsecureURLWarning",
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
+    "PageEvent",
     "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimitEvent",
     "RedisBackend",
+    "RequestEvent",
+    "ResponseEvent",
+    "RetryEvent",
     "RetryPolicy",
     "SearchCache",
     "SearchFilters",
     "SearchMeta",
     "SearchResponse",
     "SyncCrawl",
+    "Telemetry",
     "Track",
     "__version__",
     "read_tracks",
