@@ -71,10 +71,13 @@ CacheResult = Literal["hit", "miss", "stale", "coalesced", "refreshed", "stored"
 BreakerState = Literal["closed", "open", "half_open"]
 
 
-def _redacted(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+def _redacted(headers: httpx.Headers) -> dict[str, str]:
+    """The headers without a secret one (`SECRET_HEADERS`), as a new dict."""
     from ._config import SECRET_HEADERS
 
-    return {name: value for name, value in headers if name.lower() not in SECRET_HEADERS}
+    return {
+        name: value for name, value in headers.multi_items() if name.lower() not in SECRET_HEADERS
+    }
 
 
 @attrs.frozen
@@ -341,10 +344,11 @@ class CallWatch:
         self, number: int, url: httpx.URL, headers: httpx.Headers
     ) -> httpx.Headers | None:
         """An attempt is about to go; the headers to send instead (a trace context), or None."""
-        event = RequestEvent("POST", str(url), _redacted(headers.items()), number)
-        await self._observers.run("request", event)
+        if "request" in self._observers.hooks:
+            event = RequestEvent("POST", str(url), _redacted(headers), number)
+            await self._observers.run("request", event)
         if self.trace is not None:
-            return self.trace.attempt(event, url, headers)
+            return self.trace.attempt("POST", url, number, headers)
         return None
 
     async def response(
@@ -360,7 +364,7 @@ class CallWatch:
             self.trace.answered(status)
         if "response" in self._observers.hooks:
             event = ResponseEvent(
-                "POST", str(url), status, _redacted(headers.items()), elapsed, number, request_id
+                "POST", str(url), status, _redacted(headers), elapsed, number, request_id
             )
             await self._observers.run("response", event)
 

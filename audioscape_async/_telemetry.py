@@ -18,10 +18,14 @@ turns them into
   ``audioscape.client.cache.lookups`` and ``audioscape.client.breaker.transitions``.
 
 Nil when nobody listens. Providers may be set after a client is made, so the
-providers are looked up per call (two global reads); the tracer and the
-instruments are made once per provider and cached. While the providers are
-the API's defaults (its proxies, or no-ops) `Sink.call` returns None and the
-call pays nothing more (`benchmarks/hooks.py` measures it). A context with
+providers are looked up again as calls go; the tracer and the instruments are
+made once per provider and cached. While the providers are the API's defaults
+(its proxies, or no-ops) `Sink.call` returns None and the call pays nothing
+more. Looking both providers up costs about a microsecond (the API reads the
+environment each time), so a client that found only the defaults looks again
+at most every `RECHECK` seconds: a provider set while a client is busy is
+picked up within that, and the check costs a clock read in between
+(`benchmarks/hooks.py`, row 14a). A context with
 OpenTelemetry's suppress-instrumentation key set gets nothing; one with its
 suppress-HTTP-instrumentation key set (a higher-level instrumentation covers
 HTTP) gets no attempt span. While an attempt span is current, the
@@ -56,13 +60,14 @@ if TYPE_CHECKING:
         CacheEvent,
         PageEvent,
         RateLimitEvent,
-        RequestEvent,
         RetryEvent,
     )
     from ._models import SearchResponse
 
 __all__ = ["Telemetry", "sink_for"]
 
+#: Seconds a client that found only the API's default providers waits before looking again.
+RECHECK = 0.1
 #: A walk's span holds at most this many page events; the counts say the rest.
 MAX_PAGE_EVENTS = 100
 #: The buckets the HTTP conventions advise for ``http.client.request.duration`` (seconds).
@@ -198,6 +203,7 @@ class Sink:
         "_meter_provider",
         "_tracer",
         "_tracer_provider",
+        "_unheard_until",
         "settings",
     )
 
@@ -208,6 +214,8 @@ class Sink:
         self._tracer: Any = None
         self._meter_provider: object = None
         self._instruments: _Instruments | None = None
+        #: Until when (monotonic) the default providers are taken as still in force.
+        self._unheard_until = 0.0
 
     def api(self) -> _Api:
         api = self._api
@@ -239,9 +247,13 @@ class Sink:
 
     def call(self, body: bytes, walk: WalkTrace | None) -> CallTrace | None:
         """One search's trace, or None when no provider listens (or instrumentation is off)."""
+        now = time.monotonic()
+        if now < self._unheard_until:
+            return None
         tracer = self.tracer()
         instruments = self.instruments()
         if tracer is None and instruments is None:
+            self._unheard_until = now + RECHECK
             return None
         api = self.api()
         if api.context.get_value(api.suppress_all):
@@ -375,13 +387,14 @@ class CallTrace:
             span.end()
 
     def attempt(
-        self, event: RequestEvent, url: httpx.URL, headers: httpx.Headers
+        self, method: str, url: httpx.URL, number: int, headers: httpx.Headers
     ) -> httpx.Headers | None:
-        """An attempt goes: its span (current until it ends), and the headers with its context."""
+        """Attempt `number` goes: its span (current until it ends), and the headers with its
+        context (the request event's data, without building the event a hook would get)."""
         api = self._api
         port = url.port or (443 if url.scheme == "https" else 80)
         self._attributes = {
-            "http.request.method": event.method,
+            "http.request.method": method,
             "server.address": url.host,
             "server.port": port,
         }
@@ -392,11 +405,11 @@ class CallTrace:
         context = api.context
         if self._span is not None and not context.get_value(api.suppress_http):
             attributes = dict(self._attributes)
-            attributes["url.full"] = event.url
-            if event.attempt > 1:
-                attributes["http.request.resend_count"] = event.attempt - 1
+            attributes["url.full"] = str(url)  # the bare URL: its userinfo went to a header
+            if number > 1:
+                attributes["http.request.resend_count"] = number - 1
             span = self._attempt = tracer.start_span(
-                event.method, kind=api.trace.SpanKind.CLIENT, attributes=attributes
+                method, kind=api.trace.SpanKind.CLIENT, attributes=attributes
             )
             current = api.trace.set_span_in_context(span)
             current = context.set_value(api.suppress_http, True, current)

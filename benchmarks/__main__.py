@@ -30,6 +30,7 @@ BENCHMARKS = (
     "players",
     "first_result",
     "tier",
+    "hooks",
 )
 
 
