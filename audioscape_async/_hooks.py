@@ -23,10 +23,13 @@ caller's business. An event never holds the API key: a request's headers are
 shown without `SECRET_HEADERS`, its URL without userinfo.
 
 Each stage has one emission point, a method of `CallWatch` (one per call) or
-`WalkWatch` (one per walk), and OpenTelemetry (`_telemetry`) is one more
-consumer of the same events. With neither hooks nor an active OpenTelemetry
-provider, a client's `Observers` is None and each stage pays one ``is not
-None`` test, nothing else.
+`WalkWatch` (one per walk). OpenTelemetry (`_telemetry`) is told the same
+things at the same points (its `CallTrace` and `WalkTrace`); an event object
+is built only for an event some hook listens to. A client with no hooks and
+no OpenTelemetry (disabled, or not installed) has no `Observers` (None), and
+each stage pays one ``is not None`` test; with OpenTelemetry installed but no
+provider configured, `Observers.call` returns None at once
+(`_telemetry.RECHECK`) and the stages pay the same test.
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ if TYPE_CHECKING:
     import httpx
 
     from ._models import SearchResponse
-    from ._telemetry import CallTrace, Sink, WalkTrace
 
 __all__ = [
     "BreakerEvent",
@@ -237,7 +239,7 @@ class Observers:
     def __init__(
         self,
         hooks: dict[str, tuple[EventHook, ...]],
-        sink: Sink | None,
+        sink: Any,  # a `_telemetry.Sink` (typed loosely: `_telemetry` is the one importing here)
         failed: set[int] | None = None,
     ) -> None:
         self.hooks = hooks
@@ -315,12 +317,10 @@ class CallWatch:
 
     __slots__ = ("_observers", "trace")
 
-    def __init__(self, observers: Observers, trace: CallTrace | None) -> None:
+    def __init__(self, observers: Observers, trace: Any) -> None:
         self._observers = observers
+        #: The call's `_telemetry.CallTrace`, or None: told the same as the hooks, per stage.
         self.trace = trace
-
-    def _wants(self, name: str) -> bool:
-        return self.trace is not None or name in self._observers.hooks
 
     async def run(self, call: Awaitable[SearchResponse]) -> SearchResponse:
         """Await the call under its operation span, with this watch current (`emit_cache`)."""
@@ -328,17 +328,18 @@ class CallWatch:
         try:
             if self.trace is None:
                 return await call
-            return await self.trace.run(call)
+            page: SearchResponse = await self.trace.run(call)
+            return page
         finally:
             _current.reset(token)
 
     async def cache(self, result: str | None) -> None:
-        if result is None or not self._wants("cache"):
+        if result is None:
             return
-        event = CacheEvent(result)  # type: ignore[arg-type]
         if self.trace is not None:
-            self.trace.cache(event)
-        await self._observers.run("cache", event)
+            self.trace.cache(result)
+        if "cache" in self._observers.hooks:
+            await self._observers.run("cache", CacheEvent(result))  # type: ignore[arg-type]
 
     async def request(
         self, number: int, url: httpx.URL, headers: httpx.Headers
@@ -347,9 +348,10 @@ class CallWatch:
         if "request" in self._observers.hooks:
             event = RequestEvent("POST", str(url), _redacted(headers), number)
             await self._observers.run("request", event)
-        if self.trace is not None:
-            return self.trace.attempt("POST", url, number, headers)
-        return None
+        if self.trace is None:
+            return None
+        sent: httpx.Headers | None = self.trace.attempt("POST", url, number, headers)
+        return sent
 
     async def response(
         self,
@@ -374,28 +376,24 @@ class CallWatch:
             self.trace.failed(error)
 
     async def retry(self, error: BaseException, delay: float, attempt: int) -> None:
-        if not self._wants("retry"):
-            return
-        event = RetryEvent(error, delay, attempt)
         if self.trace is not None:
-            self.trace.retry(event)
-        await self._observers.run("retry", event)
+            self.trace.retry(error)
+        if "retry" in self._observers.hooks:
+            await self._observers.run("retry", RetryEvent(error, delay, attempt))
 
     async def rate_limit(self, kind: Literal["wait", "pause"], seconds: float) -> None:
-        if not self._wants("rate_limit"):
-            return
-        event = RateLimitEvent(kind, seconds)
         if self.trace is not None:
-            self.trace.rate_limit(event)
-        await self._observers.run("rate_limit", event)
+            self.trace.rate_limit(kind, seconds)
+        if "rate_limit" in self._observers.hooks:
+            await self._observers.run("rate_limit", RateLimitEvent(kind, seconds))
 
     async def breaker(self, state: BreakerState | None) -> None:
-        if state is None or not self._wants("breaker"):
+        if state is None:
             return
-        event = BreakerEvent(state)
         if self.trace is not None:
-            self.trace.breaker(event)
-        await self._observers.run("breaker", event)
+            self.trace.breaker(state)
+        if "breaker" in self._observers.hooks:
+            await self._observers.run("breaker", BreakerEvent(state))
 
 
 class WalkWatch:
@@ -403,17 +401,18 @@ class WalkWatch:
 
     __slots__ = ("_observers", "pages", "trace")
 
-    def __init__(self, observers: Observers, trace: WalkTrace | None) -> None:
+    def __init__(self, observers: Observers, trace: Any) -> None:
         self._observers = observers
+        #: The walk's `_telemetry.WalkTrace`, or None.
         self.trace = trace
         self.pages = 0
 
     async def page(self, offset: int, page: SearchResponse, new_tracks: int) -> None:
         self.pages += 1
-        event = PageEvent(offset, page, new_tracks, self.pages)
         if self.trace is not None:
-            self.trace.page(event)
-        await self._observers.run("page", event)
+            self.trace.page(offset, page, new_tracks)
+        if "page" in self._observers.hooks:
+            await self._observers.run("page", PageEvent(offset, page, new_tracks, self.pages))
 
     def close(self, error: BaseException | None = None) -> None:
         """The walk ended (done, stopped early, or failed with `error`)."""

@@ -55,13 +55,6 @@ from ._version import __version__
 if TYPE_CHECKING:
     import httpx
 
-    from ._hooks import (
-        BreakerEvent,
-        CacheEvent,
-        PageEvent,
-        RateLimitEvent,
-        RetryEvent,
-    )
     from ._models import SearchResponse
 
 __all__ = ["Telemetry", "sink_for"]
@@ -455,25 +448,25 @@ class CallTrace:
             span.set_status(status)
         span.end()
 
-    def cache(self, event: CacheEvent) -> None:
-        if self._instruments is not None and event.result != "stored":
-            self._instruments.cache.add(1, {"audioscape.cache.result": event.result})
+    # What each stage told the call's `_hooks.CallWatch` (the fields of its event).
 
-    def retry(self, event: RetryEvent) -> None:
+    def cache(self, result: str) -> None:
+        if self._instruments is not None and result != "stored":
+            self._instruments.cache.add(1, {"audioscape.cache.result": result})
+
+    def retry(self, error: BaseException) -> None:
         if self._instruments is not None:
-            self._instruments.retries.add(1, {"error.type": error_type(event.error)})
+            self._instruments.retries.add(1, {"error.type": error_type(error)})
 
-    def rate_limit(self, event: RateLimitEvent) -> None:
-        if self._instruments is not None and event.kind == "wait":
-            self._instruments.rate_wait.record(event.seconds)
+    def rate_limit(self, kind: str, seconds: float) -> None:
+        if self._instruments is not None and kind == "wait":
+            self._instruments.rate_wait.record(seconds)
         if self._span is not None:
-            self._span.add_event(
-                f"audioscape.rate_limit.{event.kind}", {"audioscape.seconds": event.seconds}
-            )
+            self._span.add_event(f"audioscape.rate_limit.{kind}", {"audioscape.seconds": seconds})
 
-    def breaker(self, event: BreakerEvent) -> None:
+    def breaker(self, state: str) -> None:
         if self._instruments is not None:
-            self._instruments.breaker.add(1, {"audioscape.breaker.state": event.state})
+            self._instruments.breaker.add(1, {"audioscape.breaker.state": state})
 
 
 def _set_error(api: _Api, span: Any, error: BaseException) -> None:
@@ -507,16 +500,16 @@ class WalkTrace:
             self._context = self._api.trace.set_span_in_context(self._span)
         return self._context
 
-    def page(self, event: PageEvent) -> None:
+    def page(self, offset: int, page: SearchResponse, new_tracks: int) -> None:
         self.pages += 1
-        self.tracks += event.new_tracks
+        self.tracks += new_tracks
         if self._span is not None and self.pages <= MAX_PAGE_EVENTS:
             self._span.add_event(
                 "audioscape.page",
                 {
-                    "audioscape.offset": event.offset,
-                    "audioscape.page.tracks": len(event.page.tracks),
-                    "audioscape.page.new_tracks": event.new_tracks,
+                    "audioscape.offset": offset,
+                    "audioscape.page.tracks": len(page.tracks),
+                    "audioscape.page.new_tracks": new_tracks,
                 },
             )
 

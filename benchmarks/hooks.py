@@ -15,7 +15,8 @@ process (`time.process_time`), four clients in interleaved rounds:
   histogram point per call.
 
 A second row times the per-call check alone (`Observers.call` with the
-default providers), the only work the no-provider client does per call.
+default providers), the only work the no-provider client does per call: it is
+far below what row 14's spread can show, hence row 14's loose target.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def run(settings: Settings) -> list[Result]:
             unit="µs CPU/call",
             ratio_label="otel-api with no provider / nothing observes",
             ratio=us[NO_PROVIDER] / base,
-            target="<= 1.03",
+            target="<= 1.05",
             notes=notes,
             extra={"wall_us": {name: value * 1e6 for name, value in medians(wall).items()}},
         )
