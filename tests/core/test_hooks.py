@@ -254,3 +254,22 @@ def test_a_client_without_hooks_or_providers_has_no_observers() -> None:
     client = AsyncClient("key")
     observers = client._pipeline.observers
     assert observers is None or observers.call(b'{"query":"q","limit":1,"offset":0}') is None
+
+
+@pytest.mark.anyio
+async def test_emit_cache_reaches_the_hooks_of_the_call_running_here(
+    server: EmulatorServer,
+) -> None:
+    """`_hooks.emit_cache` (the cache's own reports) reaches the running call's hooks only."""
+    from audioscape_async._hooks import emit_cache
+
+    seen = Recorder()
+
+    async def store(_event: object) -> None:
+        await emit_cache("stored")
+
+    hooks = {"request": [store], "cache": [seen.sync]}
+    async with _client(server, event_hooks=hooks) as client:
+        await client.search("chill lo-fi beats", limit=3)
+    await emit_cache("refreshed")  # no call runs here: nobody is told
+    assert seen.events == [CacheEvent("stored")]
