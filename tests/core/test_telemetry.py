@@ -279,3 +279,22 @@ async def test_the_default_providers_record_nothing(server: EmulatorServer) -> N
     assert server.emulator.requests[0].traceparent is None
     disabled = _client(server, telemetry=Telemetry(enabled=False))
     assert disabled._pipeline.observers is None
+
+
+@pytest.mark.anyio
+async def test_a_provider_set_later_is_picked_up_after_the_recheck(
+    server: EmulatorServer, otel: Otel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client made before the provider traces once it looks again (every RECHECK seconds)."""
+    from audioscape_async import _telemetry
+
+    monkeypatch.setattr(_telemetry, "RECHECK", 3600.0)
+    async with _client(server) as client:
+        await client.search(QUERY, limit=3)  # the defaults: looks again in an hour
+        monkeypatch.setattr(trace, "get_tracer_provider", lambda: otel.tracer_provider)
+        await client.search(QUERY, limit=3)
+        assert otel.spans() == []
+        sink = client._pipeline.observers.sink  # type: ignore[union-attr]
+        sink._unheard_until = 0.0  # the hour has passed
+        await client.search(QUERY, limit=3)
+    assert sorted(span.name for span in otel.spans()) == ["POST", "audioscape.search"]
