@@ -298,3 +298,30 @@ async def test_a_provider_set_later_is_picked_up_after_the_recheck(
         sink._unheard_until = 0.0  # the hour has passed
         await client.search(QUERY, limit=3)
     assert sorted(span.name for span in otel.spans()) == ["POST", "audioscape.search"]
+
+
+def test_without_the_package_nothing_observes() -> None:
+    """Without opentelemetry importable, a client has no observers (hooks work without it);
+    with it, making a client does not import it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['opentelemetry'] = None\n"
+        "from audioscape_async import AsyncClient\n"
+        "assert AsyncClient('key')._pipeline.observers is None\n"
+        "hooked = AsyncClient('key', event_hooks={'retry': [print]})._pipeline.observers\n"
+        "assert hooked is not None and hooked.sink is None\n"
+        "assert 'opentelemetry.trace' not in sys.modules\n"
+    )
+    lazy = (  # installed: a client only looks it up; the first call imports it
+        "import sys\n"
+        "from audioscape_async import AsyncClient\n"
+        "assert AsyncClient('key')._pipeline.observers is not None\n"
+        "assert 'opentelemetry.trace' not in sys.modules\n"
+    )
+    for script in (code, lazy):
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
