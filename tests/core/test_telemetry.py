@@ -301,8 +301,7 @@ async def test_a_provider_set_later_is_picked_up_after_the_recheck(
 
 
 def test_without_the_package_nothing_observes() -> None:
-    """Without opentelemetry importable, a client has no observers (hooks work without it);
-    with it, making a client does not import it."""
+    """Without opentelemetry a client has no observers; with it, making one imports nothing."""
     import subprocess
     import sys
 
