@@ -52,9 +52,20 @@ if TYPE_CHECKING:
     from ._cache import SearchCache
     from ._crawl import Crawl, CrawlQuery, CrawlStats
     from ._crawl._read import CrawledTrack, read_tracks
+    from ._hooks import (
+        BreakerEvent,
+        CacheEvent,
+        EventHook,
+        PageEvent,
+        RateLimitEvent,
+        RequestEvent,
+        ResponseEvent,
+        RetryEvent,
+    )
     from ._ratelimit import RateLimit
     from ._redis import RedisBackend
     from ._sync import Client, SyncCrawl
+    from ._telemetry import Telemetry
     from ._warm import WarmItem, WarmReport
 
 # Imported on first use, so that `import audioscape_async` costs little more
@@ -74,6 +85,15 @@ _LAZY = {
     "RedisBackend": "._redis",
     "WarmItem": "._warm",
     "WarmReport": "._warm",
+    "BreakerEvent": "._hooks",
+    "CacheEvent": "._hooks",
+    "EventHook": "._hooks",
+    "PageEvent": "._hooks",
+    "RateLimitEvent": "._hooks",
+    "RequestEvent": "._hooks",
+    "ResponseEvent": "._hooks",
+    "RetryEvent": "._hooks",
+    "Telemetry": "._telemetry",
 }
 
 
@@ -103,6 +123,8 @@ __all__ = [
     "AuthenticationError",
     "BackendUnavailableError",
     "BadRequestError",
+    "BreakerEvent",
+    "CacheEvent",
     "CircuitBreaker",
     "CircuitOpenError",
     "Client",
@@ -113,21 +135,28 @@ __all__ = [
     "CrawledTrack",
     "DeadlineExceededError",
     "DurationRange",
+    "EventHook",
     "InsecureURLWarning",
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
+    "PageEvent",
     "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimitEvent",
     "RedisBackend",
+    "RequestEvent",
+    "ResponseEvent",
+    "RetryEvent",
     "RetryPolicy",
     "SearchCache",
     "SearchFilters",
     "SearchMeta",
     "SearchResponse",
     "SyncCrawl",
+    "Telemetry",
     "Track",
     "WarmItem",
     "WarmReport",

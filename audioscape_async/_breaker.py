@@ -174,18 +174,24 @@ class CircuitBreaker:
         """When the circuit last opened (a `time.monotonic()` instant), or None."""
         return self._opened_at
 
-    def before_attempt(self) -> None:
-        """Let an attempt go, or raise `CircuitOpenError` at once if the circuit is open."""
+    def before_attempt(self) -> State | None:
+        """Let an attempt go, or raise `CircuitOpenError` at once if the circuit is open.
+
+        Returns the state this call moved the breaker to (``"half_open"``), else
+        None; as `record_success` and `record_failure` do, so that the pipeline
+        tells its observers of each change once (`_hooks.BreakerEvent`).
+        """
         # Read without the lock: one word, and an attempt that slips past a circuit
         # opening this instant is one that went just before it.
         if self._state != "closed":
-            self._admit()
+            return self._admit()
+        return None
 
-    def _admit(self) -> None:
+    def _admit(self) -> State | None:
         with self._lock:
             state = self._state
             if state == "closed":
-                return
+                return None
             now = clock()
             if state == "half_open":
                 # One probe at a time; one that never reported is given up.
@@ -196,7 +202,7 @@ class CircuitBreaker:
                         retry_in=self.recovery_time - (now - started),
                     )
                 self._probe_started = now
-                return
+                return None
             assert self._opened_at is not None
             retry_in = self._opened_at + self.recovery_time - now
             if retry_in > 0:
@@ -208,25 +214,31 @@ class CircuitBreaker:
             self._state = "half_open"
             self._probe_started = now
         logger.warning("circuit breaker half-open: one probe request goes through")
+        return "half_open"
 
-    def record_success(self) -> None:
-        """Note an answer that proves the API is up (any answer but a failure or a 429)."""
+    def record_success(self) -> State | None:
+        """Note an answer that proves the API is up (any answer but a failure or a 429).
+
+        Returns ``"closed"`` if this closed the circuit, else None.
+        """
         # The common case, read without the lock: closed with nothing counted, nothing to do.
         if self._state != "closed" or self._failures:
-            self._succeeded()
+            return self._succeeded()
+        return None
 
-    def _succeeded(self) -> None:
+    def _succeeded(self) -> State | None:
         with self._lock:
             state = self._state
             if state == "closed":
                 self._failures = 0
-                return
+                return None
             if state == "open":
-                return  # a late answer of an attempt sent before it opened
+                return None  # a late answer of an attempt sent before it opened
             self._state = "closed"
             self._failures = 0
             self._probe_started = None
         logger.warning("circuit breaker closed: the probe request succeeded")
+        return "closed"
 
     def record_failure(
         self,
@@ -235,22 +247,23 @@ class CircuitBreaker:
         caller_limited: bool = False,
         ran: float = 0.0,
         own_timeout: float | None = None,
-    ) -> None:
+    ) -> State | None:
         """Note an attempt that did not succeed; only a failure of the server counts.
 
         A 429, a cancellation and the caller's own limits are neutral, any other
         answer is a success (see the module docstring). `caller_limited`, `ran`
         and `own_timeout` say whether a timeout was the caller's doing: the
         attempt ran under the call's deadline or a per-call timeout, for `ran`
-        seconds, and the client's own limit on an attempt is `own_timeout`.
+        seconds, and the client's own limit on an attempt is `own_timeout`. Returns
+        the state this moved the breaker to (``"open"``, or ``"closed"`` by a
+        success), else None.
         """
         judged = verdict(error, caller_limited=caller_limited, ran=ran, own_timeout=own_timeout)
         if judged == "success":
-            self.record_success()
-            return
+            return self.record_success()
         if judged == "neutral":
             self.record_neutral()
-            return
+            return None
         opened = False
         failures = 0
         with self._lock:
@@ -273,6 +286,8 @@ class CircuitBreaker:
                 _describe(error),
                 self.recovery_time,
             )
+            return "open"
+        return None
 
     def record_neutral(self) -> None:
         """Note an attempt that says nothing of the server (a 429, a cancelled or unsent one).

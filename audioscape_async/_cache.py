@@ -104,6 +104,7 @@ from ._exceptions import (
     DeadlineExceededError,
     is_transient,
 )
+from ._hooks import emit_cache
 from ._json import dumps, dumps_sorted, loads
 from ._logs import logger
 from ._models import SearchResponse
@@ -628,6 +629,7 @@ class SearchCache:
                 token = elected
             page = await call()
             await self._store(key, page, None)
+            await emit_cache("refreshed")
         except Exception as error:
             with self._lock:
                 self.refresh_failures += 1
@@ -658,6 +660,7 @@ class SearchCache:
             value = _encode(page, wall_clock())
             try:
                 await backend.set(_shared_key(key), value, self.lifetime, deadline=deadline)
+                await emit_cache("stored")
                 return
             except AudioScapeError as error:  # the page arrived: a lost store never fails its call
                 if not (isinstance(error, BackendUnavailableError) and backend.fall_back(error)):
@@ -676,6 +679,7 @@ class SearchCache:
             entries = self._entries
             while len(entries) > self.max_entries or self._bytes > self.max_bytes:
                 self._drop(next(iter(entries)))
+        await emit_cache("stored")
 
     def _sweep(self, now: float) -> None:
         """Drop the entries past their lifetime, oldest stored first (lock held)."""

@@ -45,7 +45,9 @@ if TYPE_CHECKING:
     from ._crawl import Crawl, CrawlStats, ProgressHook, Queries
     from ._crawl._file_crawl import Batch, QueryWalk
     from ._crawl._pagination import FetchPage, WalkOptions
+    from ._hooks import EventHooks, WalkWatch
     from ._ratelimit import RateLimit
+    from ._telemetry import Telemetry
     from ._warm import WarmReport
 
 __all__ = ["AsyncClient", "InsecureURLWarning"]
@@ -101,6 +103,11 @@ class AsyncClient:
             ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) and certificate paths
             (``SSL_CERT_FILE``, ``SSL_CERT_DIR``) as httpx does (default); False
             goes direct. Your own `http_client` keeps its own setting.
+        event_hooks: ``{event name: [hook, ...]}``: each hook (sync or async) is
+            called with a typed event at every stage of every call, as httpx's
+            `event_hooks` (see `RequestEvent` and its siblings); hooks observe only.
+        telemetry: The OpenTelemetry switches (`Telemetry`); by default traces
+            and metrics go to the providers the application configured, if any.
 
     Every method also takes per-call options: ``timeout=`` (one attempt),
     ``max_retries=`` / ``retry=``, ``extra_headers=`` and ``deadline=``
@@ -125,6 +132,8 @@ class AsyncClient:
         cache: SearchCache | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         trust_env: bool = True,
+        event_hooks: EventHooks | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         configure_from_env()
         check_optional("http_client", http_client, httpx.AsyncClient, "an httpx.AsyncClient")
@@ -146,7 +155,9 @@ class AsyncClient:
             _checked("cache", cache, "SearchCache"),
             _checked("circuit_breaker", circuit_breaker, "CircuitBreaker"),
         )
-        self._pipeline = Pipeline(config, shared)
+        from ._hooks import Observers
+
+        self._pipeline = Pipeline(config, shared, Observers.build(event_hooks, telemetry))
         self._state = _State.UNOPENED
         self._is_copy = False
 
@@ -161,6 +172,7 @@ class AsyncClient:
         default_headers: Mapping[str, str] | None = None,
         max_response_bytes: int | None = None,
         trust_env: bool | None = None,
+        event_hooks: EventHooks | None = None,
     ) -> AsyncClient:
         """A copy of this client with other defaults, sharing its pool, cache and breaker.
 
@@ -171,7 +183,8 @@ class AsyncClient:
         Cheap to make and nothing to close: the copy lives as long as this
         client, and closing it does nothing. `default_headers` are added to
         this client's; ``trust_env=False`` sends the copy's calls direct,
-        whatever proxy the environment sets. A copy with the same API key and
+        whatever proxy the environment sets; `event_hooks` are added to this
+        client's, event by event. A copy with the same API key and
         base URL shares this client's rate gate and 429 pauses too; a copy
         with another `api_key` (or `base_url`) has its own, and its own cache
         entries and calls in flight: two keys never share a page, an error, a
@@ -188,8 +201,11 @@ class AsyncClient:
             max_response_bytes=max_response_bytes,
             trust_env=trust_env,
         )
+        from ._hooks import Observers
+
+        observers = Observers.extended(self._pipeline.observers, event_hooks)
         copy = object.__new__(AsyncClient)
-        copy._pipeline = Pipeline(config, self._pipeline.shared)
+        copy._pipeline = Pipeline(config, self._pipeline.shared, observers)
         copy._state = _State.OPENED
         copy._is_copy = True
         return copy
@@ -343,11 +359,11 @@ class AsyncClient:
         from ._crawl._pagination import walk_pages
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
-        fetch = self._page_fetcher(query, filters, options, cache=cache)
+        fetch, watch = self._page_fetcher(query, filters, options, cache=cache)
         walk_options = _walk_options(page_size, max_items, offset, concurrency)
 
         async def pages() -> AsyncGenerator[SearchResponse, None]:
-            walk = walk_pages(fetch, walk_options)
+            walk = walk_pages(fetch, walk_options, watch=watch)
             async with aclosing(walk):
                 async for _, page in walk:
                     yield page
@@ -383,8 +399,9 @@ class AsyncClient:
         from ._crawl._pagination import walk_tracks
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
-        fetch = self._page_fetcher(query, filters, options, cache=cache)
-        batches = walk_tracks(fetch, _walk_options(page_size, max_items, offset, concurrency))
+        fetch, watch = self._page_fetcher(query, filters, options, cache=cache)
+        walk_options = _walk_options(page_size, max_items, offset, concurrency)
+        batches = walk_tracks(fetch, walk_options, watch=watch)
 
         async def tracks() -> AsyncGenerator[Track, None]:
             async with aclosing(batches):
@@ -437,11 +454,11 @@ class AsyncClient:
 
         options = self._options(timeout, max_retries, retry, extra_headers, deadline)
         stats = CrawlStats()
-        fetch = self._page_fetcher(
+        fetch, watch = self._page_fetcher(
             query, filters, options, stats, cache=cache, rate_limit=self._crawl_limit(rate_limit)
         )
         walk_options = _walk_options(page_size, max_items, offset, concurrency)
-        return Crawl(fetch, walk_options, stats, on_progress)
+        return Crawl(fetch, walk_options, stats, on_progress, watch=watch)
 
     async def crawl_to_file(
         self,
@@ -501,12 +518,16 @@ class AsyncClient:
         def open_walk(walk: QueryWalk) -> AbstractAsyncContextManager[AsyncIterator[Batch]]:
             # The streaming window: an interrupted crawl has written every page
             # that was contiguous with what it wrote before.
+            fetch, watch = self._page_fetcher(
+                walk.query, walk.filters, options, walk.stats, rate_limit=limit
+            )
             return stream_tracks(
-                self._page_fetcher(walk.query, walk.filters, options, walk.stats, rate_limit=limit),
+                fetch,
                 _walk_options(page_size, max_items, walk.offset, concurrency),
                 stats=walk.stats,
                 seen=walk.seen,
                 delivered=walk.delivered,
+                watch=watch,
             )
 
         return await run_crawl_to_file(
@@ -602,11 +623,13 @@ class AsyncClient:
         *,
         cache: bool = False,
         rate_limit: RateLimit | None = None,
-    ) -> FetchPage:
-        """Check a walk's query and filters now; return its page fetcher (`Pipeline.pages`)."""
-        return self._pipeline.pages(
-            check_query(query), filters_json(filters), options, stats, cache, rate_limit
-        )
+    ) -> tuple[FetchPage, WalkWatch | None]:
+        """Check a walk's query and filters now; return its page fetcher (`Pipeline.pages`)
+        and the watch of its pages (None: nothing observes them)."""
+        query, checked = check_query(query), filters_json(filters)
+        watch = self._pipeline.walk_watch(query, checked)
+        fetch = self._pipeline.pages(query, checked, options, stats, cache, rate_limit, watch)
+        return fetch, watch
 
 
 def _walk_options(

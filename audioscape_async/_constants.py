@@ -61,3 +61,9 @@ MAX_DECOMPRESSION_RATIO: Final = 100
 
 #: Environment variable that turns on the SDK's own log handler: debug or info.
 LOG_ENV: Final = "AUDIOSCAPE_LOG"
+
+#: Environment variables of the OpenTelemetry switches (`Telemetry`): whether the
+#: query's text goes on spans (off by default), and whether the trace context is
+#: sent to the server in a ``traceparent`` header (on by default).
+OTEL_CAPTURE_QUERY_ENV: Final = "AUDIOSCAPE_OTEL_CAPTURE_QUERY"
+OTEL_PROPAGATE_ENV: Final = "AUDIOSCAPE_OTEL_PROPAGATE"

@@ -15,6 +15,9 @@ stages, each a module of its own:
   client-wide pause after a 429 or 503, and the client-side rate limit;
 - transport (`_transport`): the bytes on the wire, a bounded body back, or an
   SDK error;
+- observers (`_hooks`, when the client has event hooks or OpenTelemetry
+  listens): each stage above tells its `CallWatch` what it did, at one point
+  per stage; a call nobody observes pays an ``is not None`` test per stage;
 - an error status becomes its exception (`_exceptions.error_from_response`),
   a 2xx body becomes a `SearchResponse` (`_decode`), told of its exchange.
 
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ._background import Background
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from ._cache import SearchCache
     from ._crawl._stats import CrawlStats
     from ._crawl._walk import FetchPage
+    from ._hooks import CallWatch, Observers, WalkWatch
     from ._ratelimit import RateLimit
     from ._redis import SharedGate
 
@@ -173,11 +177,15 @@ def _secret(rate_limit: RateLimit | None, cache: SearchCache | None) -> bytes:
 class Pipeline:
     """The stages of a search under one config; see the module docstring."""
 
-    __slots__ = ("config", "defaults", "gate", "generation", "owner", "shared")
+    __slots__ = ("config", "defaults", "gate", "generation", "observers", "owner", "shared")
 
-    def __init__(self, config: ClientConfig, shared: Shared) -> None:
+    def __init__(
+        self, config: ClientConfig, shared: Shared, observers: Observers | None = None
+    ) -> None:
         self.config = config
         self.shared = shared
+        #: Its event hooks and OpenTelemetry (`_hooks`); None when nothing observes.
+        self.observers = observers
         self.defaults = CallOptions.defaults(config)
         if shared.own_timeout is None:  # the client's own pipeline, made before any copy
             shared.own_timeout = self.defaults.extensions["timeout"]
@@ -205,35 +213,83 @@ class Pipeline:
         *,
         cache_key: str | None = None,
         gate: Gate | SharedGate | None = None,
+        walk: WalkWatch | None = None,
     ) -> SearchResponse:
         """Run one search; return its page or raise its SDK error.
 
         With a `cache_key` (the call uses the client's cache), the cache stage
         answers or runs the rest; a single search (not a walk's page) may be
-        answered stale while the client's task group refreshes it with the
-        client's own options. A `gate` (`gate_for`: a crawl's own pace) stands
-        in for the owner's.
+        answered stale while the client's task group refreshes it (`_refresh`).
+        A `gate` (`gate_for`: a crawl's own pace) stands in for the owner's;
+        `walk` is the watch of the walk it is a page of.
         """
         if self.generation != fork_generation():
             self._renew()
         self.shared.transport.check_context()
         options = options.started()
+        if self.observers is not None:
+            watch = self.observers.call(body, walk)
+            if watch is not None:
+                return await watch.run(self._watched(watch, body, options, stats, cache_key, gate))
         cache = self.shared.cache
         if cache is not None and cache_key is not None:
-            if options.walk or not cache.stale_while_revalidate:
-                return await cache.fetch(
-                    cache_key,
-                    lambda: self._send(body, options, stats, gate),
-                    deadline=options.deadline_at,
-                )
+            return await self._cached(cache, cache_key, body, options, stats, gate, None)
+        return await self._send(body, options, stats, gate)
+
+    async def _watched(
+        self,
+        watch: CallWatch,
+        body: bytes,
+        options: CallOptions,
+        stats: CrawlStats | None,
+        cache_key: str | None,
+        gate: Gate | SharedGate | None,
+    ) -> SearchResponse:
+        """`search`'s stages for a call someone observes (`_hooks`)."""
+        cache = self.shared.cache
+        if cache is not None and cache_key is not None:
+            page = await self._cached(cache, cache_key, body, options, stats, gate, watch)
+            await watch.cache(page.cache_status)
+            return page
+        return await self._send(body, options, stats, gate, watch)
+
+    async def _cached(
+        self,
+        cache: SearchCache,
+        cache_key: str,
+        body: bytes,
+        options: CallOptions,
+        stats: CrawlStats | None,
+        gate: Gate | SharedGate | None,
+        watch: CallWatch | None,
+    ) -> SearchResponse:
+        """The cache stage, with the rest behind it; stale-while-revalidate for a search."""
+        if options.walk or not cache.stale_while_revalidate:
             return await cache.fetch(
                 cache_key,
-                lambda: self._send(body, options, stats, gate),
+                lambda: self._send(body, options, stats, gate, watch),
                 deadline=options.deadline_at,
-                background=self.shared.background,
-                refresh_call=lambda: self._send(body, self.defaults, None),
             )
-        return await self._send(body, options, stats, gate)
+        return await cache.fetch(
+            cache_key,
+            lambda: self._send(body, options, stats, gate, watch),
+            deadline=options.deadline_at,
+            background=self.shared.background,
+            refresh_call=lambda: self._refresh(body),
+        )
+
+    async def _refresh(self, body: bytes) -> SearchResponse:
+        """A background refresh (`_cache`): this request under the client's own options.
+
+        Observed as a call of its own, not the caller's: its own span, and the
+        rest of its background task (the cache's "stored" and "refreshed"
+        events) reports to its watch.
+        """
+        watch = None if self.observers is None else self.observers.call(body, None)
+        if watch is None:
+            return await self._send(body, self.defaults, None)
+        watch.adopt()
+        return await watch.run(self._send(body, self.defaults, None, None, watch))
 
     def pages(
         self,
@@ -243,12 +299,14 @@ class Pipeline:
         stats: CrawlStats | None,
         cache: bool,
         rate_limit: RateLimit | None,
+        watch: WalkWatch | None = None,
     ) -> FetchPage:
         """A walk's page fetcher: each page down the stages, under one deadline for all.
 
         The walk's clock starts at its first page, and its pages are patient with
         429s (`CallOptions.walking`); `cache` lets the cache stage answer them, and a
-        `rate_limit` paces them at a gate of their own (`gate_for`).
+        `rate_limit` paces them at a gate of their own (`gate_for`). `watch`
+        (`walk_watch`) observes the walk's pages.
         """
         walk_options: CallOptions | None = None
         gate = None if rate_limit is None else self.gate_for(rate_limit)
@@ -265,13 +323,19 @@ class Pipeline:
                 started = walk_options
                 return await store.fetch(
                     key,
-                    lambda: self.search(body, started, stats, gate=gate),
+                    lambda: self.search(body, started, stats, gate=gate, walk=watch),
                     deadline=started.deadline_at,
                     refresh=True,
                 )
-            return await self.search(body, walk_options, stats, cache_key=key, gate=gate)
+            return await self.search(
+                body, walk_options, stats, cache_key=key, gate=gate, walk=watch
+            )
 
         return fetch
+
+    def walk_watch(self, query: str, filters: dict[str, object] | None) -> WalkWatch | None:
+        """The watch of a walk of `query` (its page events and span); None: nothing observes."""
+        return None if self.observers is None else self.observers.walk(query, filters)
 
     def gate_for(self, limit: RateLimit | None) -> Gate | SharedGate:
         """The gate of this owner under `limit` (a crawl's own pace; None: the owner's).
@@ -301,6 +365,7 @@ class Pipeline:
         options: CallOptions,
         stats: CrawlStats | None,
         pace: Gate | SharedGate | None = None,
+        watch: CallWatch | None = None,
     ) -> SearchResponse:
         transport = self.shared.transport
         if transport.wire is None:
@@ -323,11 +388,12 @@ class Pipeline:
             except DeadlineExceededError as refused:
                 raise refused from error
 
-        def on_retry(error: BaseException, delay: float) -> None:
+        def on_retry(error: BaseException, delay: float) -> Awaitable[None] | None:
             if stats is not None:
                 if isinstance(error, APIStatusError) and error.status_code == 429:
                     stats.rate_limited += 1  # with or without a Retry-After
                 stats.record_retry(error, delay)
+            return None if watch is None else watch.retry(error, delay, attempts)
 
         async def attempt() -> SearchResponse:
             nonlocal attempts, slept_until
@@ -335,7 +401,9 @@ class Pipeline:
             if self.shared.transport.closed:  # closed during a retry's sleep
                 raise closed_error(during_call=True)
             if breaker is not None:
-                breaker.before_attempt()
+                changed = breaker.before_attempt()
+                if watch is not None:
+                    await watch.breaker(changed)
             try:
                 if not gate.ready():
                     wait = gate.wait(
@@ -344,10 +412,12 @@ class Pipeline:
                         budget=options if options.deadline_at is not None else None,
                     )
                     if stats is None:
-                        await wait
+                        waited = await wait
                     else:
                         with stats.rate_wait():  # wall-clock, and live for a progress display
-                            await wait
+                            waited = await wait
+                    if watch is not None and waited > 0:
+                        await watch.rate_limit("wait", waited)
                 bound, by_deadline = options.attempt_bound()
             except BaseException:
                 if breaker is not None:
@@ -358,25 +428,32 @@ class Pipeline:
             # turn given before a cut is given again, so this one came after the last cut).
             sent_at = time.monotonic()
             try:
-                page = await self._attempt(body, options, attempts, bound, by_deadline)
+                page = await self._attempt(body, options, attempts, bound, by_deadline, watch)
             except BaseException as error:
                 if isinstance(error, APIStatusError) and error.status_code == 429:
                     await gate.throttled(sent_at)  # a rate that learns its tier learns from it
                 if breaker is not None:
-                    breaker.record_failure(
+                    changed = breaker.record_failure(
                         error,
                         caller_limited=by_deadline or self._callers_timeout(options),
                         ran=time.perf_counter() - started,
                         own_timeout=self.shared.own_bound,
                     )
+                    if watch is not None:
+                        await watch.breaker(changed)
                 if isinstance(error, APIStatusError) and error.retry_after is not None:
                     # The server's word holds for every task of this owner, whatever this
                     # call does next (retry, give up, or fail on its deadline): paused here,
                     # first and once. This call's own retry sleep then waits it out.
-                    slept_until = await gate.pause(min(error.retry_after, policy.max_retry_after))
+                    pause = min(error.retry_after, policy.max_retry_after)
+                    slept_until = await gate.pause(pause)
+                    if watch is not None:
+                        await watch.rate_limit("pause", pause)
                 raise
             if breaker is not None:
-                breaker.record_success()
+                changed = breaker.record_success()
+                if watch is not None:
+                    await watch.breaker(changed)
             return page
 
         try:
@@ -426,11 +503,16 @@ class Pipeline:
         number: int,
         bound: float | None,
         by_deadline: bool,
+        watch: CallWatch | None = None,
     ) -> SearchResponse:
         config = self.config
         outgoing = Outgoing(
             config.search_url, options.headers, body, options.extensions, config.proxy
         )
+        if watch is not None:
+            traced = await watch.request(number, config.search_url, options.headers)
+            if traced is not None:
+                outgoing.headers = traced
 
         def on_bound() -> APITimeoutError:
             error: APITimeoutError
@@ -450,8 +532,10 @@ class Pipeline:
                 max_bytes=config.max_response_bytes,
                 on_bound=on_bound,
             )
-        except Exception as error:
-            if logger.isEnabledFor(logging.DEBUG):
+        except BaseException as error:
+            if watch is not None:
+                watch.failed(error)
+            if isinstance(error, Exception) and logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "POST %s failed after %.1f ms (attempt %d): %s",
                     config.search_url.path, (time.perf_counter() - started) * 1000, number, error,
@@ -459,6 +543,10 @@ class Pipeline:
             raise
         status = answer.status_code
         rid = request_id(answer.headers)
+        if watch is not None:
+            await watch.response(
+                number, config.search_url, status, answer.headers, answer.elapsed, rid
+            )
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "POST %s -> %d in %.1f ms (attempt %d, request id %s)",

@@ -59,7 +59,9 @@ if TYPE_CHECKING:
     from ._breaker import CircuitBreaker
     from ._cache import SearchCache
     from ._crawl import Crawl, CrawlStats
+    from ._hooks import EventHooks
     from ._ratelimit import RateLimit
+    from ._telemetry import Telemetry
 
 __all__ = ["Client", "SyncCrawl"]
 
@@ -408,7 +410,8 @@ class Client:
     that is what the core runs on; unlike with `AsyncClient`, it is closed
     with this client, since its connections live in this client's event
     loop. Close the client (or leave its ``with`` block) to close the loop
-    and stop its thread. Each method's documentation is that of the
+    and stop its thread. Event hooks run in that thread too: keep them quick,
+    and never call the client from one. Each method's documentation is that of the
     `AsyncClient` method it runs.
     """
 
@@ -428,6 +431,8 @@ class Client:
         cache: SearchCache | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         trust_env: bool = True,
+        event_hooks: EventHooks | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         options = dict(locals())  # every argument, as given: `AsyncClient` checks them
         del options["self"]

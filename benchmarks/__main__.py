@@ -31,6 +31,7 @@ BENCHMARKS = (
     "first_result",
     "tier",
     "fleet",
+    "hooks",
 )
 
 

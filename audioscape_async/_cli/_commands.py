@@ -15,7 +15,7 @@ from audioscape_async._json import JSONError, dumps_pretty, loads
 from audioscape_async._logs import printable
 
 from ._progress import Progress
-from ._render import crawl_summary, render_table, terminal_width
+from ._render import AttemptStats, crawl_summary, render_table, terminal_width
 
 if TYPE_CHECKING:
     from audioscape_async._client import AsyncClient
@@ -211,6 +211,9 @@ async def crawl(args: argparse.Namespace) -> None:
                 )
         # Without --rps the crawl finds the tier; with --redis, with every process.
         learned = RateLimit.auto(backend=backend) if args.rps is None else None
+        attempts = AttemptStats() if args.stats else None
+        if attempts is not None:
+            extra["event_hooks"] = attempts.hooks()
         progress = Progress(args.progress, sys.stderr, max_items=args.max_items)
         progress.start()
         try:
@@ -233,4 +236,7 @@ async def crawl(args: argparse.Namespace) -> None:
             progress.stop()
             raise
     progress.stop(stats)
-    print(crawl_summary(stats, args.out), file=sys.stderr if args.out == "-" else sys.stdout)
+    summary = crawl_summary(stats, args.out)
+    if attempts is not None:
+        summary += "\n" + attempts.render()
+    print(summary, file=sys.stderr if args.out == "-" else sys.stdout)

@@ -201,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace an existing OUT or discard its checkpoint"
     )
     crawl.add_argument(
+        "--stats",
+        action="store_true",
+        help="end with the HTTP attempts by status and their time (p50, p95)",
+    )
+    crawl.add_argument(
         "--progress",
         choices=("auto", "bar", "lines", "none"),
         default="auto",

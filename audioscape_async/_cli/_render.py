@@ -12,7 +12,7 @@ import os
 import sys
 import unicodedata
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from audioscape_async._logs import printable
 
@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from audioscape_async._crawl import CrawlStats
     from audioscape_async._models import SearchResponse
 
-__all__ = ["crawl_summary", "fit", "render_table", "say_error", "terminal_width"]
+__all__ = [
+    "AttemptStats",
+    "crawl_summary",
+    "fit",
+    "render_table",
+    "say_error",
+    "terminal_width",
+]
 
 
 def say_error(message: str) -> None:
@@ -174,3 +181,35 @@ def crawl_summary(stats: CrawlStats, out: str) -> str:
     if stats.resumed_at is not None:
         lines.append(f"resumed at offset {stats.resumed_at}")
     return "\n".join(lines)
+
+
+class AttemptStats:
+    """What ``audioscape crawl --stats`` adds to its summary, tallied by event hooks."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[int, int] = {}
+        self.failed = 0  # attempts with no answer (a dropped connection, a timeout)
+        self.elapsed: list[float] = []
+
+    def hooks(self) -> dict[str, list[Any]]:
+        return {"request": [self._request], "response": [self._response]}
+
+    def _request(self, _event: object) -> None:
+        self.failed += 1  # until its answer comes
+
+    def _response(self, event: Any) -> None:
+        self.failed -= 1
+        self.statuses[event.status_code] = self.statuses.get(event.status_code, 0) + 1
+        self.elapsed.append(event.elapsed)
+
+    def render(self) -> str:
+        sent = sum(self.statuses.values()) + self.failed
+        by_status = ", ".join(f"{status} x{n:,}" for status, n in sorted(self.statuses.items()))
+        if self.failed:
+            by_status += f"{', ' if by_status else ''}no answer x{self.failed:,}"
+        line = f"HTTP attempts: {sent:,} ({by_status or 'none'})"
+        if self.elapsed:
+            times = sorted(self.elapsed)
+            p50, p95 = times[len(times) // 2], times[min(len(times) - 1, len(times) * 95 // 100)]
+            line += f"; attempt time p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
+        return line

@@ -22,6 +22,8 @@ from audioscape_async._models import SearchFilters, Track, coerce_filters
 from ._stats import CrawlStats, ProgressHook
 
 if TYPE_CHECKING:
+    from audioscape_async._hooks import WalkWatch
+
     from ._pagination import FetchPage, WalkOptions
 
 __all__ = ["Crawl", "CrawlQuery", "Queries", "QueryInput", "plan_queries"]
@@ -54,8 +56,10 @@ class Crawl:
         *,
         seen: set[str] | None = None,
         delivered: int = 0,
+        watch: WalkWatch | None = None,
     ) -> None:
         self._fetch = fetch
+        self._watch = watch
         self._options = options
         self.stats = stats
         self._on_progress = on_progress
@@ -80,6 +84,7 @@ class Crawl:
                 stats=self.stats,
                 seen=self._seen,
                 delivered=self._delivered,
+                watch=self._watch,
             )
         )
         self._exit = stack
@@ -130,6 +135,7 @@ class Crawl:
                 stats=self.stats,
                 seen=self._seen,
                 delivered=self._delivered,
+                watch=self._watch,
             )
         return self._plain
 

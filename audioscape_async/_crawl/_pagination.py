@@ -17,18 +17,24 @@ drivers that fetch the walk's slots:
   to ``concurrency * depth`` slots, fetch them with a task group that is closed
   before anything is yielded, deliver, repeat. Nothing runs while the consumer
   holds a page, but a step waits for its slowest page.
+
+Both drivers tell a walk's watch (`_hooks.WalkWatch`, when something observes
+it) of each page as they deliver it, and of the walk's end.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from audioscape_async._models import SearchResponse, Track
 
 from ._stats import CrawlStats
 from ._walk import Delivered, FetchPage, SlotState, Walk, WalkOptions
+
+if TYPE_CHECKING:
+    from audioscape_async._hooks import WalkWatch
 
 __all__ = [
     "FetchPage",
@@ -66,22 +72,38 @@ async def _fetch_pending(fetch: FetchPage, walk: Walk) -> None:
             tg.start_soon(worker)
 
 
-async def _stepped(fetch: FetchPage, walk: Walk) -> AsyncGenerator[Delivered, None]:
+async def _stepped(
+    fetch: FetchPage, walk: Walk, watch: WalkWatch | None
+) -> AsyncGenerator[Delivered, None]:
     options = walk.options
-    while not walk.done:
-        # Before the total is known, one page; then steps of pages (one: sequential).
-        sequential = walk.total is None or options.concurrency == 1
-        walk.fill(1 if sequential else options.concurrency * options.depth)
-        await _fetch_pending(fetch, walk)
-        while walk.slots and not walk.done:
-            item = walk.advance()
-            if item is None:
-                break  # a gap or a re-ask: the next step fetches it
-            yield item
+    failure: BaseException | None = None
+    try:
+        while not walk.done:
+            # Before the total is known, one page; then steps of pages (one: sequential).
+            sequential = walk.total is None or options.concurrency == 1
+            walk.fill(1 if sequential else options.concurrency * options.depth)
+            await _fetch_pending(fetch, walk)
+            while walk.slots and not walk.done:
+                item = walk.advance()
+                if item is None:
+                    break  # a gap or a re-ask: the next step fetches it
+                if watch is not None:
+                    await watch.page(item[0], item[1], len(item[2]))
+                yield item
+    except BaseException as error:
+        failure = error
+        raise
+    finally:
+        if watch is not None:
+            watch.close(failure)
 
 
 async def walk_pages(
-    fetch: FetchPage, options: WalkOptions, *, stats: CrawlStats | None = None
+    fetch: FetchPage,
+    options: WalkOptions,
+    *,
+    stats: CrawlStats | None = None,
+    watch: WalkWatch | None = None,
 ) -> AsyncGenerator[tuple[int, SearchResponse], None]:
     """Yield ``(offset, page)`` in offset order, in steps (see the module doc).
 
@@ -90,7 +112,7 @@ async def walk_pages(
     track received.
     """
     walk = Walk(options, stats=stats, seen=None, delivered=0, unique=False)
-    async with aclosing(_stepped(fetch, walk)) as items:
+    async with aclosing(_stepped(fetch, walk, watch)) as items:
         async for offset, page, _ in items:
             yield offset, page
 
@@ -102,6 +124,7 @@ async def walk_tracks(
     stats: CrawlStats | None = None,
     seen: set[str] | None = None,
     delivered: int = 0,
+    watch: WalkWatch | None = None,
 ) -> AsyncGenerator[tuple[list[Track], int], None]:
     """Yield, for each page, the tracks not seen before and the offset to resume from after it.
 
@@ -110,7 +133,7 @@ async def walk_tracks(
     `seen` and `delivered` carry what an earlier run delivered (a resumed crawl).
     """
     walk = Walk(options, stats=stats, seen=seen, delivered=delivered, unique=True)
-    async with aclosing(_stepped(fetch, walk)) as items:
+    async with aclosing(_stepped(fetch, walk, watch)) as items:
         async for _, _, fresh in items:
             yield fresh, walk.frontier
 
@@ -121,12 +144,13 @@ async def walk_tracks(
 class _Window:
     """`concurrency` workers filling the plan; `next()` delivers its head as soon as it is in."""
 
-    def __init__(self, fetch: FetchPage, walk: Walk) -> None:
+    def __init__(self, fetch: FetchPage, walk: Walk, watch: WalkWatch | None) -> None:
         import anyio  # imported where used: `import audioscape_async` stays light
 
         self._anyio = anyio
         self._fetch = fetch
         self.walk = walk
+        self.watch = watch
         self._capacity = walk.options.concurrency * walk.options.depth
         self._changed = anyio.Event()
         # The event loop's own Event class: anyio.Event() looks the loop up on each
@@ -175,6 +199,8 @@ class _Window:
             item = walk.advance()
             if item is not None:
                 self._notify()  # room in the plan, or a gap to fetch
+                if self.watch is not None:
+                    await self.watch.page(item[0], item[1], len(item[2]))
                 return item
             if walk.slots[0].state is SlotState.PENDING:
                 self._notify()  # re-asked
@@ -198,21 +224,27 @@ class _Stream(Generic[T]):
 
 
 @asynccontextmanager
-async def _open_window(fetch: FetchPage, walk: Walk) -> AsyncIterator[_Window]:
+async def _open_window(
+    fetch: FetchPage, walk: Walk, watch: WalkWatch | None
+) -> AsyncIterator[_Window]:
     import anyio  # imported where used: `import audioscape_async` stays light
 
-    window = _Window(fetch, walk)
+    window = _Window(fetch, walk, watch)
     failure: BaseException | None = None
-    async with anyio.create_task_group() as tg:
-        for _ in range(walk.options.concurrency):
-            tg.start_soon(window.worker)
-        try:
-            yield window
-        except BaseException as error:
-            # Raised again outside the task group, which would wrap it in an ExceptionGroup.
-            failure = error
-        finally:
-            tg.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(walk.options.concurrency):
+                tg.start_soon(window.worker)
+            try:
+                yield window
+            except BaseException as error:
+                # Raised again outside the task group, which would wrap it in an ExceptionGroup.
+                failure = error
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        if watch is not None:
+            watch.close(failure)
     if failure is not None:
         raise failure
 
@@ -227,7 +259,11 @@ def _tracks_of(walk: Walk, item: Delivered) -> tuple[list[Track], int]:
 
 @asynccontextmanager
 async def stream_pages(
-    fetch: FetchPage, options: WalkOptions, *, stats: CrawlStats | None = None
+    fetch: FetchPage,
+    options: WalkOptions,
+    *,
+    stats: CrawlStats | None = None,
+    watch: WalkWatch | None = None,
 ) -> AsyncIterator[AsyncIterator[tuple[int, SearchResponse]]]:
     """A streaming window over the pages: ``(offset, page)`` in offset order, as `walk_pages`.
 
@@ -238,7 +274,7 @@ async def stream_pages(
     ```
     """
     walk = Walk(options, stats=stats, seen=None, delivered=0, unique=False)
-    async with _open_window(fetch, walk) as window:
+    async with _open_window(fetch, walk, watch) as window:
         yield _Stream(window, _page_of)
 
 
@@ -250,6 +286,7 @@ async def stream_tracks(
     stats: CrawlStats | None = None,
     seen: set[str] | None = None,
     delivered: int = 0,
+    watch: WalkWatch | None = None,
 ) -> AsyncIterator[AsyncIterator[tuple[list[Track], int]]]:
     """A streaming window over the tracks: the batches `walk_tracks` yields, as soon as in order.
 
@@ -260,5 +297,5 @@ async def stream_tracks(
     ```
     """
     walk = Walk(options, stats=stats, seen=seen, delivered=delivered, unique=True)
-    async with _open_window(fetch, walk) as window:
+    async with _open_window(fetch, walk, watch) as window:
         yield _Stream(window, _tracks_of)

@@ -42,7 +42,9 @@ class RequestRecord:
     `filters` and `search_method` are None when the request did not get that
     far (refused, faulted before validation); `filters` is the `filters`
     object exactly as sent. `headers` are the request's headers, lower-cased,
-    without `x-api-key`, `authorization` and `cookie`.
+    without `x-api-key`, `authorization` and `cookie`. `traceparent` is the
+    W3C trace context the client sent (its ``traceparent`` header), if any: the
+    client's span this request belongs to.
     """
 
     time: float
@@ -58,6 +60,7 @@ class RequestRecord:
     filters: dict[str, Any] | None = attrs.field(default=None, hash=False)
     headers: dict[str, str] = attrs.field(factory=dict, hash=False)
     client_disconnected: bool = False
+    traceparent: str | None = None
     #: About how many bytes the record holds, for the log's byte bound.
     size: int = attrs.field(default=0, repr=False, eq=False)
 

@@ -305,6 +305,7 @@ class _Record:
             filters=self.filters,
             headers=self.headers,
             client_disconnected=disconnected,
+            traceparent=self.headers.get("traceparent"),
             size=self.size + sum(len(k) + len(v) for k, v in self.headers.items()),
         )
 

@@ -146,6 +146,21 @@ def test_crawl_writes_every_track_and_a_summary(env: dict[str, str], tmp_path: P
     assert "\r" not in result.stderr
 
 
+def test_crawl_stats_add_the_attempts_by_status(
+    env: dict[str, str], cli_server: EmulatorServer, tmp_path: Path
+) -> None:
+    """`--stats` ends the summary with the HTTP attempts by status and their time."""
+    cli_server.emulator.force_fault("503")
+    out = tmp_path / "tracks.jsonl"
+    args = ("crawl", QUERY, "--out", str(out), "--max-items", "250", "--page-size", "50")
+    result = run_cli(*args, "--stats", env=env)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("HTTP attempts: 6 (200 x5, 503 x1); attempt time p50 "), last
+    plain = run_cli(*args, "--force", env=env)
+    assert "HTTP attempts" not in plain.stdout
+
+
 def _wait_for_lines(path: Path, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

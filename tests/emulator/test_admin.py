@@ -32,7 +32,7 @@ def test_requests_summarises_the_log(admin: httpx.Client, http: httpx.Client) ->
     first = summary["requests"][0]
     assert set(first) == {
         "time", "request_id", "key_id", "status", "faults", "offset", "limit", "query",
-        "search_method", "filters", "headers", "client_disconnected",
+        "search_method", "filters", "headers", "client_disconnected", "traceparent",
     }  # fmt: skip
     assert first["query"] == "chill lo-fi beats"
     assert first["search_method"] == "semantic"

@@ -296,3 +296,24 @@ async def test_a_refresh_inherits_nothing_of_the_caller_that_started_it(
         assert background.start(peek)
         await eventually(lambda: bool(seen))
     assert seen == ["none"]
+
+
+@pytest.mark.anyio
+async def test_a_refresh_reports_to_the_clients_cache_hooks(
+    emulator: EmulatorServer, clock: FakeClock
+) -> None:
+    """The hooks see the stale page served, then the refresh storing its page."""
+    results: list[str] = []
+    cache = SearchCache(ttl=2, stale_while_revalidate=10)
+    async with AsyncClient(
+        emulator.api_key,
+        base_url=emulator.url,
+        cache=cache,
+        transport="httpx",
+        event_hooks={"cache": [lambda event: results.append(event.result)]},
+    ) as client:
+        await client.search(QUERY, limit=3)
+        clock.now += 3
+        await client.search(QUERY, limit=3)
+        await eventually(lambda: "refreshed" in results)
+    assert results == ["stored", "miss", "stale", "stored", "refreshed"]
