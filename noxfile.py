@@ -7,6 +7,7 @@ not installed is skipped, not failed.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import nox
@@ -16,7 +17,7 @@ nox.options.default_venv_backend = "venv"
 
 #: What CI runs, in order: `.ci/run` runs exactly these sessions (`nox --no-venv
 #: --no-install` in the environment it built), and `nox` alone runs them here.
-CI_SESSIONS = ["tests", "lint", "typecheck", "bench_smoke"]
+CI_SESSIONS = ["tests", "lint", "typecheck", "bench_smoke", "package"]
 nox.options.sessions = CI_SESSIONS
 
 ROOT = Path(__file__).parent
@@ -66,3 +67,13 @@ def bench(session: nox.Session) -> None:
     """The benchmarks: writes benchmarks/results.md, results.json and results.png."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel into a fresh dist/, and check their metadata with twine."""
+    session.install("build", "twine")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
+    session.run("twine", "check", "--strict", *(str(path) for path in sorted(dist.iterdir())))
