@@ -312,6 +312,60 @@ def test_sync_self_signed_certificate_is_refused_by_default(tls_server: servers.
     assert tls_server.requests == []
 
 
+#: Retries that would show: three of them, each after a short backoff.
+RETRYING = RetryPolicy(max_retries=3, initial_backoff=0.01, max_backoff=0.02)
+
+
+@pytest.mark.anyio
+async def test_an_untrusted_certificate_is_not_retried(tls_server: servers.RawServer) -> None:
+    """A certificate that fails verification will fail again: one connection, then the error."""
+    async with AsyncClient(
+        SECRET, base_url=tls_server.url(scheme="https"), retry=RETRYING
+    ) as client:
+        error = await _fail_async(client)
+    assert type(error) is APIConnectionError
+    assert not error.retryable
+    assert "certificate fails verification, so no retry was made" in str(error)
+    assert tls_server.connections == 1
+
+
+@pytest.mark.anyio
+async def test_tls_to_a_plain_http_server_is_not_retried_and_says_why() -> None:
+    """https:// to a server that speaks plain HTTP: one try, and a hint to use http://."""
+    with servers.RawServer(servers.not_tls, read=False) as plain:
+        async with AsyncClient(
+            SECRET, base_url=plain.url(scheme="https"), retry=RETRYING
+        ) as client:
+            error = await _fail_async(client)
+        assert plain.connections == 1
+    assert type(error) is APIConnectionError
+    assert not error.retryable
+    assert f"the server at 127.0.0.1:{plain.port} does not speak TLS" in str(error)
+    assert "base_url starts with http://" in str(error)
+
+
+def test_sync_tls_to_a_plain_http_server_is_not_retried() -> None:
+    """The sync Client makes one try too."""
+    with servers.RawServer(servers.not_tls, read=False) as plain:
+        with Client(SECRET, base_url=plain.url(scheme="https"), retry=RETRYING) as client:
+            error = _fail_sync(client)
+        assert plain.connections == 1
+    assert isinstance(error, APIConnectionError)
+    assert not error.retryable
+
+
+@pytest.mark.anyio
+async def test_a_refused_connection_is_still_retried() -> None:
+    """A connection error that a retry can cure (nothing listening) is retried as before."""
+    with servers.RawServer(servers.answer()) as gone:
+        url = gone.url()
+    async with AsyncClient(SECRET, base_url=url, retry=RETRYING) as client:
+        error = await _fail_async(client)
+    assert type(error) is APIConnectionError
+    assert error.retryable
+    assert "(4 attempts over " in str(error)
+
+
 @pytest.mark.anyio
 async def test_passing_the_ca_explicitly_works(
     tls_server: servers.RawServer, ca: trustme.CA
