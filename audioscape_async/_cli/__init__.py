@@ -28,7 +28,7 @@ import anyio
 from audioscape_async._exceptions import AudioScapeError, InvalidParameterError
 from audioscape_async._logs import printable
 
-from ._commands import EMULATOR_HINT, UsageError, crawl, search
+from ._commands import UsageError, crawl, search
 from ._parser import (
     EXIT_API_ERROR,
     EXIT_INTERRUPTED,
@@ -87,8 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit:  # a usage error (said already), --help or --version
         return int(exit.code or 0) if not isinstance(exit.code, str) else EXIT_USAGE
     if args.command == "serve":
-        if getattr(args, "emulator_missing", False):
-            return _fail(EMULATOR_HINT, EXIT_USAGE)
+        missing = getattr(args, "emulator_missing", None)
+        if missing:
+            return _fail(missing, EXIT_USAGE)
         from audioscape_async.emulator._cli import run_serve
 
         return run_serve(args)

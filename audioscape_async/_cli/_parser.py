@@ -216,8 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     try:
         from audioscape_async.emulator._cli import add_serve_arguments
-    except ImportError:
-        serve.set_defaults(emulator_missing=True)
+    except ImportError as error:  # said when serve is run, in the words of every missing extra
+        from audioscape_async._extras import missing_text
+
+        module = (error.name or "starlette").split(".")[0]
+        serve.set_defaults(emulator_missing=missing_text("audioscape serve", "emulator", module))
     else:
         add_serve_arguments(serve)
     return parser
