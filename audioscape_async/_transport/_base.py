@@ -85,6 +85,7 @@ class Answer:
         "elapsed",
         "headers",
         "http_version",
+        "networked",
         "reason",
         "status_code",
     )
@@ -99,7 +100,12 @@ class Answer:
         reason: bytes | None = None,
         http_version: bytes = b"HTTP/1.1",
         response: httpx.Response | None = None,
+        networked: bool = True,
     ) -> None:
+        #: Whether the answer came over a network socket (httpcore's documented
+        #: ``network_stream`` response extension says so; aiohttp always uses one),
+        #: not from an in-process transport such as httpx's ASGI or mock transports.
+        self.networked = networked
         self.status_code = status_code
         self.headers = headers
         self.content = content
