@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 import audioscape_async
-from audioscape_async import AsyncClient
+from audioscape_async import AsyncClient, SearchResponse
 from audioscape_async import _retry as retry_module
 
 #: A key distinctive enough that finding it anywhere is proof of a leak.
@@ -199,3 +199,8 @@ def suspended_sdk_generators() -> set[int]:
         and obj.ag_frame is not None
         and obj.ag_code.co_filename.startswith(_PACKAGE_DIR)
     }
+
+
+def full_repr(page: SearchResponse) -> str:
+    """Every field of a page as written out, types and all (its own repr is short)."""
+    return repr((page.tracks, page.artists, page.albums, page.meta))

@@ -376,7 +376,9 @@ class RedisBackend:
         )
 
     def _scrub(self, text: str) -> str:
+        """redis-py's text, placed mid-sentence: the password masked, its full stop dropped."""
         password = urllib.parse.urlsplit(self._url).password
+        text = text.rstrip(" .")
         return text.replace(password, "***") if password else text
 
     async def _run(

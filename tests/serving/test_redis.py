@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -355,6 +356,12 @@ async def test_fallback_warns_once_and_works_in_process(caplog: pytest.LogCaptur
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "falling back" in warnings[0]
+    # redis-py's reason ends in a full stop; mid-sentence it is dropped (no stray ".;").
+    assert re.fullmatch(
+        r"Redis at \S+ is unreachable: [^;]*[^.]; falling back to the in-process rate gate "
+        r"and cache",
+        warnings[0],
+    ), warnings[0]
 
 
 @asyncio_only
