@@ -9,6 +9,7 @@ pages out of a list of asset ids, the way the real API pages.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -204,3 +205,19 @@ def suspended_sdk_generators() -> set[int]:
 def full_repr(page: SearchResponse) -> str:
     """Every field of a page as written out, types and all (its own repr is short)."""
     return repr((page.tracks, page.artists, page.albums, page.meta))
+
+
+#: `python -m MODULE ARGS` with Python's own Ctrl-C handler set: a launcher that ignores
+#: SIGINT in its children (as some CI runners do) passes SIG_IGN on, and Python then keeps it,
+#: so a child a test interrupts sets the handler the test relies on itself.
+_WITH_CTRL_C = (
+    "import runpy, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; "
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
+)
+
+
+def interruptible(module: str, *args: str) -> list[str]:
+    """The command line that runs `module` as ``python -m`` would, Ctrl-C raising as usual."""
+    return [sys.executable, "-c", _WITH_CTRL_C, module, *args]

@@ -6,15 +6,28 @@ tests read the configuration that decides what goes in.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import subprocess
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).parents[2]
+
+
+@functools.cache
+def _noxfile() -> ModuleType:
+    """noxfile.py, loaded once (nox refuses a session registered twice)."""
+    spec = importlib.util.spec_from_file_location("_noxfile_under_test", ROOT / "noxfile.py")
+    assert spec is not None
+    assert spec.loader is not None
+    noxfile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(noxfile)
+    return noxfile
 
 
 def _pyproject() -> dict[str, Any]:
@@ -57,12 +70,22 @@ def test_sdist_holds_every_top_level_entry_of_the_repository() -> None:
 
 def test_ci_builds_and_checks_the_package() -> None:
     """CI runs the `package` session (python -m build, then twine check)."""
-    spec = importlib.util.spec_from_file_location("_noxfile_under_test", ROOT / "noxfile.py")
-    assert spec is not None
-    assert spec.loader is not None
-    noxfile = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(noxfile)
+    noxfile = _noxfile()
     assert "package" in noxfile.CI_SESSIONS
     source = inspect.getsource(noxfile.package)
     assert '"-m", "build"' in source
     assert '"twine", "check"' in source
+
+
+def test_every_test_that_interrupts_a_child_runs_under_a_launcher_that_ignores_sigint() -> None:
+    """Each test file sending SIGINT is in noxfile.SIGNAL_TESTS (CI runs them with it ignored)."""
+    noxfile = _noxfile()
+    sending = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "tests").rglob("test_*.py")
+        if path.resolve() != Path(__file__).resolve()
+        if "SIGINT" in (text := path.read_text(encoding="utf-8"))
+        and ("send_signal" in text or "os.kill" in text)
+    }
+    assert sending == set(noxfile.SIGNAL_TESTS)
+    assert "signals" in noxfile.CI_SESSIONS
