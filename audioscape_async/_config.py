@@ -9,6 +9,11 @@ why every check lives in a function of its own. The environment's proxy for
 the base URL is read here, once (`_transport._proxy`), and that one answer
 both routes the requests and decides the insecure-URL warning.
 
+That warning (`InsecureURL`) is decided here but said only once an answer has
+come over a real network socket: an in-process transport (httpx's ASGI or mock
+transport, the emulator's `http://emulator` example) sends nothing anywhere,
+so it never warns. It names the line that made the client.
+
 The secrets (the API key, a password in the base URL) live only in `headers`
 (a `SecretHeaders`, whose repr masks them) and in fields attrs never shows:
 `repr(config)`, `display_url`, and what rich's `show_locals` prints of a
@@ -57,7 +62,48 @@ ACCEPT_ENCODING = "gzip, deflate"
 
 
 class InsecureURLWarning(UserWarning):
-    """The key would travel in clear: plain http to a host off this machine, or through a proxy."""
+    """The key travels in clear: plain http to a host off this machine, or through a proxy.
+
+    Warned once per client, at its first answer that came over a network socket.
+    """
+
+
+class InsecureURL:
+    """A plain-http base URL's warning, held until an answer comes over a network socket.
+
+    Made with the config, where it remembers the user's line (the first frame
+    outside the SDK); `warn()` says it once, with that line, however deep in
+    an event loop (or the sync facade's thread) the answer arrives.
+    """
+
+    __slots__ = ("_globals", "_lineno", "filename", "message", "warned")
+
+    def __init__(self, message: str) -> None:
+        frame = sys._getframe(caller_stacklevel() - 1)  # a stacklevel counts this frame as 1
+        self.message = message
+        self.filename = frame.f_code.co_filename
+        self._lineno = frame.f_lineno
+        self._globals = frame.f_globals  # a module's dict: its warning registry and source
+        self.warned = False
+
+    def warn(self) -> None:
+        """Say the warning, the first time only."""
+        if self.warned:
+            return
+        self.warned = True
+        globals_ = self._globals
+        warnings.warn_explicit(
+            self.message,
+            InsecureURLWarning,
+            self.filename,
+            self._lineno,
+            module=globals_.get("__name__"),
+            registry=globals_.setdefault("__warningregistry__", {}),
+            module_globals=globals_,
+        )
+
+    def __repr__(self) -> str:
+        return f"<InsecureURL {self.message!r}>"
 
 
 #: Headers whose values are secrets: masked wherever headers are shown.
@@ -153,20 +199,19 @@ def resolve_base_url(base_url: str | httpx.URL | None) -> httpx.URL:
     return url
 
 
-def _warn_if_insecure(url: httpx.URL, proxy: Proxy | None) -> None:
+def _insecure(url: httpx.URL, proxy: Proxy | None) -> InsecureURL | None:
+    """The warning a plain-http `url` deserves once it is used over a network, if any."""
     if url.scheme != "http":
-        return
+        return None
     if not is_loopback(url.host):
         reason = "plain http to a host off this machine"
     elif proxy is not None:
         reason = "plain http through a proxy set in the environment"
     else:
-        return
-    warnings.warn(
-        f"base_url {redact_url(url)!r} is {reason}: the API key would cross the network "
-        "unencrypted; use https",
-        InsecureURLWarning,
-        stacklevel=caller_stacklevel(),
+        return None
+    return InsecureURL(
+        f"base_url {redact_url(url)!r} is {reason}: the API key crosses the network "
+        "unencrypted; use https"
     )
 
 
@@ -259,6 +304,8 @@ class ClientConfig:
     #: seconds one may stay idle; httpx's defaults, so that the wire does not change them.
     max_connections: int = 100
     keepalive_expiry: float = 5.0
+    #: Said at the first answer over a network socket (`InsecureURL`); None: nothing to say.
+    insecure: InsecureURL | None = attrs.field(default=None, repr=False, eq=False)
 
     def __repr__(self) -> str:
         return f"ClientConfig(base_url={self.display_url!r}, retry={self.retry!r})"
@@ -296,7 +343,7 @@ class ClientConfig:
         bare = url.copy_with(username=None, password=None) if url.userinfo else url
         search_url = bare.copy_with(path=bare.path.rstrip("/") + SEARCH_PATH)
         proxy = environment_proxy(search_url) if proxy_checked and trust_env else None
-        _warn_if_insecure(url, proxy)
+        insecure = _insecure(url, proxy)
         auth = _basic_auth(url)
         resolved = resolve_timeout(timeout)
         policy = resolve_retry(max_retries, retry, RetryPolicy())
@@ -328,6 +375,7 @@ class ClientConfig:
             proxy_checked=proxy_checked,
             trust_env=trust_env,
             proxy=proxy,
+            insecure=insecure,
         )
 
     def evolve(
@@ -349,7 +397,7 @@ class ClientConfig:
         """
         headers = dict(self.default_headers)
         headers.update(check_extra_headers("default_headers", default_headers))
-        return ClientConfig.build(
+        config = ClientConfig.build(
             api_key=self.api_key if api_key is None else api_key,
             base_url=self.source_url if base_url is None else base_url,
             timeout=timeout if timeout_given else self.timeout,
@@ -363,3 +411,7 @@ class ClientConfig:
             proxy_checked=self.proxy_checked,
             trust_env=self.trust_env if trust_env is None else trust_env,
         )
+        mine, theirs = self.insecure, config.insecure
+        if mine is not None and theirs is not None and mine.message == theirs.message:
+            config = attrs.evolve(config, insecure=mine)  # one warning, said once
+        return config

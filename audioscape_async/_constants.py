@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Final
 
+#: The path every base URL of the API ends in (the real one's, and the emulator's).
+API_PATH: Final = "/developer/v1"
 #: Where the real API lives.
-DEFAULT_BASE_URL: Final = "https://api.audioscape.ai/developer/v1"
+DEFAULT_BASE_URL: Final = "https://api.audioscape.ai" + API_PATH
 #: The one endpoint, relative to the base URL.
 SEARCH_PATH: Final = "/search"
 

@@ -23,7 +23,9 @@ JSON or cattrs error, no raw httpx exception. The tree::
 
 Retried by default: `RateLimitError`, `InternalServerError` (500, 502, 503,
 504), `APIConnectionError` and `APITimeoutError`. Never retried: other 4xx,
-`APIResponseValidationError`, `DeadlineExceededError`, `CircuitOpenError` and
+`APIResponseValidationError`, `DeadlineExceededError`, `CircuitOpenError`, an
+`APIConnectionError` that no retry can help (`retryable` is False: TLS against
+a plain-HTTP server, a certificate that fails verification) and
 `PaginationError` (an empty page before `meta.total` is asked again by the walk
 itself, before it ends there).
 
@@ -123,13 +125,21 @@ class CrawlFileError(AudioScapeError):
 
 
 class APIConnectionError(AudioScapeError):
-    """No usable HTTP answer: the connection failed or broke."""
+    """No usable HTTP answer: the connection failed or broke.
+
+    `retryable` is False when no retry can help, so none is made: a TLS handshake
+    with a server that speaks plain HTTP, or a certificate that fails verification.
+    """
 
     request: httpx.Request | None
+    retryable: bool
 
-    def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
+    def __init__(
+        self, message: str, *, request: httpx.Request | None = None, retryable: bool = True
+    ) -> None:
         super().__init__(message)
         self.request = request
+        self.retryable = retryable
 
 
 class APITimeoutError(APIConnectionError):
@@ -369,6 +379,21 @@ def _error_message(response: httpx.Response, body: object) -> str:
     return f"{phrase}: {first_line[:200]}"
 
 
+def _base_url_hint(shown_url: str) -> str:
+    """What a "no such endpoint" answer says of a base URL not in the API's form ("" if it is)."""
+    from urllib.parse import urlsplit
+
+    from ._constants import API_PATH, DEFAULT_BASE_URL
+
+    path = urlsplit(shown_url).path.rstrip("/")
+    if path.endswith(API_PATH) and not path.endswith(API_PATH + API_PATH):
+        return ""
+    return (
+        f"; check base_url {shown_url}: the API's base URL ends in {API_PATH}, "
+        f"as {DEFAULT_BASE_URL}"
+    )
+
+
 def error_from_response(response: httpx.Response, *, shown_url: str) -> APIStatusError:
     """The exception of an answer whose status is not 2xx (its body is read already).
 
@@ -387,6 +412,8 @@ def error_from_response(response: httpx.Response, *, shown_url: str) -> APIStatu
             f"the API at {shown_url} redirected to {location}; redirects are not followed, "
             "since that would send the API key to another address: check base_url"
         )
+    elif status in (404, 405):
+        message += _base_url_hint(shown_url)
     return status_error_class(status)(
         message,
         status_code=status,

@@ -178,6 +178,10 @@ class SearchMeta:
         return _from_dict(cls, mapping)
 
 
+def _count(items: tuple[object, ...], noun: str) -> str:
+    return f"{len(items)} {noun}" if len(items) == 1 else f"{len(items)} {noun}s"
+
+
 @attrs.frozen
 class SearchResponse:
     """One page of search results.
@@ -186,6 +190,9 @@ class SearchResponse:
     its sequences are tuples and its `headers` are read-only: a page from the
     cache is the same object for every caller, and no caller can change it.
     `attrs.evolve(page, ...)` makes a changed copy.
+
+    Its ``repr`` is one short line: how many tracks, artists and albums, and
+    the meta (``repr(page.tracks)`` shows them all).
 
     The exchange that brought the page is told outside ``==`` and ``repr``:
     `request_id` (the server's id for it, if it sent one: quote it to
@@ -210,6 +217,13 @@ class SearchResponse:
     elapsed: float | None = attrs.field(default=None, repr=False, eq=False)
     attempts: int = attrs.field(default=1, repr=False, eq=False)
     cache_status: str | None = attrs.field(default=None, repr=False, eq=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"SearchResponse(tracks=[{_count(self.tracks, 'track')}], "
+            f"artists=[{_count(self.artists, 'artist')}], "
+            f"albums=[{_count(self.albums, 'album')}], meta={self.meta!r})"
+        )
 
     def to_dict(self) -> dict[str, object]:
         """The page as the API's JSON object (without the request id)."""

@@ -541,6 +541,8 @@ class Pipeline:
                     config.search_url.path, (time.perf_counter() - started) * 1000, number, error,
                 )  # fmt: skip
             raise
+        if config.insecure is not None and answer.networked:
+            config.insecure.warn()  # plain http that really crossed a network: said once
         status = answer.status_code
         rid = request_id(answer.headers)
         if watch is not None:

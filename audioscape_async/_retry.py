@@ -134,7 +134,7 @@ class RetryPolicy:
         if isinstance(error, (DeadlineExceededError, CircuitOpenError)):
             return False  # retrying would fail at once again
         if isinstance(error, APIConnectionError):
-            return self.retry_connection_errors
+            return self.retry_connection_errors and error.retryable
         return False
 
     def delay_for(self, error: BaseException | None, retry_number: int) -> float:
@@ -166,14 +166,40 @@ class _Count:
     each attempt is counted once, by whichever asks first.
     """
 
-    __slots__ = ("counted", "faults", "last_success", "policy", "rate_limited")
+    __slots__ = (
+        "attempts",
+        "counted",
+        "faults",
+        "last_success",
+        "policy",
+        "rate_limited",
+        "started",
+        "why",
+    )
 
     def __init__(self, policy: RetryPolicy, last_success: Callable[[], float] | None) -> None:
         self.policy = policy
         self.last_success = last_success
-        self.counted = 0  # attempts counted so far
+        self.started = time.monotonic()
+        self.attempts = 0  # attempts made (sent or not), counted as each begins
+        self.counted = 0  # failed attempts counted so far
         self.faults = 0
         self.rate_limited = 0
+        self.why: str | None = None  # why the retries stopped, if not max_retries
+
+    def explain_end(self, error: BaseException) -> None:
+        """Say in the error that ends a retried call how many attempts it took, over how long.
+
+        The one place that words it: whatever ended the retries (`max_retries`,
+        `max_rate_limited`, an error that may not be retried, a deadline) is told
+        the same way, "(4 attempts over 3.12 s)", with the reason when one is known.
+        """
+        parts = [self.why] if self.why else []
+        if self.attempts > 1:
+            elapsed = time.monotonic() - self.started
+            parts.insert(0, f"{self.attempts} attempts over {elapsed:.2f} s")
+        if parts:
+            _explain(error, "; ".join(parts))
 
     def patient(self, error: BaseException | None) -> bool:
         """Whether `error` is a 429 that does not spend `max_retries` (a walk's)."""
@@ -197,19 +223,12 @@ class _Count:
             quiet = time.monotonic() - self.last_success()
             if quiet < self.policy.max_rate_limited:
                 return False
-            assert error is not None
-            _explain(
-                error,
+            self.why = (
                 f"no search of this API key has succeeded for {quiet:.0f} s, "
-                f"retry.max_rate_limited is {self.policy.max_rate_limited:g} s",
+                f"retry.max_rate_limited is {self.policy.max_rate_limited:g} s"
             )
             return True
-        if self.faults <= self.policy.max_retries:
-            return False
-        if error is not None and self.policy.max_retries > 0:
-            retries = self.policy.max_retries
-            _explain(error, f"after {retries} {'retry' if retries == 1 else 'retries'}")
-        return True
+        return self.faults > self.policy.max_retries
 
     def retry_number(self, attempt: int, error: BaseException | None) -> int:
         """Which retry of its kind follows failed attempt `attempt` (the backoff grows with it)."""
@@ -217,17 +236,16 @@ class _Count:
         return self.rate_limited if self.patient(error) else self.faults
 
 
-def _explain_refusal(policy: RetryPolicy, error: BaseException) -> None:
-    """A 429 or 503 not retried because its Retry-After is too long says so."""
+def _refusal(policy: RetryPolicy, error: BaseException) -> str | None:
+    """Why a 429 or 503 is not retried: its Retry-After is too long (else None)."""
     if (
         isinstance(error, APIStatusError)
         and error.status_code in policy.retry_statuses
         and error.retry_after is not None
         and error.retry_after > policy.max_retry_after
     ):
-        _explain(
-            error, f"Retry-After longer than retry.max_retry_after, {policy.max_retry_after:g} s"
-        )
+        return f"Retry-After longer than retry.max_retry_after, {policy.max_retry_after:g} s"
+    return None
 
 
 def _reason(error: BaseException) -> str:
@@ -251,6 +269,7 @@ def retrying(
     check_wait: Callable[[BaseException, float], None] | None = None,
     last_success: Callable[[], float] | None = None,
     paced: bool = False,
+    count: _Count | None = None,
 ) -> _t.AsyncRetrying:
     """A fresh tenacity controller for one call under `policy`.
 
@@ -260,12 +279,14 @@ def retrying(
     `last_success` makes 429s patient, as in a walk (`_Count`); `paced`
     says a gate that learns from 429s paces the retries (`RateLimit.auto`):
     a patient 429 then waits for its turn there, not for a backoff too.
+    `count` is the call's own (it may have counted an attempt before tenacity).
     """
 
     # tenacity is slow to import (benchmarks/results.md, row 4); only a call needs it.
     import tenacity as _t
 
-    count = _Count(policy, last_success)
+    if count is None:
+        count = _Count(policy, last_success)
 
     def failed(state: _t.RetryCallState) -> BaseException | None:
         return state.outcome.exception() if state.outcome else None
@@ -342,12 +363,15 @@ async def call_with_retries(
     logs and `on_retry` calls are exactly those of a tenacity loop.
     """
 
+    count = _Count(policy, last_success)
+
     async def attempt() -> T:
+        count.attempts += 1
         try:
             return await call()
         except Exception as error:
             if not policy.is_retryable(error):
-                _explain_refusal(policy, error)
+                count.why = _refusal(policy, error)
             raise
 
     pending: list[BaseException] = []
@@ -355,16 +379,26 @@ async def call_with_retries(
         return await attempt()
     except Exception as error:
         if not policy.is_retryable(error):
+            count.explain_end(error)
             raise
         if policy.max_retries == 0 and not (last_success is not None and _rate_limited(error)):
             raise
         pending.append(error)
     controller = retrying(
-        policy, on_retry=on_retry, check_wait=check_wait, last_success=last_success, paced=paced
+        policy,
+        on_retry=on_retry,
+        check_wait=check_wait,
+        last_success=last_success,
+        paced=paced,
+        count=count,
     )
-    async for retry in controller:
-        with retry:
-            if pending:
-                raise pending.pop()
-            return await attempt()
+    try:
+        async for retry in controller:
+            with retry:
+                if pending:
+                    raise pending.pop()
+                return await attempt()
+    except Exception as error:
+        count.explain_end(error)
+        raise
     raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover

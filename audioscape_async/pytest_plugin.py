@@ -38,6 +38,7 @@ shape the generated catalog (defaults 10,000 and 0).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
@@ -51,11 +52,8 @@ if TYPE_CHECKING:
 MAX_REAL_SLEEP: Final = 0.005
 #: The longest Retry-After the plugin's clients wait through (for free: see above).
 _MAX_RETRY_AFTER: Final = 3600.0
-#: What a test without the extra is told, in one line.
-_MISSING_EXTRA = (
-    "the AudioScape emulator fixtures need the 'emulator' extra: "
-    "pip install 'audioscape-async[emulator]' (missing: {missing})"
-)
+#: How a missing extra shows in pytest's report of a module that imports the emulator.
+_MISSING_EXTRA_LINE = re.compile(r"\bMissingExtraError: (.+)$", re.MULTILINE)
 
 
 class RetrySleeps:
@@ -102,16 +100,39 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """A test module that imports the emulator without its extra: one line, not a traceback.
+
+    pytest reports a module that fails to import with the import's traceback;
+    when what failed is a missing extra (`MissingExtraError`), its one line
+    says all there is to say.
+    """
+    outcome = yield
+    report: pytest.CollectReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed:
+        found = _MISSING_EXTRA_LINE.search(str(report.longrepr))
+        if found is not None:
+            report.longrepr = found[1]
+
+
 def _emulator_server_class() -> type[EmulatorServer]:
     """`EmulatorServer`, or a one-line failure naming the extra to install."""
-    missing = None
+    message = None
     try:
         from .emulator import EmulatorServer
     except ImportError as error:
-        missing = (error.name or str(error)).split(".")[0]
-    if missing is not None:
+        from ._extras import MissingExtraError, missing_text
+
+        missing = (error.name or "starlette").split(".")[0]  # a broken install of the extra
+        message = (
+            str(error)
+            if isinstance(error, MissingExtraError)
+            else missing_text("audioscape_async.emulator", "emulator", missing)
+        )
+    if message is not None:
         # Outside the except block, so the report is one line, not a chained traceback.
-        pytest.fail(_MISSING_EXTRA.format(missing=missing), pytrace=False)
+        pytest.fail(message, pytrace=False)
     return EmulatorServer
 
 

@@ -9,6 +9,7 @@ pages out of a list of asset ids, the way the real API pages.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ import orjson
 import pytest
 
 import audioscape_async
-from audioscape_async import AsyncClient
+from audioscape_async import AsyncClient, SearchResponse
 from audioscape_async import _retry as retry_module
 
 #: A key distinctive enough that finding it anywhere is proof of a leak.
@@ -209,3 +210,24 @@ async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> No
     with anyio.fail_after(timeout):
         while not condition():  # noqa: ASYNC110
             await anyio.sleep(0.01)
+
+
+def full_repr(page: SearchResponse) -> str:
+    """Every field of a page as written out, types and all (its own repr is short)."""
+    return repr((page.tracks, page.artists, page.albums, page.meta))
+
+
+#: `python -m MODULE ARGS` with Python's own Ctrl-C handler set: a launcher that ignores
+#: SIGINT in its children (as some CI runners do) passes SIG_IGN on, and Python then keeps it,
+#: so a child a test interrupts sets the handler the test relies on itself.
+_WITH_CTRL_C = (
+    "import runpy, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; "
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
+)
+
+
+def interruptible(module: str, *args: str) -> list[str]:
+    """The command line that runs `module` as ``python -m`` would, Ctrl-C raising as usual."""
+    return [sys.executable, "-c", _WITH_CTRL_C, module, *args]

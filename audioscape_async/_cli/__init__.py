@@ -20,15 +20,17 @@ import argparse
 import os
 import re
 import sys
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import anyio
 
 from audioscape_async._exceptions import AudioScapeError, InvalidParameterError
 from audioscape_async._logs import printable
 
-from ._commands import EMULATOR_HINT, UsageError, crawl, search
+from ._commands import UsageError, crawl, search
 from ._parser import (
     EXIT_API_ERROR,
     EXIT_INTERRUPTED,
@@ -37,12 +39,18 @@ from ._parser import (
     OPTION_NAMES,
     build_parser,
 )
-from ._render import say_error
+from ._render import say_error, say_warning
 
 __all__ = ["main", "run"]
 
 #: A parameter setting a library message suggests, such as ``resume=True`` or ``format=``.
 _SETTING = re.compile(r"\b([a-z_]+)=(?:True\b|(?=[\s)]|$))")
+#: Library advice that has no flag behind it, in the command's words: a shell user sets
+#: the key in the environment (no flag takes it: it would show in `ps`), and the proxy too.
+_ADVICE = (
+    (re.compile(r"pass api_key=\.\.\. or set the (\S+) environment variable"), r"set \1"),
+    (re.compile(r"or pass trust_env=False"), "or unset the proxy environment variables"),
+)
 
 
 def _fail(message: str, status: int) -> int:
@@ -52,7 +60,21 @@ def _fail(message: str, status: int) -> int:
 
 def _in_flags(message: str) -> str:
     """A library message in the command's words: ``overwrite=True`` is ``--force``."""
+    for advice, words in _ADVICE:
+        message = advice.sub(words, message)
     return _SETTING.sub(lambda m: OPTION_NAMES.get(m[1], m[0]), message)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """`warnings.showwarning` for the command: one line in its words, no file and line."""
+    say_warning(_in_flags(str(message)))
 
 
 def _parameter_message(error: InvalidParameterError) -> str:
@@ -80,15 +102,26 @@ def _interrupted(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    A warning (the SDK's, or a library's under it) is one ``audioscape: warning:``
+    line: a shell user has no use for the Python file and line it was raised at.
+    """
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit:  # a usage error (said already), --help or --version
         return int(exit.code or 0) if not isinstance(exit.code, str) else EXIT_USAGE
     if args.command == "serve":
-        if getattr(args, "emulator_missing", False):
-            return _fail(EMULATOR_HINT, EXIT_USAGE)
+        missing = getattr(args, "emulator_missing", None)
+        if missing:
+            return _fail(missing, EXIT_USAGE)
         from audioscape_async.emulator._cli import run_serve
 
         return run_serve(args)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audioscape_async._exceptions import InvalidParameterError
+from audioscape_async._extras import missing_text
 from audioscape_async._json import JSONError, dumps_pretty, loads
 from audioscape_async._logs import printable
 
@@ -22,9 +23,7 @@ if TYPE_CHECKING:
     from audioscape_async._crawl import CrawlQuery
     from audioscape_async._models import SearchFilters
 
-__all__ = ["EMULATOR_HINT", "UsageError", "crawl", "search"]
-
-EMULATOR_HINT = "the emulator needs its extra: pip install 'audioscape-async[emulator]'"
+__all__ = ["UsageError", "crawl", "search"]
 
 
 class UsageError(Exception):
@@ -73,7 +72,8 @@ async def _open_client(args: argparse.Namespace, **extra: Any) -> AsyncIterator[
 
             from audioscape_async.emulator import BASE_PATH, DEMO_API_KEY, create_app
         except ImportError as error:
-            raise UsageError(f"{EMULATOR_HINT} ({error})") from None
+            module = (error.name or "starlette").split(".")[0]
+            raise UsageError(missing_text("--emulator", "emulator", module)) from None
         app = create_app()
         transport = httpx.ASGITransport(app=app)
         async with (

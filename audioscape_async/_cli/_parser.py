@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import NoReturn
 
 from audioscape_async._argtypes import (
@@ -33,6 +34,9 @@ __all__ = [
     "OPTION_NAMES",
     "build_parser",
 ]
+
+#: How the usage line names the command argument.
+_COMMAND = "COMMAND"
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
@@ -72,10 +76,18 @@ OPTION_NAMES = {
 class _Parser(argparse.ArgumentParser):
     """argparse, with its complaints said in the command's one-line style."""
 
+    #: The commands (`build_parser` fills it in), named when none is given.
+    command_names: tuple[str, ...] = ()
+
     def error(self, message: str) -> NoReturn:
         # argparse says "argument --limit: ..."; we say "--limit: ...".
         if message.startswith("argument "):
             message = message[len("argument ") :]
+        if message.endswith(f"required: {_COMMAND}"):
+            # Bare `audioscape`: the usage line shows what may follow, then which commands.
+            sys.stderr.write(self.format_usage())
+            commands = ", ".join(self.command_names)
+            message = f"no command given: choose one of {commands} (audioscape COMMAND --help)"
         say_error(message)
         raise SystemExit(EXIT_USAGE)
 
@@ -121,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Search the AudioScape music catalog, crawl it, or serve a local emulator.",
     )
     parser.add_argument("--version", action="version", version=f"audioscape {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar=_COMMAND)
 
     search = commands.add_parser(
         "search",
@@ -221,8 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     try:
         from audioscape_async.emulator._cli import add_serve_arguments
-    except ImportError:
-        serve.set_defaults(emulator_missing=True)
+    except ImportError as error:  # said when serve is run, in the words of every missing extra
+        from audioscape_async._extras import missing_text
+
+        module = (error.name or "starlette").split(".")[0]
+        serve.set_defaults(emulator_missing=missing_text("audioscape serve", "emulator", module))
     else:
         add_serve_arguments(serve)
+    parser.command_names = tuple(commands.choices)
     return parser

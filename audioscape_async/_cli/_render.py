@@ -35,6 +35,11 @@ def say_error(message: str) -> None:
     print(f"audioscape: error: {printable(message)}", file=sys.stderr)
 
 
+def say_warning(message: str) -> None:
+    """Print `message` on stderr as one warning line (never Python's file:line form)."""
+    print(f"audioscape: warning: {printable(message)}", file=sys.stderr)
+
+
 def terminal_width(stream: TextIO) -> int | None:
     """The columns of the terminal `stream` is, else $COLUMNS if set, else None (no limit)."""
     try:

@@ -5,7 +5,7 @@ way to cut a stream of tracks into batches of at most `batch_size` rows, shared 
 `Crawl.arrow_batches` (async) and `SyncCrawl.to_arrow` (a `RecordBatchReader`,
 what DuckDB and ``pyarrow.dataset`` read): memory stays bounded by a batch,
 whatever the crawl's size. pyarrow is imported on first use, and its absence is
-an `AudioScapeError` that names the extra to install.
+a `MissingExtraError` (`_extras`) that names the extra to install.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Iterable, Iterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-from audioscape_async._exceptions import AudioScapeError
+from audioscape_async._extras import import_extra, require
 from audioscape_async._validation import check_int_range
 
 from ._formats import COLUMNS
@@ -39,16 +39,13 @@ TRACK_COLUMNS = tuple(
     (name, kind) for name, kind in COLUMNS if not name.startswith(("query", "matched"))
 )
 
-HINT = "Arrow and pandas output need pyarrow (and pandas): pip install 'audioscape-async[pandas]'"
+#: What needs the extra, as its message says.
+_WHAT = "Arrow and pandas output"
 
 
 def pyarrow_module() -> Any:
-    """pyarrow, or an `AudioScapeError` saying how to install it."""
-    try:
-        import pyarrow
-    except ImportError:
-        raise AudioScapeError(HINT) from None
-    return pyarrow
+    """pyarrow, or a `MissingExtraError` saying how to install it."""
+    return import_extra("pyarrow", "pandas", _WHAT)
 
 
 def schema() -> pyarrow.Schema:
@@ -108,9 +105,6 @@ async def batches_async(
 
 def to_pandas(record_batches: list[pyarrow.RecordBatch]) -> Any:
     """A pandas DataFrame of the batches (the crawl's schema even when there are none)."""
-    import importlib.util
-
     pa = pyarrow_module()
-    if importlib.util.find_spec("pandas") is None:
-        raise AudioScapeError(HINT)
+    require("pandas", _WHAT)
     return pa.Table.from_batches(record_batches, schema=schema()).to_pandas()

@@ -20,7 +20,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from audioscape_async._exceptions import AudioScapeError, InvalidParameterError
+from audioscape_async._exceptions import InvalidParameterError
+from audioscape_async._extras import require
 
 __all__ = ["COLUMNS", "FORMATS", "choose_format", "write_records"]
 
@@ -56,7 +57,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("matched_queries", "int"),
 )
 
-PARQUET_HINT = "Parquet output needs pyarrow: pip install 'audioscape-async[parquet]'"
 _PARQUET_ROWS = 65_536
 
 
@@ -88,10 +88,7 @@ def choose_format(out: Path | None, explicit: str | None) -> str:
             )
         fmt = found
     if fmt == "parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise AudioScapeError(PARQUET_HINT) from None
+        require("parquet", "Parquet output")
     return fmt
 
 

@@ -23,6 +23,7 @@ from audioscape_async._exceptions import (
     InvalidParameterError,
     RateLimitError,
 )
+from audioscape_async._extras import MissingExtraError, require
 from audioscape_async._fingerprint import DEFAULT_KEY_SECRET, check_secret
 from audioscape_async._logs import logger
 from audioscape_async._options import deadline_error
@@ -97,6 +98,7 @@ class RedisBackend:
         max_connections: int = 32,
         key_secret: str | bytes = DEFAULT_KEY_SECRET,
     ) -> None:
+        require("redis", "RedisBackend")
         check_url(url)
         if not isinstance(prefix, str):
             raise InvalidParameterError("backend.prefix", f"must be a string, got {prefix!r}")
@@ -380,9 +382,7 @@ class RedisBackend:
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
         except ImportError as error:
-            raise AudioScapeError(
-                f"RedisBackend needs redis-py: pip install 'audioscape-async[redis]' ({error})"
-            ) from None
+            raise MissingExtraError("RedisBackend", "redis", error.name or "redis") from None
         try:
             connections = aioredis.BlockingConnectionPool.from_url(
                 self._url,
@@ -402,7 +402,9 @@ class RedisBackend:
         )
 
     def _scrub(self, text: str) -> str:
+        """redis-py's text, placed mid-sentence: the password masked, its full stop dropped."""
         password = urllib.parse.urlsplit(self._url).password
+        text = text.rstrip(" .")
         return text.replace(password, "***") if password else text
 
     async def _run(

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Literal
 
 from audioscape_async._context import closed_error, current_loop, fork_generation, on_asyncio
 from audioscape_async._exceptions import APITimeoutError, AudioScapeError, InvalidParameterError
+from audioscape_async._extras import installed, missing_text
 from audioscape_async._logs import logger
 
 from ._base import Answer, Outgoing, Wire
@@ -72,13 +73,9 @@ __all__ = [
 TransportChoice = Literal["auto", "httpx", "aiohttp"]
 TRANSPORTS: tuple[TransportChoice, ...] = ("auto", "httpx", "aiohttp")
 
-_EXTRA_HINT = "pip install 'audioscape-async[aiohttp]'"
-
 
 def _extra_installed() -> bool:
-    import importlib.util  # imported where used: httpx does not import it
-
-    return importlib.util.find_spec("aiohttp") is not None
+    return installed("aiohttp")  # looked for, not imported: it is imported off the event loop
 
 
 def default_transport(choice: object, *, own_http_client: bool) -> TransportChoice:
@@ -105,7 +102,7 @@ def default_transport(choice: object, *, own_http_client: bool) -> TransportChoi
     if not _extra_installed():
         if choice == "aiohttp":
             raise InvalidParameterError(
-                "transport", f'"aiohttp" needs the aiohttp extra: {_EXTRA_HINT}'
+                "transport", missing_text('transport="aiohttp"', "aiohttp", "aiohttp")
             )
         return "httpx"
     return "aiohttp" if choice == "aiohttp" else "auto"

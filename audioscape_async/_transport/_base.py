@@ -85,6 +85,7 @@ class Answer:
         "elapsed",
         "headers",
         "http_version",
+        "networked",
         "reason",
         "status_code",
     )
@@ -99,7 +100,12 @@ class Answer:
         reason: bytes | None = None,
         http_version: bytes = b"HTTP/1.1",
         response: httpx.Response | None = None,
+        networked: bool = True,
     ) -> None:
+        #: Whether the answer came over a network socket (httpcore's documented
+        #: ``network_stream`` response extension says so; aiohttp always uses one),
+        #: not from an in-process transport such as httpx's ASGI or mock transports.
+        self.networked = networked
         self.status_code = status_code
         self.headers = headers
         self.content = content
@@ -178,10 +184,46 @@ def timeout_error(error: BaseException, outgoing: Outgoing) -> APITimeoutError:
 
 
 def connection_error(error: BaseException, outgoing: Outgoing) -> APIConnectionError:
-    """The SDK error of a wire's own network failure."""
+    """The SDK error of a wire's own network failure; one no retry can help says why."""
+    hint = _hopeless_tls(error, outgoing)
+    message = f"could not reach {outgoing.url.host}: {_describe(error)}"
     return APIConnectionError(
-        f"could not reach {outgoing.url.host}: {_describe(error)}", request=outgoing.request()
+        f"{message}; {hint}" if hint else message,
+        request=outgoing.request(),
+        retryable=hint is None,
     )
+
+
+#: OpenSSL's reasons for a handshake whose answer is not TLS at all: the server speaks
+#: plain HTTP (OpenSSL 3.0 says the first, 3.2 on the second, older ones the others).
+_NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
+)
+
+
+def _hopeless_tls(error: BaseException, outgoing: Outgoing) -> str | None:
+    """Why the TLS failure somewhere in `error`'s chain can never pass on a retry, or None.
+
+    Every wire and event loop keeps the `ssl` module's own error in the chain
+    (httpcore on trio three causes down, aiohttp one), and its class and
+    OpenSSL reason are stable where messages are not.
+    """
+    import ssl
+
+    cause: BaseException | None = error
+    for _ in range(10):
+        if cause is None:
+            return None
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "the server's certificate fails verification, so no retry was made"
+        if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None) in _NOT_TLS_REASONS:
+            return (
+                f"the server at {outgoing.url.host}:{outgoing.url.port or 443} does not speak "
+                "TLS, so no retry was made: if it serves plain HTTP (as the emulator does), "
+                "base_url starts with http://"
+            )
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 K = TypeVar("K")

@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientWire", "PoolWire", "trailing_data"]
 
+#: httpcore's response extension that holds the socket the answer came over: present
+#: only when one did (httpx copies it onto its own responses; ASGI and mock transports
+#: have none).
+NETWORK_STREAM = "network_stream"
 #: Connections in each of the small pools of the SDK's own httpx wire (`PoolWire`).
 _SHARD_SIZE = 8
 
@@ -211,6 +215,7 @@ class ClientWire:
             response.status_code, response.headers, content, outgoing,
             reason=response.reason_phrase.encode("latin-1", "replace") or None,
             http_version=response.http_version.encode("ascii", "replace"),
+            networked=NETWORK_STREAM in response.extensions,
         )  # fmt: skip
 
     async def aclose(self) -> None:
@@ -232,7 +237,10 @@ async def _read(response: httpcore.Response, outgoing: Outgoing, max_bytes: int)
             response.status, headers, b"", outgoing, reason=reason, http_version=version
         )
         raise
-    return Answer(response.status, headers, content, outgoing, reason=reason, http_version=version)
+    return Answer(
+        response.status, headers, content, outgoing, reason=reason, http_version=version,
+        networked=NETWORK_STREAM in extensions,
+    )  # fmt: skip
 
 
 async def _read_response(response: httpx.Response, max_bytes: int) -> bytes:

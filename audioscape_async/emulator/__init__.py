@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _needs  # noqa: F401  (first: it names the extra if starlette or uvicorn is missing)
 from ._app import create_app
 from ._catalog import CATALOG_COLUMNS, Catalog, CatalogTrack, generate_catalog, load_catalog
 from ._cli import add_serve_arguments, run_serve

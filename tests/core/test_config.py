@@ -135,13 +135,18 @@ def test_loopback_is_this_machine_only(host: str, loopback: bool) -> None:
 
 
 def test_plain_http_off_this_machine_warns_and_on_it_does_not() -> None:
-    """The key would cross the network in clear: `InsecureURLWarning`, never for loopback."""
+    """Plain http off this machine holds an `InsecureURLWarning` (said over a network only)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is said when the config is made
+        off = _build(base_url="http://api.example.test/v1")
+        assert _build(base_url="http://127.0.0.1:8080/v1").insecure is None
+        assert _build(base_url="https://api.example.test/v1").insecure is None
+    assert off.insecure is not None
     with pytest.warns(InsecureURLWarning, match="off this machine"):
-        _build(base_url="http://api.example.test/v1")
+        off.insecure.warn()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _build(base_url="http://127.0.0.1:8080/v1")
-        _build(base_url="https://api.example.test/v1")
+        off.insecure.warn()  # said once: the second time is silent
 
 
 def test_a_password_in_the_url_is_sent_as_basic_auth_and_never_shown() -> None:

@@ -43,7 +43,7 @@ from tests.core.pages import (
     pages,
     without,
 )
-from tests.helpers import page_json, track_json
+from tests.helpers import full_repr, page_json, track_json
 
 # -- the two readers: the same rules ---------------------------------------------------------
 
@@ -56,7 +56,7 @@ def test_both_readers_read_any_page_alike(page: SearchResponse, whole: bool) -> 
     data = as_whole_floats(page.to_dict()) if whole else page.to_dict()
     fast = structure(data, SearchResponse)
     exact = structure_slowly(data, SearchResponse, "response")
-    assert repr(fast) == repr(exact) == repr(page)
+    assert full_repr(fast) == full_repr(exact) == full_repr(page)
 
 
 @pytest.mark.parametrize(("path", "value"), WRONG_TYPES, ids=WRONG_TYPE_IDS)
@@ -108,7 +108,7 @@ def test_from_dict_round_trips_every_model(page: SearchResponse, whole_floats: b
     data: dict[str, Any] = as_whole_floats(body) if whole_floats else body
     back = SearchResponse.from_dict(data)
     assert back == page
-    assert repr(back) == repr(page)
+    assert full_repr(back) == full_repr(page)
     for track, item in zip(page.tracks, data["tracks"], strict=True):
         assert repr(Track.from_dict(item)) == repr(track)
     for artist, item in zip(page.artists, data["artists"], strict=True):

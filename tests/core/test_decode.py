@@ -38,7 +38,7 @@ from tests.core.pages import (
     pages,
     without,
 )
-from tests.helpers import MockAPI, ok, open_client, page_json, track_json
+from tests.helpers import MockAPI, full_repr, ok, open_client, page_json, track_json
 
 #: No test here waits out a retry backoff (the `sleeps` fixture records them).
 pytestmark = pytest.mark.usefixtures("sleeps")
@@ -348,7 +348,7 @@ def test_a_page_round_trips_through_json(
     content = json.dumps(as_whole_floats(body) if whole_floats else body, ensure_ascii=ascii_only)
     decoded = decode_search_response(content.encode(), "req-9")
     assert decoded == page
-    assert repr(decoded) == repr(page)  # 20 and 20.0 are equal, but not the same type
+    assert full_repr(decoded) == full_repr(page)  # 20 and 20.0 are equal, but not the same type
     assert decoded.request_id == "req-9"
 
 

@@ -202,3 +202,35 @@ def test_invalid_parameter_error_names_the_parameter() -> None:
     raised = InvalidParameterError("limit", "must be between 1 and 100, got 0")
     assert raised.parameter == "limit"
     assert str(raised) == "invalid limit: must be between 1 and 100, got 0"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://api.audioscape.ai",
+        "https://api.audioscape.ai/v1",
+        "https://api.audioscape.ai/developer/v1/search",
+        "https://api.audioscape.ai/developer/v1/developer/v1",
+    ],
+)
+@pytest.mark.parametrize("status", [404, 405])
+async def test_a_base_url_not_in_the_apis_form_gets_a_hint(base_url: str, status: int) -> None:
+    """A 404 or 405 from a base URL that does not end in /developer/v1 names the right form."""
+    raised = await _raised(MockAPI(error(status, {"error": "Not Found"})), base_url=base_url)
+    assert isinstance(raised, APIStatusError)
+    assert raised.message == (
+        f"Not Found; check base_url {base_url}: the API's base URL ends in /developer/v1, "
+        "as https://api.audioscape.ai/developer/v1"
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "base_url", ["https://api.audioscape.ai/developer/v1", "https://e/developer/v1/"]
+)
+async def test_a_404_from_a_base_url_in_the_apis_form_is_left_as_it_is(base_url: str) -> None:
+    """No hint when the base URL already has the API's form: the 404 says what the server said."""
+    raised = await _raised(MockAPI(error(404, {"error": "nope"})), base_url=base_url)
+    assert isinstance(raised, NotFoundError)
+    assert raised.message == "nope"

@@ -30,7 +30,7 @@ from audioscape_async import (
 from audioscape_async._decode import decode_search_response
 from audioscape_async.emulator import EmulatorServer
 from tests.core.pages import answered
-from tests.helpers import MockAPI, open_client, page_json
+from tests.helpers import MockAPI, full_repr, open_client, page_json
 
 #: No test here waits out a retry backoff (the `sleeps` fixture records them).
 pytestmark = pytest.mark.usefixtures("sleeps")
@@ -397,7 +397,7 @@ async def test_a_page_pickles_with_its_exchange_and_read_only_headers() -> None:
     page = await answered(page_json(["1"]), **{"x-request-id": "req-7"})
     back = pickle.loads(pickle.dumps(page))
     assert back == page
-    assert repr(back) == repr(page)
+    assert full_repr(back) == full_repr(page)
     assert (back.request_id, back.status_code, back.attempts) == ("req-7", 200, 1)
     assert back.headers is not None
     assert page.headers is not None
@@ -413,3 +413,18 @@ def test_a_page_built_with_mutable_headers_keeps_its_own_read_only_copy() -> Non
     headers["x-request-id"] = "changed"
     assert page.headers is not None
     assert page.headers["x-request-id"] == "req-1"
+
+
+def test_a_page_repr_is_one_short_line_of_counts_and_meta() -> None:
+    """repr(page) counts tracks, artists and albums and shows the meta, however big the page."""
+    body = page_json([str(n) for n in range(25)], total=12_690)
+    body["artists"] = [{"name": f"Artist {n}", "track_count": 1} for n in range(25)]
+    body["albums"] = [{"name": "One", "artist": "Artist 0", "track_count": 25}]
+    page = SearchResponse.from_dict(body)
+    assert repr(page) == (
+        "SearchResponse(tracks=[25 tracks], artists=[25 artists], albums=[1 album], "
+        "meta=SearchMeta(total=12690, limit=20, offset=0, search_method='semantic', "
+        "matched_artist=None))"
+    )
+    assert "Artist 7" not in repr(page)
+    assert "Artist 7" in repr(page.artists)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from audioscape_async import AsyncClient, InsecureURLWarning
+from audioscape_async import AsyncClient, Client, InsecureURLWarning
 from tests.reliability.servers import RawServer, answer, read_request
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -109,6 +110,11 @@ def _through_proxy(api: RawServer) -> list[bool]:
     return [request.head.startswith(b"POST http://") for request in api.requests]
 
 
+async def _searches(client: AsyncClient, count: int) -> None:
+    for _ in range(count):
+        assert (await client.search("chill lo-fi beats")).tracks
+
+
 async def _search_twice(api: RawServer, transport: str, **options: object) -> None:
     async with AsyncClient("key", base_url=api.url(), transport=transport, **options) as client:  # type: ignore[arg-type]
         for _ in range(2):
@@ -120,15 +126,32 @@ async def test_an_environment_proxy_carries_every_call(
     sdk_transport: str, proxy: ForwardProxy, api: RawServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With HTTP_PROXY set, the calls go through the proxy (one kept connection), and the
-    key crossing it in plain http is warned of."""
+    key crossing it in plain http is warned of, once, at the first answer, naming the line
+    that made the client."""
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
-    with pytest.warns(InsecureURLWarning, match="through a proxy"):
-        client = AsyncClient("key", base_url=api.url(), transport=sdk_transport)  # type: ignore[arg-type]
+    client = AsyncClient("key", base_url=api.url(), transport=sdk_transport)  # type: ignore[arg-type]
+    made_at = sys._getframe().f_lineno - 1
     async with client:
-        for _ in range(2):
-            assert (await client.search("chill lo-fi beats")).tracks
+        with pytest.warns(InsecureURLWarning, match="through a proxy") as caught:
+            await _searches(client, 2)
+    assert len(caught) == 1
+    assert (caught[0].filename, caught[0].lineno) == (__file__, made_at)
     assert proxy.connections == 1
     assert _through_proxy(api) == [True]
+
+
+def test_the_sync_client_warns_of_a_proxy_at_its_first_answer_too(
+    proxy: ForwardProxy, api: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The blocking Client's answer arrives in its loop's thread; the warning names your line."""
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    with Client("key", base_url=api.url()) as client:
+        made_at = sys._getframe().f_lineno - 1
+        with pytest.warns(InsecureURLWarning, match="through a proxy") as caught:
+            pages = [client.search("chill lo-fi beats") for _ in range(2)]
+    assert all(page.tracks for page in pages)
+    assert len(caught) == 1
+    assert (caught[0].filename, caught[0].lineno) == (__file__, made_at)
 
 
 @pytest.mark.anyio
@@ -137,10 +160,10 @@ async def test_all_proxy_carries_calls_too(
 ) -> None:
     """ALL_PROXY applies when the scheme has no proxy of its own."""
     monkeypatch.setenv("ALL_PROXY", proxy.url)
-    with pytest.warns(InsecureURLWarning):
-        client = AsyncClient("key", base_url=api.url(), transport=sdk_transport)  # type: ignore[arg-type]
+    client = AsyncClient("key", base_url=api.url(), transport=sdk_transport)  # type: ignore[arg-type]
     async with client:
-        assert (await client.search("chill lo-fi beats")).tracks
+        with pytest.warns(InsecureURLWarning):
+            assert (await client.search("chill lo-fi beats")).tracks
     assert proxy.connections == 1
     assert _through_proxy(api) == [True]
 
@@ -180,12 +203,12 @@ async def test_with_options_can_turn_the_environment_off(
     """A with_options(trust_env=False) copy goes direct on the pool it shares; the client
     itself still goes through the proxy."""
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
-    with pytest.warns(InsecureURLWarning):
-        client = AsyncClient("key", base_url=api.url(), transport=sdk_transport)  # type: ignore[arg-type]
+    client = AsyncClient("key", base_url=api.url(), transport=sdk_transport)  # type: ignore[arg-type]
     async with client:
         direct = client.with_options(trust_env=False)
-        assert (await direct.search("chill lo-fi beats")).tracks
-        assert (await client.search("chill lo-fi beats")).tracks
+        assert (await direct.search("chill lo-fi beats")).tracks  # direct: no warning
+        with pytest.warns(InsecureURLWarning):
+            assert (await client.search("chill lo-fi beats")).tracks
     assert proxy.connections == 1
     assert sorted(_through_proxy(api)) == [False, True]
 

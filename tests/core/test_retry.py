@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -555,7 +556,7 @@ async def test_a_single_search_still_counts_429s_as_retries(sleeps: list[float])
         with pytest.raises(RateLimitError) as caught:
             await client.search("calm piano")
     assert api.calls == 3
-    assert "after 2 retries" in str(caught.value)
+    assert "(3 attempts over " in str(caught.value)
 
 
 @pytest.mark.anyio
@@ -566,7 +567,7 @@ async def test_a_walk_still_spends_max_retries_on_faults(sleeps: list[float]) ->
         with pytest.raises(InternalServerError) as caught:
             await client.iter_pages("calm piano").__anext__()
     assert api.calls == 1 + 3
-    assert "after 2 retries" in str(caught.value)
+    assert "(4 attempts over " in str(caught.value)
 
 
 @pytest.mark.anyio
@@ -585,6 +586,7 @@ async def test_a_walk_gives_up_when_nothing_succeeds_for_max_rate_limited() -> N
             await client.iter_pages("calm piano").__anext__()
     assert 0.15 <= time.monotonic() - started < 5.0
     assert api.calls >= 3
+    assert re.search(r"\(\d+ attempts over [\d.]+ s; no search of this API key", str(caught.value))
     assert "retry.max_rate_limited is 0.15 s" in str(caught.value)
 
 
@@ -620,3 +622,45 @@ def test_max_rate_limited_is_checked() -> None:
     with pytest.raises(InvalidParameterError, match=r"retry\.max_rate_limited"):
         RetryPolicy(max_rate_limited=-1)
     assert "max_rate_limited=300.0" in repr(RetryPolicy())
+
+
+# -- an error after retries says how many attempts, over how long ----------------------
+
+
+@pytest.mark.anyio
+async def test_an_error_after_retries_says_its_attempts_and_their_time() -> None:
+    """Three attempts of 50 ms each: the error says "3 attempts over" at least 0.15 s."""
+
+    def slow_500(_request: httpx.Request, _body: dict[str, Any]) -> httpx.Response:
+        time.sleep(0.05)
+        return _status(500)
+
+    api = MockAPI(respond=slow_500)
+    async with open_client(api, max_retries=2) as client:
+        with pytest.raises(InternalServerError) as caught:
+            await client.search("calm piano")
+    match = re.search(r"\(3 attempts over (\d+\.\d\d) s\)$", caught.value.message)
+    assert match, caught.value.message
+    assert 0.15 <= float(match[1]) < 5.0
+    assert str(caught.value).startswith("500: status 500 (3 attempts over ")
+
+
+@pytest.mark.anyio
+async def test_an_unretried_error_after_a_retry_still_says_the_attempts() -> None:
+    """A 500, then a 400 (never retried): the 400 says the call took two attempts."""
+    api = MockAPI(_status(500), _status(400))
+    async with open_client(api, max_retries=3) as client:
+        with pytest.raises(APIStatusError) as caught:
+            await client.search("calm piano")
+    assert caught.value.status_code == 400
+    assert "(2 attempts over " in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_first_attempt_error_says_nothing_of_attempts() -> None:
+    """An error that ends the first attempt (nothing retried) keeps its message as it was."""
+    api = MockAPI(_status(400))
+    async with open_client(api, max_retries=3) as client:
+        with pytest.raises(APIStatusError) as caught:
+            await client.search("calm piano")
+    assert caught.value.message == "status 400"

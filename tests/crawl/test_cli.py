@@ -16,6 +16,7 @@ from audioscape_async import Client
 from audioscape_async._cli import main
 from audioscape_async.emulator import EmulatorServer, Faults, KeyRateLimit
 from tests.crawl.support import QUERY, run_cli
+from tests.helpers import interruptible
 from tests.serving.redis_server import RedisServer
 
 
@@ -182,7 +183,7 @@ def test_interrupted_crawl_resumes_exactly(
     cli_server.emulator.set_faults(Faults({"latency": 1.0}, latency=0.03))
     args = ["crawl", QUERY, "--out", str(out), "--max-items", "4000", "--concurrency", "2"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "audioscape_async", *args],
+        interruptible("audioscape_async", *args),  # SIGINT raises, whatever the launcher does
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -82,3 +82,57 @@ def test_plugin_example_suite(audioscape_server: EmulatorServer) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "7 passed" in result.stdout
+
+
+def test_fastapi_zone_music_app_under_uvicorn(
+    audioscape_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The FastAPI example under a real uvicorn: its lifespan opens one client, a dependency
+    hands it to each request (the second visit is a cache hit), and shutdown closes it."""
+    import httpx
+
+    from tests.serving.game_scenario import AppServer
+
+    monkeypatch.syspath_prepend(str(EXAMPLES.parent))
+    from examples.fastapi_zone_music import app
+
+    with AppServer(app) as server, httpx.Client(base_url=server.url) as http:
+        first = http.get("/zones/boss-arena/music")
+        assert first.status_code == 200, first.text
+        assert first.json()["sound_id"].startswith("rbxassetid://")
+        assert first.json()["genre"] in {"cinematic", "orchestral", "metal", "ambient"}
+        assert first.json()["cache"] == "miss"
+        again = http.get("/zones/boss-arena/music")
+        assert again.json() == {**first.json(), "cache": "hit"}
+        assert http.get("/zones/nowhere/music").status_code == 404
+        audioscape_env.emulator.set_faults({"500": 1.0})
+        failed = http.get("/zones/beach/music")
+        assert failed.status_code == 503
+        assert "500" in failed.json()["detail"]
+        client = app.state.audioscape
+        assert not client.is_closed
+    assert client.is_closed
+
+
+@pytest.mark.anyio
+async def test_fastapi_example_client_can_be_overridden(
+    audioscape_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test swaps the shared client for its own through `dependency_overrides`."""
+    import httpx
+
+    from audioscape_async import AsyncClient
+
+    monkeypatch.syspath_prepend(str(EXAMPLES.parent))
+    from examples.fastapi_zone_music import app, get_client
+
+    async with AsyncClient(max_retries=0) as mine:
+        app.dependency_overrides[get_client] = lambda: mine
+        try:
+            transport = httpx.ASGITransport(app=app)  # no lifespan: only the override serves
+            async with httpx.AsyncClient(transport=transport, base_url="http://game") as http:
+                response = await http.get("/zones/library/music")
+        finally:
+            app.dependency_overrides.clear()
+    assert response.status_code == 200, response.text
+    assert response.json()["cache"] is None  # this client has no cache

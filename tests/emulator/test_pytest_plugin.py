@@ -56,7 +56,37 @@ def test_a_fixture_without_the_extra_fails_with_one_line(tmp_path: Path) -> None
     assert "pip install 'audioscape-async[emulator]'" in lines[0]
     assert "Traceback" not in result.stdout
     assert "During handling" not in result.stdout
-    assert "(missing: starlette)" in lines[0]
+    assert "(starlette is not installed)" in lines[0]
+
+
+def test_a_module_importing_the_emulator_without_the_extra_fails_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """A test module that imports the emulator (as the README's does) errors in one line."""
+    (tmp_path / "conftest.py").write_text(
+        'import sys\n\nsys.modules["starlette"] = None\nsys.modules["uvicorn"] = None\n'
+    )
+    (tmp_path / "test_app.py").write_text(
+        textwrap.dedent(
+            """
+            from audioscape_async.emulator import Faults
+
+
+            def test_uses_the_emulator(audioscape_emulator):
+                assert Faults
+            """
+        )
+    )
+    result = _run_pytest(tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "1 error" in result.stdout
+    assert "Traceback" not in result.stdout
+    assert "ModuleNotFoundError" not in result.stdout
+    lines = [line for line in result.stdout.splitlines() if "pip install" in line]
+    assert lines == [
+        "audioscape_async.emulator needs the 'emulator' extra (starlette is not installed): "
+        "pip install 'audioscape-async[emulator]'"
+    ], result.stdout
 
 
 @pytest.mark.anyio

@@ -117,9 +117,11 @@ class RawServer:
         *,
         tls: ssl.SSLContext | None = None,
         lifetime: float = 30.0,
+        read: bool = True,
     ) -> None:
         self._handler = handler
         self._tls = tls
+        self._read = read  # False: the handler gets the connection before any request is read
         self._lifetime = lifetime
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -167,7 +169,7 @@ class RawServer:
                     conn = self._tls.wrap_socket(conn, server_side=True)
                 except (ssl.SSLError, OSError):
                     return  # the client refused our certificate: the point of some tests
-            request = read_request(conn)
+            request = read_request(conn) if self._read else None
             if request is not None:
                 with self._lock:
                     self.requests.append(request)
@@ -238,6 +240,15 @@ def trickle(conn: socket.socket, request: RawRequest | None, stopping: threading
 def reset(conn: socket.socket, request: RawRequest | None, stopping: threading.Event) -> None:
     """Abort the connection with a TCP reset (RST) right after reading the request."""
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def not_tls(conn: socket.socket, request: RawRequest | None, stopping: threading.Event) -> None:
+    """Whatever arrives (a TLS hello), answer 400 in plain HTTP, as a plain-HTTP server does.
+
+    For a server made with ``read=False``: the hello holds no HTTP request to wait for.
+    """
+    conn.recv(4096)
+    conn.sendall(response_bytes(400, b"Bad Request"))
 
 
 def redirect(status: int, location: str) -> Handler:

@@ -20,6 +20,7 @@ import attrs
 import pytest
 
 from audioscape_async import (
+    DEFAULT_BASE_URL,
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
@@ -284,6 +285,7 @@ async def test_wrong_base_path_is_not_found(audioscape_emulator: EmulatorServer,
     assert outcome.status_code == 404
     assert outcome.request_id is not None
     assert outcome.request_id.startswith("req_")
+    assert f"ends in /developer/v1, as {DEFAULT_BASE_URL}" in str(outcome)
     assert audioscape_emulator.emulator.requests == []  # it never reached the search endpoint
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import sys
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -312,6 +313,60 @@ def test_sync_self_signed_certificate_is_refused_by_default(tls_server: servers.
     assert tls_server.requests == []
 
 
+#: Retries that would show: three of them, each after a short backoff.
+RETRYING = RetryPolicy(max_retries=3, initial_backoff=0.01, max_backoff=0.02)
+
+
+@pytest.mark.anyio
+async def test_an_untrusted_certificate_is_not_retried(tls_server: servers.RawServer) -> None:
+    """A certificate that fails verification will fail again: one connection, then the error."""
+    async with AsyncClient(
+        SECRET, base_url=tls_server.url(scheme="https"), retry=RETRYING
+    ) as client:
+        error = await _fail_async(client)
+    assert type(error) is APIConnectionError
+    assert not error.retryable
+    assert "certificate fails verification, so no retry was made" in str(error)
+    assert tls_server.connections == 1
+
+
+@pytest.mark.anyio
+async def test_tls_to_a_plain_http_server_is_not_retried_and_says_why() -> None:
+    """https:// to a server that speaks plain HTTP: one try, and a hint to use http://."""
+    with servers.RawServer(servers.not_tls, read=False) as plain:
+        async with AsyncClient(
+            SECRET, base_url=plain.url(scheme="https"), retry=RETRYING
+        ) as client:
+            error = await _fail_async(client)
+        assert plain.connections == 1
+    assert type(error) is APIConnectionError
+    assert not error.retryable
+    assert f"the server at 127.0.0.1:{plain.port} does not speak TLS" in str(error)
+    assert "base_url starts with http://" in str(error)
+
+
+def test_sync_tls_to_a_plain_http_server_is_not_retried() -> None:
+    """The sync Client makes one try too."""
+    with servers.RawServer(servers.not_tls, read=False) as plain:
+        with Client(SECRET, base_url=plain.url(scheme="https"), retry=RETRYING) as client:
+            error = _fail_sync(client)
+        assert plain.connections == 1
+    assert isinstance(error, APIConnectionError)
+    assert not error.retryable
+
+
+@pytest.mark.anyio
+async def test_a_refused_connection_is_still_retried() -> None:
+    """A connection error that a retry can cure (nothing listening) is retried as before."""
+    with servers.RawServer(servers.answer()) as gone:
+        url = gone.url()
+    async with AsyncClient(SECRET, base_url=url, retry=RETRYING) as client:
+        error = await _fail_async(client)
+    assert type(error) is APIConnectionError
+    assert error.retryable
+    assert "(4 attempts over " in str(error)
+
+
 @pytest.mark.anyio
 async def test_passing_the_ca_explicitly_works(
     tls_server: servers.RawServer, ca: trustme.CA
@@ -361,23 +416,98 @@ ON_MACHINE_OR_TLS = [
 ]
 
 
+def _held_warning(client: AsyncClient | Client) -> list[warnings.WarningMessage]:
+    """The insecure-URL warning `client` holds, said now (as its first network answer would)."""
+    inner = client._async if isinstance(client, Client) else client
+    insecure = inner._pipeline.config.insecure
+    assert insecure is not None
+    with pytest.warns(InsecureURLWarning, match="unencrypted") as record:
+        insecure.warn()
+    return list(record)
+
+
 @pytest.mark.parametrize("url", OFF_MACHINE)
 def test_plain_http_off_this_machine_warns_at_the_callers_line(url: str) -> None:
-    """http:// to another machine warns InsecureURLWarning, naming the caller's own line."""
-    with pytest.warns(InsecureURLWarning, match="unencrypted") as record:
-        AsyncClient(SECRET, base_url=url)
-    assert record[0].filename == __file__
-    with pytest.warns(InsecureURLWarning) as record:
-        Client(SECRET, base_url=url).close()
-    assert record[0].filename == __file__
+    """http:// to another machine holds an InsecureURLWarning naming the caller's own line.
+
+    Nothing is said when the client is made: only an answer over a network socket says it
+    (tests/core/test_proxy.py has it said by a real one).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        client = AsyncClient(SECRET, base_url=url)
+        sync = Client(SECRET, base_url=url)
+    record = _held_warning(client) + _held_warning(sync)
+    sync.close()
+    assert [warning.filename for warning in record] == [__file__, __file__]
     assert all(SECRET not in str(warning.message) for warning in record)
 
 
 def test_plain_http_from_the_environment_warns(monkeypatch: pytest.MonkeyPatch) -> None:
     """AUDIOSCAPE_BASE_URL with plain http to another machine warns as well."""
     monkeypatch.setenv("AUDIOSCAPE_BASE_URL", OFF_MACHINE[0])
-    with pytest.warns(InsecureURLWarning):
-        AsyncClient(SECRET)
+    assert _held_warning(AsyncClient(SECRET))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("url", ["http://emulator/developer/v1", OFF_MACHINE[0]])
+async def test_an_in_process_transport_never_warns(url: str) -> None:
+    """httpx's ASGI transport (the README's `http://emulator`) sends nothing over a network:
+    no InsecureURLWarning, even with every warning an error."""
+    from audioscape_async.emulator import DEMO_API_KEY, create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        transport = httpx.ASGITransport(app=create_app(tracks=200))
+        async with (
+            httpx.AsyncClient(transport=transport) as http,
+            AsyncClient(DEMO_API_KEY, base_url=url, http_client=http) as client,
+        ):
+            for _ in range(2):
+                assert (await client.search("Daft Punk", limit=3)).tracks
+
+
+def test_the_sync_client_on_an_in_process_transport_never_warns() -> None:
+    """The blocking Client on the ASGI transport is as quiet."""
+    from audioscape_async.emulator import DEMO_API_KEY, create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(tracks=200)))
+        with Client(DEMO_API_KEY, base_url=OFF_MACHINE[0], http_client=http) as client:
+            assert client.search("Daft Punk", limit=3).tracks
+
+
+class _ToLoopback(httpx.AsyncBaseTransport):
+    """Your own transport that carries every request over a real socket to `port` here."""
+
+    def __init__(self, port: int) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._port = port
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(host="127.0.0.1", port=self._port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_answer_over_a_real_socket_warns_once_at_the_callers_line(
+    emulator: EmulatorServer,
+) -> None:
+    """Plain http to another host over a real socket (httpcore's network_stream): one warning."""
+    async with httpx.AsyncClient(transport=_ToLoopback(emulator.port)) as http:
+        client = AsyncClient(SECRET, base_url=OFF_MACHINE[0], http_client=http)
+        made_at = sys._getframe().f_lineno - 1
+        async with client:
+            with pytest.warns(InsecureURLWarning, match="off this machine") as record:
+                pages = [await client.search("chill lo-fi beats", limit=1) for _ in range(2)]
+    assert [len(page.tracks) for page in pages] == [1, 1]
+    assert len(record) == 1
+    assert (record[0].filename, record[0].lineno) == (__file__, made_at)
+    assert SECRET not in str(record[0].message)
 
 
 @pytest.mark.parametrize("url", ON_MACHINE_OR_TLS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -355,6 +356,12 @@ async def test_fallback_warns_once_and_works_in_process(caplog: pytest.LogCaptur
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "falling back" in warnings[0]
+    # redis-py's reason ends in a full stop; mid-sentence it is dropped (no stray ".;").
+    assert re.fullmatch(
+        r"Redis at \S+ is unreachable: [^;]*[^.]; falling back to the in-process rate gate "
+        r"and cache",
+        warnings[0],
+    ), warnings[0]
 
 
 @asyncio_only
@@ -525,14 +532,14 @@ import asyncio
 from audioscape_async import AsyncClient, AudioScapeError, RateLimit, RedisBackend
 
 async def main():
-    backend = RedisBackend("redis://127.0.0.1:9/0", connect_timeout=0.5, timeout=0.5)
-    limit = RateLimit(requests_per_second=5, backend=backend)
-    async with AsyncClient("k", base_url="http://127.0.0.1:9/v1", max_retries=0,
-                           rate_limit=limit) as client:
-        try:
+    try:
+        backend = RedisBackend("redis://127.0.0.1:9/0", connect_timeout=0.5, timeout=0.5)
+        limit = RateLimit(requests_per_second=5, backend=backend)
+        async with AsyncClient("k", base_url="http://127.0.0.1:9/v1", max_retries=0,
+                               rate_limit=limit) as client:
             await client.search("x")
-        except AudioScapeError as error:
-            print("sdk error:", type(error).__name__, error)
+    except AudioScapeError as error:
+        print("sdk error:", type(error).__name__, error)
 
 asyncio.run(main())
 """
@@ -542,7 +549,7 @@ asyncio.run(main())
     assert done.returncode == 0, done.stderr
     assert "sdk error:" in done.stdout
     if missing == "redis":
-        assert "needs redis-py" in done.stdout
+        assert "RedisBackend needs the 'redis' extra" in done.stdout
 
 
 # -- a rate learned by the fleet -----------------------------------------------------
