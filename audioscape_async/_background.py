@@ -17,6 +17,10 @@ copies), on the client's event loop:
   inherited by the work that runs there.
 - At most `limit` tasks run at once; past it, `start` refuses (returns False)
   and the work is not done: the caller's next lookup asks again.
+- Work that never begins (its loop ended first: a task cancelled before its
+  first step runs none of its code) has its coroutine closed (no "never
+  awaited" warning) and its `dropped` callback called instead, when the host
+  ends, so that what the starter claimed for it is let go.
 - A task's exception is logged and counted by the work itself; one that gets
   past it is logged here, never raised into the host (on trio it would crash
   the run) nor into any caller.
@@ -29,8 +33,8 @@ new host there: the old one ended with its loop.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ._context import current_loop, on_asyncio
 from ._logs import logger
@@ -47,17 +51,43 @@ __all__ = ["Background", "Work"]
 Work = Callable[[], Awaitable[None]]
 
 
+class _Job:
+    """One piece of work on one host: its coroutine (made once, closed if it never
+    begins), and what to call then."""
+
+    __slots__ = ("coro", "dropped", "work")
+
+    def __init__(self, host: _Host, work: Work, dropped: Callable[[], None] | None) -> None:
+        self.work = work
+        self.dropped = dropped
+        self.coro: Coroutine[Any, Any, None] = self._run(host)
+
+    def spawn(self, group: TaskGroup) -> None:
+        coro = self.coro
+        group.start_soon(lambda: coro, name="audioscape-background-work")
+
+    async def _run(self, host: _Host) -> None:
+        try:
+            host.waiting.discard(self)
+            await self.work()
+        except Exception:  # the work logs its own failures; this is the last guard
+            logger.exception("background work of an AudioScape client failed")
+        finally:
+            host.running -= 1
+
+
 class _Host:
     """The task that holds the group on one event loop, and what waits for it."""
 
-    __slots__ = ("done", "group", "loop", "pending", "running", "stop", "task")
+    __slots__ = ("done", "group", "loop", "pending", "running", "stop", "task", "waiting")
 
     def __init__(self, loop: object) -> None:
         import anyio
 
         self.loop = loop
         self.group: TaskGroup | None = None  # once the host task has entered it
-        self.pending: list[Work] = []  # started before the host task ran
+        self.pending: list[_Job] = []  # started before the host task ran
+        self.waiting: set[_Job] = set()  # started, not begun yet
         self.running = 0
         self.stop = anyio.Event()
         self.done = anyio.Event()
@@ -84,8 +114,11 @@ class Background:
         host = self._host
         return 0 if host is None else host.running
 
-    def start(self, work: Work) -> bool:
-        """Run `work()` in the group on the running loop; False if closed or at `limit`."""
+    def start(self, work: Work, dropped: Callable[[], None] | None = None) -> bool:
+        """Run `work()` in the group on the running loop; False if closed or at `limit`.
+
+        `dropped()` is called instead if the work never begins (its loop ended first).
+        """
         if self._closed:
             return False
         host = self._host
@@ -95,10 +128,12 @@ class Background:
         if host.running >= self.limit:
             return False
         host.running += 1
+        job = _Job(host, work, dropped)
+        host.waiting.add(job)
         if host.group is None:
-            host.pending.append(work)
+            host.pending.append(job)
         else:
-            host.group.start_soon(self._run, host, work)
+            job.spawn(host.group)
         return True
 
     async def aclose(self) -> None:
@@ -119,7 +154,10 @@ class Background:
             import asyncio
 
             running = asyncio.get_running_loop()
-            host.task = fresh.run(running.create_task, self._serve(host))
+            task = fresh.run(running.create_task, self._serve(host))
+            # Cancelled before its first step (its loop ended), `_serve` never runs.
+            task.add_done_callback(lambda _task: _abandon(host))
+            host.task = task
         else:
             import trio
 
@@ -132,20 +170,27 @@ class Background:
         try:
             async with anyio.create_task_group() as group:
                 host.group = group
-                for work in host.pending:
-                    group.start_soon(self._run, host, work)
+                for job in host.pending:
+                    job.spawn(group)
                 host.pending.clear()
                 await host.stop.wait()
                 group.cancel_scope.cancel()
         finally:
             host.group = None
+            _abandon(host)
             host.done.set()
 
-    @staticmethod
-    async def _run(host: _Host, work: Work) -> None:
-        try:
-            await work()
-        except Exception:  # the work logs its own failures; this is the last guard
-            logger.exception("background work of an AudioScape client failed")
-        finally:
-            host.running -= 1
+
+def _abandon(host: _Host) -> None:
+    """Let go of the work that never began on `host` (its loop ended first)."""
+    jobs = list(host.waiting)
+    host.waiting.clear()
+    host.pending.clear()
+    for job in jobs:
+        host.running -= 1
+        job.coro.close()
+        if job.dropped is not None:
+            try:
+                job.dropped()
+            except Exception:  # the last guard, as in `_run`
+                logger.exception("background work of an AudioScape client failed")

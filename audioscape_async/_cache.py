@@ -97,7 +97,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._context import current_loop
+from ._context import current_loop, fork_generation
 from ._exceptions import (
     AudioScapeError,
     BackendUnavailableError,
@@ -296,7 +296,9 @@ class SearchCache:
         self._stored: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._flights: dict[_FlightKey, _Flight] = {}
-        self._refreshing: set[str] = set()  # keys with a refresh running in this process
+        #: The keys with a refresh running in this process, and the process's fork
+        #: generation then: a forked child does not wait for its parent's refreshes.
+        self._refreshing: dict[str, int] = {}
         self._warned: set[str] = set()
         self.hits = 0
         self.misses = 0
@@ -608,13 +610,18 @@ class SearchCache:
 
     def _revalidate_soon(self, key: str, background: Background, call: Call) -> None:
         """Start the refresh of `key` in `background`, unless one runs in this process."""
+        generation = fork_generation()
         with self._lock:
-            if key in self._refreshing:
+            if self._refreshing.get(key) == generation:
                 return
-            self._refreshing.add(key)
-        if not background.start(lambda: self._revalidate(key, call)):
-            with self._lock:  # the client is closed, or runs its most refreshes already
-                self._refreshing.discard(key)
+            self._refreshing[key] = generation
+
+        def unclaim() -> None:  # refused, or dropped: its loop ended before it began
+            with self._lock:
+                self._refreshing.pop(key, None)
+
+        if not background.start(lambda: self._revalidate(key, call), unclaim):
+            unclaim()  # the client is closed, or runs its most refreshes already
 
     async def _revalidate(self, key: str, call: Call) -> None:
         """One background refresh of `key`: a new page stored, or the failure logged."""
@@ -647,7 +654,7 @@ class SearchCache:
             if token is not None:
                 await self._release(key, token)
             with self._lock:
-                self._refreshing.discard(key)
+                self._refreshing.pop(key, None)
 
     # -- the stores ---------------------------------------------------------------------
 
