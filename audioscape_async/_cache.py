@@ -572,6 +572,11 @@ class SearchCache:
         while True:
             try:
                 taken, raw = await backend.lead(name, token, LEASE, deadline=deadline)
+            except anyio.get_cancelled_exc_class():
+                # Cancelled while Redis ran the script: the lease may be this token's,
+                # and the fleet would wait for it until it expires.
+                await self._release(key, token)
+                raise
             except BackendUnavailableError as error:
                 if backend.fall_back(error):
                     return None

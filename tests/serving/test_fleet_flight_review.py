@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import anyio
@@ -55,4 +59,78 @@ async def test_a_foreign_lease_key_longer_than_any_lease_does_not_block(
         with anyio.fail_after(2):
             page = await client.search(QUERY, limit=3)
         await client.aclose()
+    assert page.cache_status == "miss"
+
+
+class SlowLeaseProxy:
+    """A TCP proxy to Redis that passes every command on at once, but holds back for `delay`
+    seconds each answer to a command naming a lease: the script runs, its answer is late."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.port, self.delay = port, delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.port))
+            self.sockets += [client, server]
+            asked = threading.Event()
+            threading.Thread(target=self._up, args=(client, server, asked), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client, asked), daemon=True).start()
+
+    def _up(self, source: socket.socket, target: socket.socket, asked: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if b"lease:" in data:
+                    asked.set()
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def _down(self, source: socket.socket, target: socket.socket, asked: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if asked.is_set():
+                    asked.clear()
+                    time.sleep(self.delay)
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+@pytest.mark.anyio
+async def test_a_fetcher_cancelled_while_redis_ran_its_lease_script_lets_go(
+    emulator: EmulatorServer, redis_server: RedisServer
+) -> None:
+    """A caller cancelled while Redis gave it the lease (its answer late) lets go of it: the
+    next process fetches at once instead of waiting for the lease to expire (10 s)."""
+    proxy = SlowLeaseProxy(redis_server.port, delay=0.5)
+    try:
+        async with (
+            RedisBackend(redis_server.url) as direct,
+            RedisBackend(proxy.url, timeout=5) as slow,
+        ):
+            first, second = process(emulator, slow, ttl=60), process(emulator, direct, ttl=60)
+            await second.search("load the scripts", limit=3)  # LEAD is in Redis's cache now
+            with anyio.move_on_after(0.25) as scope:
+                await first.search(QUERY, limit=3)  # its LEAD ran; its answer is late
+            assert scope.cancelled_caught
+            with anyio.fail_after(3):
+                page = await second.search(QUERY, limit=3)
+            await first.aclose()
+            await second.aclose()
+    finally:
+        proxy.close()
     assert page.cache_status == "miss"
