@@ -37,7 +37,9 @@ What `fetch` does, in order:
    (not the caller's deadline). Closing that client cancels it; the next
    lookup by any client starts another. A refresh's failure is logged
    (WARNING once per key until one succeeds) and counted
-   (``refresh_failures``), never raised; the stale page is served until
+   (``refresh_failures``), never raised, and the key is not refreshed again
+   in this process for `REFRESH_PAUSE` seconds (a failing API gets one call
+   per key per pause, not one per lookup); the stale page is served until
    ``ttl + S``, then the key is a miss (or stale-if-error).
 
 **One call per key for the whole fleet.** With a `RedisBackend`, a miss is
@@ -137,6 +139,10 @@ DEFAULT_MAX_BYTES = 64 * 2**20
 
 #: The default number of refreshes one client runs at once (`stale_while_revalidate`).
 DEFAULT_MAX_REFRESHES = 16
+
+#: Seconds after a failed background refresh of a key before this process tries it again:
+#: a failing API gets one refresh call per key per pause, not one per lookup.
+REFRESH_PAUSE = 1.0
 
 #: Seconds a fleet's fetcher holds a key's lease: how long the others wait for it at
 #: most if its process dies (it lets go as soon as its call ends, either way).
@@ -296,9 +302,10 @@ class SearchCache:
         self._stored: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._flights: dict[_FlightKey, _Flight] = {}
-        #: The keys with a refresh running in this process, and the process's fork
-        #: generation then: a forked child does not wait for its parent's refreshes.
-        self._refreshing: dict[str, int] = {}
+        #: The keys with a refresh running in this process (or paused after one failed):
+        #: the process's fork generation then (a forked child does not wait for its
+        #: parent's refreshes), and the `clock` instant the claim lasts until.
+        self._refreshing: dict[str, tuple[int, float]] = {}
         self._warned: set[str] = set()
         self.hits = 0
         self.misses = 0
@@ -615,11 +622,18 @@ class SearchCache:
 
     def _revalidate_soon(self, key: str, background: Background, call: Call) -> None:
         """Start the refresh of `key` in `background`, unless one runs in this process."""
-        generation = fork_generation()
+        generation, now = fork_generation(), clock()
         with self._lock:
-            if self._refreshing.get(key) == generation:
+            claims = self._refreshing
+            claim = claims.get(key)
+            if claim is not None and claim[0] == generation and now < claim[1]:
                 return
-            self._refreshing[key] = generation
+            if len(claims) >= self.max_entries:  # bounded: forget the pauses that are over
+                for old in [
+                    k for k, (g, until) in claims.items() if g != generation or now >= until
+                ]:
+                    del claims[old]
+            claims[key] = (generation, math.inf)
 
         def unclaim() -> None:  # refused, or dropped: its loop ended before it began
             with self._lock:
@@ -629,8 +643,10 @@ class SearchCache:
             unclaim()  # the client is closed, or runs its most refreshes already
 
     async def _revalidate(self, key: str, call: Call) -> None:
-        """One background refresh of `key`: a new page stored, or the failure logged."""
+        """One background refresh of `key`: a new page stored, or the failure logged (and
+        the key not refreshed again for `REFRESH_PAUSE` seconds)."""
         token: str | None = None
+        failed = False
         try:
             if self._fleet():
                 # While another process refreshes it, wait here (one task per key in
@@ -643,6 +659,7 @@ class SearchCache:
             await self._store(key, page, None)
             await emit_cache("refreshed")
         except Exception as error:
+            failed = True
             with self._lock:
                 self.refresh_failures += 1
                 first = _first(self._warned, "refresh " + key, self.max_entries)
@@ -659,7 +676,10 @@ class SearchCache:
             if token is not None:
                 await self._release(key, token)
             with self._lock:
-                self._refreshing.pop(key, None)
+                if failed:
+                    self._refreshing[key] = (fork_generation(), clock() + REFRESH_PAUSE)
+                else:
+                    self._refreshing.pop(key, None)
 
     # -- the stores ---------------------------------------------------------------------
 

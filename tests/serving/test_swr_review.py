@@ -163,3 +163,24 @@ def test_a_child_forked_during_a_refresh_refreshes_the_key_itself(
     )
     assert "child refreshed" in done.stdout, done.stdout + done.stderr
     assert "child exit 0" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.anyio
+async def test_a_failing_refresh_is_not_tried_again_at_every_lookup(
+    emulator: EmulatorServer, clock: FakeClock
+) -> None:
+    """The API failing: 50 stale lookups make one refresh call, not 50; one more after a pause."""
+    cache = SearchCache(ttl=2, stale_while_revalidate=10)
+    async with client_for(emulator, cache, max_retries=0) as client:
+        await client.search(QUERY, limit=3)
+        clock.now += 3
+        emulator.emulator.set_faults(Faults({"500": 1.0}))
+        for _ in range(50):
+            assert (await client.search(QUERY, limit=3)).cache_status == "stale"
+            await anyio.sleep(0.005)  # time for a refresh to fail and let go
+        await eventually(lambda: cache.stats()["refresh_failures"] >= 1)
+        assert searches(emulator) == 2  # the first miss, and one refresh
+        clock.now += cache_module.REFRESH_PAUSE
+        assert (await client.search(QUERY, limit=3)).cache_status == "stale"
+        await eventually(lambda: cache.stats()["refresh_failures"] >= 2)
+    assert searches(emulator) == 3
