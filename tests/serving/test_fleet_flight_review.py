@@ -53,12 +53,14 @@ async def test_a_foreign_lease_key_longer_than_any_lease_does_not_block(
     emulator: EmulatorServer, redis_server: RedisServer
 ) -> None:
     """A lease key set to expire later than any lease of ours (not ours) is replaced at once."""
-    async with RedisBackend(redis_server.url) as backend:
-        async with process(emulator, backend, ttl=60) as client:
-            with redis.Redis.from_url(redis_server.url) as direct:
-                direct.set(lease_of(client), "foreign", ex=3600)
-            with anyio.fail_after(2):
-                page = await client.search(QUERY, limit=3)
+    async with (
+        RedisBackend(redis_server.url) as backend,
+        process(emulator, backend, ttl=60) as client,
+    ):
+        with redis.Redis.from_url(redis_server.url) as direct:
+            direct.set(lease_of(client), "foreign", ex=3600)
+        with anyio.fail_after(2):
+            page = await client.search(QUERY, limit=3)
     assert page.cache_status == "miss"
 
 
@@ -121,17 +123,15 @@ async def test_a_fetcher_cancelled_while_redis_ran_its_lease_script_lets_go(
         async with (
             RedisBackend(redis_server.url) as direct,
             RedisBackend(proxy.url, timeout=5) as slow,
+            process(emulator, slow, ttl=60) as first,
+            process(emulator, direct, ttl=60) as second,
         ):
-            async with (
-                process(emulator, slow, ttl=60) as first,
-                process(emulator, direct, ttl=60) as second,
-            ):
-                await second.search("load the scripts", limit=3)  # LEAD is in Redis's cache
-                with anyio.move_on_after(0.25) as scope:
-                    await first.search(QUERY, limit=3)  # its LEAD ran; its answer is late
-                assert scope.cancelled_caught
-                with anyio.fail_after(3):
-                    page = await second.search(QUERY, limit=3)
+            await second.search("load the scripts", limit=3)  # LEAD is in Redis's cache
+            with anyio.move_on_after(0.25) as scope:
+                await first.search(QUERY, limit=3)  # its LEAD ran; its answer is late
+            assert scope.cancelled_caught
+            with anyio.fail_after(3):
+                page = await second.search(QUERY, limit=3)
     finally:
         proxy.close()
     assert page.cache_status == "miss"
@@ -154,16 +154,14 @@ async def test_a_fetcher_out_of_time_while_redis_ran_its_lease_script_lets_go(
         async with (
             RedisBackend(redis_server.url) as direct,
             RedisBackend(proxy.url, timeout=5, fallback=fallback) as slow,
+            process(emulator, slow, ttl=60) as first,
+            process(emulator, direct, ttl=60) as second,
         ):
-            async with (
-                process(emulator, slow, ttl=60) as first,
-                process(emulator, direct, ttl=60) as second,
-            ):
-                await second.search("load the scripts", limit=3)  # LEAD is in Redis's cache
-                with contextlib.suppress(DeadlineExceededError):
-                    await first.search(QUERY, limit=3, deadline=0.3)  # its LEAD ran, late
-                with anyio.fail_after(3):
-                    page = await second.search(QUERY, limit=3)
+            await second.search("load the scripts", limit=3)  # LEAD is in Redis's cache
+            with contextlib.suppress(DeadlineExceededError):
+                await first.search(QUERY, limit=3, deadline=0.3)  # its LEAD ran, late
+            with anyio.fail_after(3):
+                page = await second.search(QUERY, limit=3)
     finally:
         proxy.close()
     assert page.cache_status in {"miss", "coalesced"}
