@@ -21,9 +21,11 @@ What `fetch` does, in order:
    first of them leads a new call, so a cancelled caller never takes the page
    away from the others. A follower waits no longer than its own `deadline`,
    and then raises `DeadlineExceededError`.
-3. **Errors are never cached.** The leader's error reaches every follower. If
-   it is transient (`is_transient`: 429, 5xx, connection errors, timeouts, an
-   open circuit), an expired entry younger than ``ttl + stale_if_error`` is
+3. **Errors are never cached.** The leader's error reaches every follower,
+   except its `DeadlineExceededError` (its own budget, not the server's word:
+   the followers go on as if it were cancelled). If it is transient
+   (`is_transient`: 429, 5xx, connection errors, timeouts, an open circuit),
+   an expired entry younger than ``ttl + stale_if_error`` is
    served instead with ``cache_status == "stale"``, logged at WARNING once per
    key until the key is refreshed. Any other error (400, 401, validation) is
    raised.
@@ -487,7 +489,10 @@ class SearchCache:
                 if current:
                     await self._store(key, page, deadline)
             except Exception as error:
-                flight.error, flight.traceback = error, error.__traceback__
+                if not isinstance(error, DeadlineExceededError):
+                    # Out of time is this leader's own budget, not the server's word: as
+                    # if cancelled, its followers wake and one of them calls again.
+                    flight.error, flight.traceback = error, error.__traceback__
                 if refresh:
                     raise  # a second look wants the server's word, not the page it doubts
                 return self._stale_or_raise(key, entry, error)

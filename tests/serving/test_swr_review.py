@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pytest
 
-from audioscape_async import AsyncClient, SearchCache
+from audioscape_async import AsyncClient, DeadlineExceededError, SearchCache
 from audioscape_async import _cache as cache_module
 from audioscape_async.emulator import EmulatorServer, Faults
 from tests.helpers import eventually
@@ -184,3 +184,25 @@ async def test_a_failing_refresh_is_not_tried_again_at_every_lookup(
         assert (await client.search(QUERY, limit=3)).cache_status == "stale"
         await eventually(lambda: cache.stats()["refresh_failures"] >= 2)
     assert searches(emulator) == 3
+
+
+@pytest.mark.anyio
+async def test_a_leaders_deadline_is_its_own_not_its_followers(emulator: EmulatorServer) -> None:
+    """A leader out of time fails alone: a follower with time left leads a call of its own."""
+    emulator.emulator.set_faults(Faults({"latency": 1.0}, latency=0.5))
+    outcomes: dict[str, object] = {}
+    async with client_for(emulator, SearchCache()) as client:
+
+        async def one(name: str, deadline: float | None, delay: float) -> None:
+            await anyio.sleep(delay)
+            try:
+                page = await client.search(QUERY, limit=3, deadline=deadline)
+            except DeadlineExceededError as error:
+                outcomes[name] = type(error)
+            else:
+                outcomes[name] = page.cache_status
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(one, "hurried leader", 0.2, 0)
+            group.start_soon(one, "patient follower", None, 0.05)
+    assert outcomes == {"hurried leader": DeadlineExceededError, "patient follower": "miss"}
