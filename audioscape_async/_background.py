@@ -26,8 +26,9 @@ copies), on the client's event loop:
   the run) nor into any caller.
 
 A client is used on one event loop at a time; if its loop has ended and a new
-one calls (a sync `Client` in a forked child, say), the next `start` opens a
-new host there: the old one ended with its loop.
+one calls (a sync `Client` in a forked child, say), or its host task has ended
+while its loop goes on (an app that cancels the tasks it did not make), the
+next `start` opens a new host: the old one is over.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ class Background:
             return False
         host = self._host
         loop = current_loop()
-        if host is None or host.loop is not loop:
+        if host is None or host.loop is not loop or host.done.is_set():
+            # None yet, its loop has ended, or its task did (cancelled by the app): a new one.
             host = self._host = self._open(loop)
         if host.running >= self.limit:
             return False
@@ -156,7 +158,7 @@ class Background:
             running = asyncio.get_running_loop()
             task = fresh.run(running.create_task, self._serve(host))
             # Cancelled before its first step (its loop ended), `_serve` never runs.
-            task.add_done_callback(lambda _task: _abandon(host))
+            task.add_done_callback(lambda _task: _end(host))
             host.task = task
         else:
             import trio
@@ -177,12 +179,13 @@ class Background:
                 group.cancel_scope.cancel()
         finally:
             host.group = None
-            _abandon(host)
-            host.done.set()
+            _end(host)
 
 
-def _abandon(host: _Host) -> None:
-    """Let go of the work that never began on `host` (its loop ended first)."""
+def _end(host: _Host) -> None:
+    """Mark `host` over, and let go of the work that never began there (its loop or its
+    task ended first)."""
+    host.done.set()
     jobs = list(host.waiting)
     host.waiting.clear()
     host.pending.clear()

@@ -206,3 +206,29 @@ async def test_a_leaders_deadline_is_its_own_not_its_followers(emulator: Emulato
             group.start_soon(one, "hurried leader", 0.2, 0)
             group.start_soon(one, "patient follower", None, 0.05)
     assert outcomes == {"hurried leader": DeadlineExceededError, "patient follower": "miss"}
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_refreshes_go_on_after_the_app_cancels_every_task(
+    emulator: EmulatorServer, clock: FakeClock
+) -> None:
+    """An app that cancels every task it did not make (a reload) and goes on: the next stale
+    lookups are still refreshed, and no refresh slot stays taken."""
+    import asyncio
+
+    cache = SearchCache(ttl=2, stale_while_revalidate=10, max_refreshes=1)
+    runner = asyncio.all_tasks()  # the test runner's: the app does not own them
+    async with client_for(emulator, cache) as client:
+        await client.search(QUERY, limit=3)
+        clock.now += 3
+        assert (await client.search(QUERY, limit=3)).cache_status == "stale"
+        await eventually(lambda: cache.stats()["refreshes"] >= 1)
+        for task in asyncio.all_tasks() - runner:
+            task.cancel()
+        await anyio.sleep(0.05)
+        clock.now += 3
+        for count in (2, 3):
+            assert (await client.search(QUERY, limit=3)).cache_status == "stale"
+            await eventually(lambda: cache.stats()["refreshes"] >= count)  # noqa: B023
+            clock.now += 3
