@@ -150,6 +150,11 @@ REFRESH_PAUSE = 1.0
 #: most if its process dies (it lets go as soon as its call ends, either way).
 LEASE = 10.0
 
+#: Seconds a lease's release may run past its caller's deadline: one small command, sent
+#: even then (Redis runs it whether or not its answer is awaited), which spares the fleet
+#: a wait of up to `LEASE` for a lease nobody holds.
+_RELEASE_GRACE = 0.1
+
 #: The first and the longest pause between two reads of the store while another
 #: process fetches a page (doubling in between).
 _POLL_FIRST, _POLL_MAX = 0.005, 0.05
@@ -584,16 +589,14 @@ class SearchCache:
         while True:
             try:
                 taken, raw = await backend.lead(name, token, LEASE, deadline=deadline)
-            except anyio.get_cancelled_exc_class():
-                # Cancelled while Redis ran the script: the lease may be this token's,
-                # and the fleet would wait for it until it expires.
-                await self._release(key, token)
+            except (anyio.get_cancelled_exc_class(), DeadlineExceededError):
+                # Cancelled or out of time while Redis ran the script: the lease may be
+                # this token's, and the fleet would wait for it until it expires.
+                await self._release(key, token, deadline)
                 raise
             except BackendUnavailableError as error:
                 if backend.fall_back(error):
                     return None
-                raise
-            except DeadlineExceededError:
                 raise
             except AudioScapeError as error:  # reachable, but it refused: a call of our own
                 logger.debug("no lease for search %s: %s", key, error)
@@ -614,9 +617,12 @@ class SearchCache:
             pause = min(pause * 2, _POLL_MAX)
 
     async def _release(self, key: str, token: str, deadline: float | None = None) -> None:
-        """Let go of the fleet's lease on `key`, even in a cancelled task, within `deadline`."""
+        """Let go of the fleet's lease on `key`, even in a cancelled task, within `deadline`
+        (or `_RELEASE_GRACE` seconds, if that leaves less)."""
         import anyio
 
+        if deadline is not None:
+            deadline = max(deadline, time.monotonic() + _RELEASE_GRACE)
         backend = self._backend
         assert backend is not None
         with anyio.CancelScope(shield=True):  # bounded: every command has its own bound
