@@ -65,7 +65,13 @@ class _Job:
 
     def spawn(self, group: TaskGroup) -> None:
         coro = self.coro
-        group.start_soon(lambda: coro, name="audioscape-background-work")
+
+        def start() -> None:
+            group.start_soon(lambda: coro, name="audioscape-background-work")
+
+        # In an empty context, as the host: `Background.start` runs in the caller's task,
+        # whose context a task started there would copy.
+        contextvars.Context().run(start)
 
     async def _run(self, host: _Host) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import os
 import subprocess
@@ -232,3 +233,31 @@ async def test_refreshes_go_on_after_the_app_cancels_every_task(
             assert (await client.search(QUERY, limit=3)).cache_status == "stale"
             await eventually(lambda: cache.stats()["refreshes"] >= count)  # noqa: B023
             clock.now += 3
+
+
+CALLER = contextvars.ContextVar("CALLER", default="none")
+
+
+@pytest.mark.anyio
+async def test_a_refresh_started_while_the_group_runs_inherits_nothing_of_its_caller(
+    emulator: EmulatorServer, clock: FakeClock
+) -> None:
+    """Context variables of a caller (its span, its hooks' call) do not reach a refresh it
+    starts once the group already runs (not only the first, which starts the group)."""
+    seen: list[str] = []
+    cache = SearchCache(ttl=2, stale_while_revalidate=10)
+    async with client_for(emulator, cache) as client:
+        await client.search(QUERY, limit=3)
+        clock.now += 3
+        assert (await client.search(QUERY, limit=3)).cache_status == "stale"
+        await eventually(lambda: cache.stats()["refreshes"] >= 1)  # the group runs now
+        background = client._pipeline.shared.background
+        assert background is not None
+        CALLER.set("player 2")
+
+        async def peek() -> None:
+            seen.append(CALLER.get())
+
+        assert background.start(peek)
+        await eventually(lambda: bool(seen))
+    assert seen == ["none"]
