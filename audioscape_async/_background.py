@@ -17,20 +17,25 @@ copies), on the client's event loop:
   inherited by the work that runs there.
 - At most `limit` tasks run at once; past it, `start` refuses (returns False)
   and the work is not done: the caller's next lookup asks again.
+- Work that never begins (its loop ended first: a task cancelled before its
+  first step runs none of its code) has its coroutine closed (no "never
+  awaited" warning) and its `dropped` callback called instead, when the host
+  ends, so that what the starter claimed for it is let go.
 - A task's exception is logged and counted by the work itself; one that gets
   past it is logged here, never raised into the host (on trio it would crash
   the run) nor into any caller.
 
 A client is used on one event loop at a time; if its loop has ended and a new
-one calls (a sync `Client` in a forked child, say), the next `start` opens a
-new host there: the old one ended with its loop.
+one calls (a sync `Client` in a forked child, say), or its host task has ended
+while its loop goes on (an app that cancels the tasks it did not make), the
+next `start` opens a new host: the old one is over.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ._context import current_loop, on_asyncio
 from ._logs import logger
@@ -47,17 +52,49 @@ __all__ = ["Background", "Work"]
 Work = Callable[[], Awaitable[None]]
 
 
+class _Job:
+    """One piece of work on one host: its coroutine (made once, closed if it never
+    begins), and what to call then."""
+
+    __slots__ = ("coro", "dropped", "work")
+
+    def __init__(self, host: _Host, work: Work, dropped: Callable[[], None] | None) -> None:
+        self.work = work
+        self.dropped = dropped
+        self.coro: Coroutine[Any, Any, None] = self._run(host)
+
+    def spawn(self, group: TaskGroup) -> None:
+        coro = self.coro
+
+        def start() -> None:
+            group.start_soon(lambda: coro, name="audioscape-background-work")
+
+        # In an empty context, as the host: `Background.start` runs in the caller's task,
+        # whose context a task started there would copy.
+        contextvars.Context().run(start)
+
+    async def _run(self, host: _Host) -> None:
+        try:
+            host.waiting.discard(self)
+            await self.work()
+        except Exception:  # the work logs its own failures; this is the last guard
+            logger.exception("background work of an AudioScape client failed")
+        finally:
+            host.running -= 1
+
+
 class _Host:
     """The task that holds the group on one event loop, and what waits for it."""
 
-    __slots__ = ("done", "group", "loop", "pending", "running", "stop", "task")
+    __slots__ = ("done", "group", "loop", "pending", "running", "stop", "task", "waiting")
 
     def __init__(self, loop: object) -> None:
         import anyio
 
         self.loop = loop
         self.group: TaskGroup | None = None  # once the host task has entered it
-        self.pending: list[Work] = []  # started before the host task ran
+        self.pending: list[_Job] = []  # started before the host task ran
+        self.waiting: set[_Job] = set()  # started, not begun yet
         self.running = 0
         self.stop = anyio.Event()
         self.done = anyio.Event()
@@ -84,21 +121,27 @@ class Background:
         host = self._host
         return 0 if host is None else host.running
 
-    def start(self, work: Work) -> bool:
-        """Run `work()` in the group on the running loop; False if closed or at `limit`."""
+    def start(self, work: Work, dropped: Callable[[], None] | None = None) -> bool:
+        """Run `work()` in the group on the running loop; False if closed or at `limit`.
+
+        `dropped()` is called instead if the work never begins (its loop ended first).
+        """
         if self._closed:
             return False
         host = self._host
         loop = current_loop()
-        if host is None or host.loop is not loop:
+        if host is None or host.loop is not loop or host.done.is_set():
+            # None yet, its loop has ended, or its task did (cancelled by the app): a new one.
             host = self._host = self._open(loop)
         if host.running >= self.limit:
             return False
         host.running += 1
+        job = _Job(host, work, dropped)
+        host.waiting.add(job)
         if host.group is None:
-            host.pending.append(work)
+            host.pending.append(job)
         else:
-            host.group.start_soon(self._run, host, work)
+            job.spawn(host.group)
         return True
 
     async def aclose(self) -> None:
@@ -119,7 +162,10 @@ class Background:
             import asyncio
 
             running = asyncio.get_running_loop()
-            host.task = fresh.run(running.create_task, self._serve(host))
+            task = fresh.run(running.create_task, self._serve(host))
+            # Cancelled before its first step (its loop ended), `_serve` never runs.
+            task.add_done_callback(lambda _task: _end(host))
+            host.task = task
         else:
             import trio
 
@@ -132,20 +178,28 @@ class Background:
         try:
             async with anyio.create_task_group() as group:
                 host.group = group
-                for work in host.pending:
-                    group.start_soon(self._run, host, work)
+                for job in host.pending:
+                    job.spawn(group)
                 host.pending.clear()
                 await host.stop.wait()
                 group.cancel_scope.cancel()
         finally:
             host.group = None
-            host.done.set()
+            _end(host)
 
-    @staticmethod
-    async def _run(host: _Host, work: Work) -> None:
-        try:
-            await work()
-        except Exception:  # the work logs its own failures; this is the last guard
-            logger.exception("background work of an AudioScape client failed")
-        finally:
-            host.running -= 1
+
+def _end(host: _Host) -> None:
+    """Mark `host` over, and let go of the work that never began there (its loop or its
+    task ended first)."""
+    host.done.set()
+    jobs = list(host.waiting)
+    host.waiting.clear()
+    host.pending.clear()
+    for job in jobs:
+        host.running -= 1
+        job.coro.close()
+        if job.dropped is not None:
+            try:
+                job.dropped()
+            except Exception:  # the last guard, as in `_run`
+                logger.exception("background work of an AudioScape client failed")

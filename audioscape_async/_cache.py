@@ -21,9 +21,11 @@ What `fetch` does, in order:
    first of them leads a new call, so a cancelled caller never takes the page
    away from the others. A follower waits no longer than its own `deadline`,
    and then raises `DeadlineExceededError`.
-3. **Errors are never cached.** The leader's error reaches every follower. If
-   it is transient (`is_transient`: 429, 5xx, connection errors, timeouts, an
-   open circuit), an expired entry younger than ``ttl + stale_if_error`` is
+3. **Errors are never cached.** The leader's error reaches every follower,
+   except its `DeadlineExceededError` (its own budget, not the server's word:
+   the followers go on as if it were cancelled). If it is transient
+   (`is_transient`: 429, 5xx, connection errors, timeouts, an open circuit),
+   an expired entry younger than ``ttl + stale_if_error`` is
    served instead with ``cache_status == "stale"``, logged at WARNING once per
    key until the key is refreshed. Any other error (400, 401, validation) is
    raised.
@@ -37,7 +39,9 @@ What `fetch` does, in order:
    (not the caller's deadline). Closing that client cancels it; the next
    lookup by any client starts another. A refresh's failure is logged
    (WARNING once per key until one succeeds) and counted
-   (``refresh_failures``), never raised; the stale page is served until
+   (``refresh_failures``), never raised, and the key is not refreshed again
+   in this process for `REFRESH_PAUSE` seconds (a failing API gets one call
+   per key per pause, not one per lookup); the stale page is served until
    ``ttl + S``, then the key is a miss (or stale-if-error).
 
 **One call per key for the whole fleet.** With a `RedisBackend`, a miss is
@@ -97,7 +101,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._context import current_loop
+from ._context import current_loop, fork_generation
 from ._exceptions import (
     AudioScapeError,
     BackendUnavailableError,
@@ -138,9 +142,18 @@ DEFAULT_MAX_BYTES = 64 * 2**20
 #: The default number of refreshes one client runs at once (`stale_while_revalidate`).
 DEFAULT_MAX_REFRESHES = 16
 
+#: Seconds after a failed background refresh of a key before this process tries it again:
+#: a failing API gets one refresh call per key per pause, not one per lookup.
+REFRESH_PAUSE = 1.0
+
 #: Seconds a fleet's fetcher holds a key's lease: how long the others wait for it at
 #: most if its process dies (it lets go as soon as its call ends, either way).
 LEASE = 10.0
+
+#: Seconds a lease's release may run past its caller's deadline: one small command, sent
+#: even then (Redis runs it whether or not its answer is awaited), which spares the fleet
+#: a wait of up to `LEASE` for a lease nobody holds.
+_RELEASE_GRACE = 0.1
 
 #: The first and the longest pause between two reads of the store while another
 #: process fetches a page (doubling in between).
@@ -296,7 +309,10 @@ class SearchCache:
         self._stored: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._flights: dict[_FlightKey, _Flight] = {}
-        self._refreshing: set[str] = set()  # keys with a refresh running in this process
+        #: The keys with a refresh running in this process (or paused after one failed):
+        #: the process's fork generation then (a forked child does not wait for its
+        #: parent's refreshes), and the `clock` instant the claim lasts until.
+        self._refreshing: dict[str, tuple[int, float]] = {}
         self._warned: set[str] = set()
         self.hits = 0
         self.misses = 0
@@ -478,7 +494,10 @@ class SearchCache:
                 if current:
                     await self._store(key, page, deadline)
             except Exception as error:
-                flight.error, flight.traceback = error, error.__traceback__
+                if not isinstance(error, DeadlineExceededError):
+                    # Out of time is this leader's own budget, not the server's word: as
+                    # if cancelled, its followers wake and one of them calls again.
+                    flight.error, flight.traceback = error, error.__traceback__
                 if refresh:
                     raise  # a second look wants the server's word, not the page it doubts
                 return self._stale_or_raise(key, entry, error)
@@ -570,11 +589,14 @@ class SearchCache:
         while True:
             try:
                 taken, raw = await backend.lead(name, token, LEASE, deadline=deadline)
+            except (anyio.get_cancelled_exc_class(), DeadlineExceededError):
+                # Cancelled or out of time while Redis ran the script: the lease may be
+                # this token's, and the fleet would wait for it until it expires.
+                await self._release(key, token, deadline)
+                raise
             except BackendUnavailableError as error:
                 if backend.fall_back(error):
                     return None
-                raise
-            except DeadlineExceededError:
                 raise
             except AudioScapeError as error:  # reachable, but it refused: a call of our own
                 logger.debug("no lease for search %s: %s", key, error)
@@ -595,9 +617,12 @@ class SearchCache:
             pause = min(pause * 2, _POLL_MAX)
 
     async def _release(self, key: str, token: str, deadline: float | None = None) -> None:
-        """Let go of the fleet's lease on `key`, even in a cancelled task, within `deadline`."""
+        """Let go of the fleet's lease on `key`, even in a cancelled task, within `deadline`
+        (or `_RELEASE_GRACE` seconds, if that leaves less)."""
         import anyio
 
+        if deadline is not None:
+            deadline = max(deadline, time.monotonic() + _RELEASE_GRACE)
         backend = self._backend
         assert backend is not None
         with anyio.CancelScope(shield=True):  # bounded: every command has its own bound
@@ -608,17 +633,31 @@ class SearchCache:
 
     def _revalidate_soon(self, key: str, background: Background, call: Call) -> None:
         """Start the refresh of `key` in `background`, unless one runs in this process."""
+        generation, now = fork_generation(), clock()
         with self._lock:
-            if key in self._refreshing:
+            claims = self._refreshing
+            claim = claims.get(key)
+            if claim is not None and claim[0] == generation and now < claim[1]:
                 return
-            self._refreshing.add(key)
-        if not background.start(lambda: self._revalidate(key, call)):
-            with self._lock:  # the client is closed, or runs its most refreshes already
-                self._refreshing.discard(key)
+            if len(claims) >= self.max_entries:  # bounded: forget the pauses that are over
+                for old in [
+                    k for k, (g, until) in claims.items() if g != generation or now >= until
+                ]:
+                    del claims[old]
+            claims[key] = (generation, math.inf)
+
+        def unclaim() -> None:  # refused, or dropped: its loop ended before it began
+            with self._lock:
+                self._refreshing.pop(key, None)
+
+        if not background.start(lambda: self._revalidate(key, call), unclaim):
+            unclaim()  # the client is closed, or runs its most refreshes already
 
     async def _revalidate(self, key: str, call: Call) -> None:
-        """One background refresh of `key`: a new page stored, or the failure logged."""
+        """One background refresh of `key`: a new page stored, or the failure logged (and
+        the key not refreshed again for `REFRESH_PAUSE` seconds)."""
         token: str | None = None
+        failed = False
         try:
             if self._fleet():
                 # While another process refreshes it, wait here (one task per key in
@@ -631,6 +670,7 @@ class SearchCache:
             await self._store(key, page, None)
             await emit_cache("refreshed")
         except Exception as error:
+            failed = True
             with self._lock:
                 self.refresh_failures += 1
                 first = _first(self._warned, "refresh " + key, self.max_entries)
@@ -647,7 +687,10 @@ class SearchCache:
             if token is not None:
                 await self._release(key, token)
             with self._lock:
-                self._refreshing.discard(key)
+                if failed:
+                    self._refreshing[key] = (fork_generation(), clock() + REFRESH_PAUSE)
+                else:
+                    self._refreshing.pop(key, None)
 
     # -- the stores ---------------------------------------------------------------------
 

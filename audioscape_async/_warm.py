@@ -127,23 +127,27 @@ async def warm(
     import anyio
 
     outcomes: list[WarmItem | None] = [None] * len(items)
-    limiter = anyio.Semaphore(concurrency)
+    # `concurrency` workers take the items in turn: a task per worker, not per item
+    # (a task per item held ~4 KiB each while it waited: 200 MiB for 50,000 items).
+    queue = iter(enumerate(items))
 
-    async def load(index: int, item: WarmItem) -> None:
-        async with limiter:
-            body = search_body(item.query, item.limit, item.offset, item.filters)
-            key = pipeline.cache_key(item.query, item.limit, item.offset, item.filters)
-            try:
-                page = await pipeline.search(body, options, cache_key=key)
-            except AudioScapeError as error:
-                outcomes[index] = attrs.evolve(item, error=error)
-                return
+    async def worker() -> None:
+        for index, item in queue:
+            outcomes[index] = await load(item)
+
+    async def load(item: WarmItem) -> WarmItem:
+        body = search_body(item.query, item.limit, item.offset, item.filters)
+        key = pipeline.cache_key(item.query, item.limit, item.offset, item.filters)
+        try:
+            page = await pipeline.search(body, options, cache_key=key)
+        except AudioScapeError as error:
+            return attrs.evolve(item, error=error)
         source: Source = "upstream" if page.cache_status == "miss" else "shared"
-        outcomes[index] = attrs.evolve(item, source=source, request_id=page.request_id)
+        return attrs.evolve(item, source=source, request_id=page.request_id)
 
     async with anyio.create_task_group() as group:
-        for index, item in enumerate(items):
-            group.start_soon(load, index, item)
+        for _ in range(min(concurrency, len(items))):
+            group.start_soon(worker)
     done = [outcome for outcome in outcomes if outcome is not None]
     return WarmReport(
         loaded=tuple(item for item in done if item.error is None),

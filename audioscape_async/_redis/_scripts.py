@@ -289,9 +289,11 @@ return {string.format('%.0f', left), gen}
 # and reads the entry in the same step: {1 if taken, else 0; the entry or false}.
 # A leader stores its page before it lets go of its lease, so a process that
 # takes the lease also sees the page of the leader before it. A lease key with no
-# expiry was not written here (foreign): it is replaced, so it never blocks for ever.
+# expiry, or expiring later than a lease does, was not written here (foreign): it is
+# replaced, so it never blocks longer than a lease.
 LEAD = """
-if redis.call('PTTL', KEYS[2]) == -1 then redis.call('DEL', KEYS[2]) end
+local pttl = redis.call('PTTL', KEYS[2])
+if pttl == -1 or pttl > tonumber(ARGV[2]) then redis.call('DEL', KEYS[2]) end
 local taken = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
 local ok, value = pcall(redis.call, 'GET', KEYS[1])
 if not ok then value = false end

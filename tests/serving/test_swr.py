@@ -162,6 +162,7 @@ async def test_a_failed_refresh_is_logged_and_counted_never_raised(
             for count in (1, 2):
                 assert (await client.search(QUERY, limit=3)).cache_status == "stale"
                 await settle(cache, count, "refresh_failures")
+                clock.now += cache_module.REFRESH_PAUSE  # tried again after the pause
         warnings = [r for r in caplog.records if "could not refresh" in r.getMessage()]
         assert [r.levelno for r in warnings] == [logging.WARNING, logging.DEBUG]
         assert emulator.api_key not in caplog.text
