@@ -595,6 +595,8 @@ class SearchCache:
                 await self._release(key, token, deadline)
                 raise
             except BackendUnavailableError as error:
+                # No answer in time: Redis may have run the script all the same.
+                await self._release(key, token, deadline)
                 if backend.fall_back(error):
                     return None
                 raise

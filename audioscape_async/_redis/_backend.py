@@ -350,8 +350,13 @@ class RedisBackend:
         return bool(taken), bytes(value) if isinstance(value, (bytes, bytearray)) else None
 
     async def release(self, key: str, token: str, *, deadline: float | None = None) -> None:
-        """Let go of the lease on `key` if `token` still holds it (`lead`)."""
-        await self._script("release", RELEASE, [self._key("lease:", key)], [token], deadline)
+        """Let go of the lease on `key` if `token` still holds it (`lead`).
+
+        Sent even while Redis counts as down (a late answer to `lead` marks it so,
+        with `fallback`): a lease that may be held is let go, not left to expire.
+        """
+        keys = [self._key("lease:", key)]
+        await self._script("release", RELEASE, keys, [token], deadline, even_if_down=True)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -359,10 +364,21 @@ class RedisBackend:
         return f"{self.prefix}{kind}{name}"
 
     async def _script(
-        self, name: str, source: str, keys: list[str], args: list[Any], deadline: float | None
+        self,
+        name: str,
+        source: str,
+        keys: list[str],
+        args: list[Any],
+        deadline: float | None,
+        *,
+        even_if_down: bool = False,
     ) -> Any:
         script = self._connect().script(name, source)
-        return await self._run(lambda _client: script(keys=keys, args=args), deadline=deadline)
+        return await self._run(
+            lambda _client: script(keys=keys, args=args),
+            deadline=deadline,
+            even_if_down=even_if_down,
+        )
 
     def _connect(self) -> LoopPool:
         """The running loop's pool, made at its first command."""
@@ -412,10 +428,12 @@ class RedisBackend:
         command: Callable[[aioredis.Redis], Awaitable[Any]],
         *,
         deadline: float | None = None,
+        even_if_down: bool = False,
     ) -> Any:
         pool = self._connect()
-        if time.monotonic() < self._down_until and self._down_reason is not None:
-            raise self._unavailable(self._down_reason)
+        reason = self._down_reason
+        if reason is not None and time.monotonic() < self._down_until and not even_if_down:
+            raise self._unavailable(reason)
         import asyncio
 
         import anyio

@@ -138,20 +138,7 @@ async def test_a_fetcher_cancelled_while_redis_ran_its_lease_script_lets_go(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    "fallback",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="not fixed: with fallback, Redis's late answer marks it down, and the "
-                "release is not sent; the lease expires after 10 s",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("fallback", [False, True])
 async def test_a_fetcher_out_of_time_while_redis_ran_its_lease_script_lets_go(
     emulator: EmulatorServer, redis_server: RedisServer, fallback: bool
 ) -> None:
