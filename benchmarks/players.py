@@ -7,8 +7,8 @@ the emulator in another process; players are one GET each through one
 `httpx.AsyncClient` with at most 32 in flight. Two variants of the same app:
 
 - **cache**: as shipped, with its `SearchCache` and `CircuitBreaker`;
-- **no cache**: the same app with both set to None, each zone entry one API
-  call.
+- **no cache**: the same app with both set to None (and so no warm-up), each
+  zone entry one API call.
 
 Reported: players served (a 200, music), the requests the emulator logged,
 and the players' p50 and p99 latency.
@@ -50,13 +50,21 @@ def _environment(emulator: EmulatorProcess) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _without_cache(module: Any) -> Iterator[None]:
-    # The app builds its client in its lifespan from these names: make them build nothing.
-    saved = module.SearchCache, module.CircuitBreaker
+    # The app builds its client in its lifespan from these names: make them build nothing,
+    # and warm nothing (a warm-up loads a cache; this app has none).
+    from audioscape_async import AsyncClient, WarmReport
+
+    class Unwarmed(AsyncClient):
+        async def warm(self, queries: Any, **_: Any) -> WarmReport:
+            return WarmReport(loaded=(), failed=())
+
+    saved = module.SearchCache, module.CircuitBreaker, module.AsyncClient
     module.SearchCache = module.CircuitBreaker = lambda **_: None
+    module.AsyncClient = Unwarmed
     try:
         yield
     finally:
-        module.SearchCache, module.CircuitBreaker = saved
+        module.SearchCache, module.CircuitBreaker, module.AsyncClient = saved
 
 
 def _scenario(emulator: EmulatorProcess, players: int, cached: bool) -> dict[str, float]:
