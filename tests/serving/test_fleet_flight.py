@@ -5,7 +5,6 @@ refreshes are its own); they share only the Redis server, as processes do."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -22,23 +21,13 @@ from audioscape_async import _cache as cache_module
 from audioscape_async._redis import RedisBackend
 from audioscape_async.emulator import EmulatorServer, Faults
 from tests.helpers import eventually
+from tests.serving.cache_support import searches
 from tests.serving.redis_server import RedisServer
 
 #: redis-py runs on asyncio only.
 pytestmark = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 QUERY = "dark cinematic boss tension"
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    """An emulator of this test's own, whose request log counts the upstream calls."""
-    with EmulatorServer() as server:
-        yield server
-
-
-def searches(server: EmulatorServer) -> int:
-    return len(server.emulator.requests)
 
 
 def process(server: EmulatorServer, backend: RedisBackend, **cache: float) -> AsyncClient:

@@ -6,7 +6,6 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -22,13 +21,6 @@ from tests.serving.redis_server import RedisServer
 pytestmark = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 QUERY = "dark cinematic boss tension"
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    """An emulator of this test's own, whose request log counts the upstream calls."""
-    with EmulatorServer() as server:
-        yield server
 
 
 def process(server: EmulatorServer, backend: RedisBackend, **cache: float) -> AsyncClient:

@@ -7,7 +7,6 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -22,41 +21,9 @@ from audioscape_async import (
 from audioscape_async import _cache as cache_module
 from audioscape_async.emulator import EmulatorServer, Faults
 from tests.helpers import eventually
+from tests.serving.cache_support import CacheClock, client_for, searches
 
 QUERY = "dark cinematic boss tension"
-
-
-class FakeClock:
-    """The in-process store's clock, moved by the test (thread-safe enough: a float)."""
-
-    def __init__(self) -> None:
-        self.now = 10_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Drive the cache's clock from the test."""
-    fake = FakeClock()
-    monkeypatch.setattr(cache_module, "clock", fake)
-    return fake
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    """An emulator of this test's own, whose request log counts the upstream calls."""
-    with EmulatorServer() as server:
-        yield server
-
-
-def searches(server: EmulatorServer) -> int:
-    return len(server.emulator.requests)
-
-
-def client_for(server: EmulatorServer, cache: SearchCache) -> AsyncClient:
-    return AsyncClient(server.api_key, base_url=server.url, cache=cache, transport="httpx")
 
 
 async def settle(cache: SearchCache, count: int, key: str = "refreshes") -> None:
@@ -79,14 +46,14 @@ def test_stale_while_revalidate_is_checked() -> None:
 
 @pytest.mark.anyio
 async def test_a_stale_page_comes_at_once_and_one_refresh_runs(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """Past the TTL, 20 callers get the stale page at once; one call goes upstream."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
     async with client_for(emulator, cache) as client:
         first = await client.search(QUERY, limit=3)
         assert first.cache_status == "miss"
-        clock.now += 3  # past the TTL, inside the window
+        cache_clock.now += 3  # past the TTL, inside the window
         emulator.emulator.set_faults(Faults({"latency": 1.0}, latency=0.3))
         results: list[SearchResponse] = []
 
@@ -111,13 +78,13 @@ async def test_a_stale_page_comes_at_once_and_one_refresh_runs(
 
 @pytest.mark.anyio
 async def test_past_the_window_a_lookup_waits_for_the_api(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """Older than ttl + stale_while_revalidate, the page is not served: a miss."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
     async with client_for(emulator, cache) as client:
         await client.search(QUERY, limit=3)
-        clock.now += 12.5
+        cache_clock.now += 12.5
         page = await client.search(QUERY, limit=3)
         assert page.cache_status == "miss"
         assert cache.stats()["refreshes"] == 0
@@ -125,14 +92,14 @@ async def test_past_the_window_a_lookup_waits_for_the_api(
 
 @pytest.mark.anyio
 async def test_closing_the_client_cancels_its_refresh(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """A refresh in flight is cancelled by its client's close; another client starts anew."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
     one = client_for(emulator, cache)
     async with one:
         await one.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         emulator.emulator.set_faults(Faults({"latency": 1.0}, latency=30))
         assert (await one.search(QUERY, limit=3)).cache_status == "stale"
         await eventually(lambda: emulator.emulator.in_flight > 0)
@@ -148,7 +115,7 @@ async def test_closing_the_client_cancels_its_refresh(
 
 @pytest.mark.anyio
 async def test_a_failed_refresh_is_logged_and_counted_never_raised(
-    emulator: EmulatorServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    emulator: EmulatorServer, cache_clock: CacheClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The API down: callers keep the stale page; one WARNING per key; failures counted."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
@@ -156,13 +123,13 @@ async def test_a_failed_refresh_is_logged_and_counted_never_raised(
         emulator.api_key, base_url=emulator.url, cache=cache, transport="httpx", max_retries=0
     ) as client:
         await client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         emulator.emulator.set_faults(Faults({"500": 1.0}))
         with caplog.at_level(logging.DEBUG, logger="audioscape_async"):
             for count in (1, 2):
                 assert (await client.search(QUERY, limit=3)).cache_status == "stale"
                 await settle(cache, count, "refresh_failures")
-                clock.now += cache_module.REFRESH_PAUSE  # tried again after the pause
+                cache_clock.now += cache_module.REFRESH_PAUSE  # tried again after the pause
         warnings = [r for r in caplog.records if "could not refresh" in r.getMessage()]
         assert [r.levelno for r in warnings] == [logging.WARNING, logging.DEBUG]
         assert emulator.api_key not in caplog.text
@@ -170,14 +137,14 @@ async def test_a_failed_refresh_is_logged_and_counted_never_raised(
 
 @pytest.mark.anyio
 async def test_at_most_max_refreshes_run_per_client(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """With max_refreshes=2, five stale keys start two refreshes; the rest wait for a lookup."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10, max_refreshes=2)
     async with client_for(emulator, cache) as client:
         for limit in range(1, 6):
             await client.search(QUERY, limit=limit)
-        clock.now += 3
+        cache_clock.now += 3
         emulator.emulator.set_faults(Faults({"latency": 1.0}, latency=0.5))
         for limit in range(1, 6):
             assert (await client.search(QUERY, limit=limit)).cache_status == "stale"
@@ -189,24 +156,24 @@ async def test_at_most_max_refreshes_run_per_client(
 
 @pytest.mark.anyio
 async def test_without_the_window_an_expired_page_is_a_miss(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """stale_while_revalidate=0 (the default): past the TTL the caller waits, as before."""
     cache = SearchCache(ttl=2, stale_if_error=60)
     async with client_for(emulator, cache) as client:
         await client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         assert (await client.search(QUERY, limit=3)).cache_status == "miss"
 
 
 def test_the_sync_client_refreshes_in_its_loop_between_calls(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """A `Client`'s refresh runs in its loop thread while the caller's thread does nothing."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
     with Client(emulator.api_key, base_url=emulator.url, cache=cache) as client:
         first = client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         assert client.search(QUERY, limit=3).cache_status == "stale"
         deadline = time.monotonic() + 10
         while cache.stats()["refreshes"] < 1 and time.monotonic() < deadline:
@@ -216,7 +183,7 @@ def test_the_sync_client_refreshes_in_its_loop_between_calls(
         assert again.request_id != first.request_id
 
 
-def test_two_threads_share_one_refresh(emulator: EmulatorServer, clock: FakeClock) -> None:
+def test_two_threads_share_one_refresh(emulator: EmulatorServer, cache_clock: CacheClock) -> None:
     """Two sync Clients in two threads, one cache: a stale key is refreshed once."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
     emulator.emulator.set_faults(Faults({"latency": 1.0}, latency=0.3))
@@ -225,7 +192,7 @@ def test_two_threads_share_one_refresh(emulator: EmulatorServer, clock: FakeCloc
         Client(emulator.api_key, base_url=emulator.url, cache=cache) as two,
     ):
         one.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         statuses: list[str | None] = []
         threads = [
             threading.Thread(
@@ -247,13 +214,13 @@ def test_two_threads_share_one_refresh(emulator: EmulatorServer, clock: FakeCloc
 
 @pytest.mark.anyio
 async def test_a_refresh_runs_under_the_clients_options_not_the_callers_deadline(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """A player with a 50 ms deadline gets the stale page; the 300 ms refresh still lands."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
     async with client_for(emulator, cache) as client:
         await client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         emulator.emulator.set_faults(Faults({"latency": 1.0}, latency=0.3))
         page = await client.search(QUERY, limit=3, deadline=0.05)
         assert page.cache_status == "stale"
@@ -262,12 +229,14 @@ async def test_a_refresh_runs_under_the_clients_options_not_the_callers_deadline
 
 
 @pytest.mark.anyio
-async def test_walks_never_get_a_stale_page(emulator: EmulatorServer, clock: FakeClock) -> None:
+async def test_walks_never_get_a_stale_page(
+    emulator: EmulatorServer, cache_clock: CacheClock
+) -> None:
     """A walk with cache=True past the TTL asks the API: its pages must agree with each other."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
     async with client_for(emulator, cache) as client:
         [first] = [page async for page in client.iter_pages(QUERY, max_items=5, cache=True)]
-        clock.now += 3
+        cache_clock.now += 3
         [again] = [page async for page in client.iter_pages(QUERY, max_items=5, cache=True)]
     assert again.cache_status == "miss"
     assert again.request_id != first.request_id
@@ -278,14 +247,14 @@ CALLER = contextvars.ContextVar("CALLER", default="none")
 
 @pytest.mark.anyio
 async def test_a_refresh_inherits_nothing_of_the_caller_that_started_it(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """Context variables of the caller (its span, its hooks' call) do not reach the refresh."""
     seen: list[str] = []
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
     async with client_for(emulator, cache) as client:
         await client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         background = client._pipeline.shared.background
         assert background is not None
         CALLER.set("player 1")
@@ -301,7 +270,7 @@ async def test_a_refresh_inherits_nothing_of_the_caller_that_started_it(
 
 @pytest.mark.anyio
 async def test_a_refresh_reports_to_the_clients_cache_hooks(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """The hooks see the stale page served, then the refresh storing its page."""
     results: list[str] = []
@@ -314,7 +283,7 @@ async def test_a_refresh_reports_to_the_clients_cache_hooks(
         event_hooks={"cache": [lambda event: results.append(event.result)]},
     ) as client:
         await client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         await client.search(QUERY, limit=3)
         await eventually(lambda: "refreshed" in results)
     assert results == ["stored", "miss", "stale", "stored", "refreshed"]

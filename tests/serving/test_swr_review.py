@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
 
 import anyio
 import httpx
@@ -18,52 +17,14 @@ from audioscape_async import AsyncClient, DeadlineExceededError, SearchCache
 from audioscape_async import _cache as cache_module
 from audioscape_async.emulator import EmulatorServer, Faults
 from tests.helpers import eventually
+from tests.serving.cache_support import CacheClock, client_for, searches
 
 QUERY = "dark cinematic boss tension"
 
 
-class FakeClock:
-    """The in-process store's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 10_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Drive the cache's clock from the test."""
-    fake = FakeClock()
-    monkeypatch.setattr(cache_module, "clock", fake)
-    return fake
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    """An emulator of this test's own, whose request log counts the upstream calls."""
-    with EmulatorServer() as server:
-        yield server
-
-
-def searches(server: EmulatorServer) -> int:
-    return len(server.emulator.requests)
-
-
-def client_for(server: EmulatorServer, cache: SearchCache, **options: object) -> AsyncClient:
-    return AsyncClient(
-        server.api_key,
-        base_url=server.url,
-        cache=cache,
-        transport="httpx",
-        **options,  # type: ignore[arg-type]
-    )
-
-
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_a_refresh_whose_loop_ended_before_it_began_does_not_block_the_key(
-    emulator: EmulatorServer, clock: FakeClock, backend: str
+    emulator: EmulatorServer, cache_clock: CacheClock, backend: str
 ) -> None:
     """A loop that ends right after finding a stale page leaves the key refreshable by the next."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
@@ -75,7 +36,7 @@ def test_a_refresh_whose_loop_ended_before_it_began_does_not_block_the_key(
         http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0))
         client = AsyncClient(emulator.api_key, base_url=emulator.url, cache=cache, http_client=http)
         await client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         assert (await client.search(QUERY, limit=3)).cache_status == "stale"
 
     anyio.run(find_stale_and_end, backend=backend)
@@ -92,7 +53,7 @@ def test_a_refresh_whose_loop_ended_before_it_began_does_not_block_the_key(
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_a_loop_ending_with_a_refresh_pending_warns_nothing(
-    emulator: EmulatorServer, clock: FakeClock, backend: str
+    emulator: EmulatorServer, cache_clock: CacheClock, backend: str
 ) -> None:
     """A loop that ends before its refresh begins leaves no unawaited coroutine behind."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
@@ -101,7 +62,7 @@ def test_a_loop_ending_with_a_refresh_pending_warns_nothing(
         http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0))
         client = AsyncClient(emulator.api_key, base_url=emulator.url, cache=cache, http_client=http)
         await client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         assert (await client.search(QUERY, limit=3)).cache_status == "stale"
 
     with warnings.catch_warnings(record=True) as caught:
@@ -168,20 +129,20 @@ def test_a_child_forked_during_a_refresh_refreshes_the_key_itself(
 
 @pytest.mark.anyio
 async def test_a_failing_refresh_is_not_tried_again_at_every_lookup(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """The API failing: 50 stale lookups make one refresh call, not 50; one more after a pause."""
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
     async with client_for(emulator, cache, max_retries=0) as client:
         await client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         emulator.emulator.set_faults(Faults({"500": 1.0}))
         for _ in range(50):
             assert (await client.search(QUERY, limit=3)).cache_status == "stale"
             await anyio.sleep(0.005)  # time for a refresh to fail and let go
         await eventually(lambda: cache.stats()["refresh_failures"] >= 1)
         assert searches(emulator) == 2  # the first miss, and one refresh
-        clock.now += cache_module.REFRESH_PAUSE
+        cache_clock.now += cache_module.REFRESH_PAUSE
         assert (await client.search(QUERY, limit=3)).cache_status == "stale"
         await eventually(lambda: cache.stats()["refresh_failures"] >= 2)
     assert searches(emulator) == 3
@@ -212,7 +173,7 @@ async def test_a_leaders_deadline_is_its_own_not_its_followers(emulator: Emulato
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 @pytest.mark.anyio
 async def test_refreshes_go_on_after_the_app_cancels_every_task(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """An app that cancels every task it did not make (a reload) and goes on: the next stale
     lookups are still refreshed, and no refresh slot stays taken."""
@@ -222,17 +183,17 @@ async def test_refreshes_go_on_after_the_app_cancels_every_task(
     runner = asyncio.all_tasks()  # the test runner's: the app does not own them
     async with client_for(emulator, cache) as client:
         await client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         assert (await client.search(QUERY, limit=3)).cache_status == "stale"
         await eventually(lambda: cache.stats()["refreshes"] >= 1)
         for task in asyncio.all_tasks() - runner:
             task.cancel()
         await anyio.sleep(0.05)
-        clock.now += 3
+        cache_clock.now += 3
         for count in (2, 3):
             assert (await client.search(QUERY, limit=3)).cache_status == "stale"
             await eventually(lambda: cache.stats()["refreshes"] >= count)  # noqa: B023
-            clock.now += 3
+            cache_clock.now += 3
 
 
 CALLER = contextvars.ContextVar("CALLER", default="none")
@@ -240,7 +201,7 @@ CALLER = contextvars.ContextVar("CALLER", default="none")
 
 @pytest.mark.anyio
 async def test_a_refresh_started_while_the_group_runs_inherits_nothing_of_its_caller(
-    emulator: EmulatorServer, clock: FakeClock
+    emulator: EmulatorServer, cache_clock: CacheClock
 ) -> None:
     """Context variables of a caller (its span, its hooks' call) do not reach a refresh it
     starts once the group already runs (not only the first, which starts the group)."""
@@ -248,7 +209,7 @@ async def test_a_refresh_started_while_the_group_runs_inherits_nothing_of_its_ca
     cache = SearchCache(ttl=2, stale_while_revalidate=10)
     async with client_for(emulator, cache) as client:
         await client.search(QUERY, limit=3)
-        clock.now += 3
+        cache_clock.now += 3
         assert (await client.search(QUERY, limit=3)).cache_status == "stale"
         await eventually(lambda: cache.stats()["refreshes"] >= 1)  # the group runs now
         background = client._pipeline.shared.background

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anyio
 import pytest
 
@@ -18,30 +16,10 @@ from audioscape_async import (
 from audioscape_async._redis import RedisBackend
 from audioscape_async.emulator import EmulatorServer, Faults
 from tests.helpers import API_KEY
+from tests.serving.cache_support import client_for, searches
 from tests.serving.redis_server import RedisServer
 
 ZONES = ["calm forest exploration", "dark cinematic boss tension", "tense stealth infiltration"]
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    """An emulator of this test's own, whose request log counts the upstream calls."""
-    with EmulatorServer() as server:
-        yield server
-
-
-def searches(server: EmulatorServer) -> int:
-    return len(server.emulator.requests)
-
-
-def client_for(server: EmulatorServer, cache: SearchCache | None, **options: object) -> AsyncClient:
-    return AsyncClient(
-        server.api_key,
-        base_url=server.url,
-        cache=cache,
-        transport="httpx",
-        **options,  # type: ignore[arg-type]
-    )
 
 
 @pytest.mark.anyio

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterator
 
 import pytest
 
 from audioscape_async import AsyncClient, SearchCache
 from audioscape_async.emulator import EmulatorServer
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    """An emulator of this test's own, whose request log counts the upstream calls."""
-    with EmulatorServer() as server:
-        yield server
 
 
 @pytest.mark.anyio
