@@ -79,7 +79,8 @@ async def test_a_dead_fetchers_lease_is_taken_over_when_it_expires(
         key = client._pipeline.cache_key(QUERY, 3, 0, None)
         assert key is not None
         lease = "audioscape:lease:" + cache_module._shared_key(key)
-        redis.Redis.from_url(redis_server.url).set(lease, "dead-process", px=600)
+        with redis.Redis.from_url(redis_server.url) as direct:
+            direct.set(lease, "dead-process", px=600)
         started = time.monotonic()
         page = await client.search(QUERY, limit=3)
         waited = time.monotonic() - started
@@ -98,9 +99,8 @@ async def test_a_foreign_lease_key_without_expiry_does_not_block(
         client = process(emulator, backend, ttl=60)
         key = client._pipeline.cache_key(QUERY, 3, 0, None)
         assert key is not None
-        redis.Redis.from_url(redis_server.url).set(
-            "audioscape:lease:" + cache_module._shared_key(key), "foreign"
-        )
+        with redis.Redis.from_url(redis_server.url) as direct:
+            direct.set("audioscape:lease:" + cache_module._shared_key(key), "foreign")
         with anyio.fail_after(2):
             page = await client.search(QUERY, limit=3)
         await client.aclose()

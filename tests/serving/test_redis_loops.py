@@ -5,6 +5,11 @@ backend between real threads (sync `Client`s, ``asyncio.run`` in each thread,
 a trio thread) against a real `redis-server`, and count the connections the
 server saw (``INFO``): at most ``max_connections`` per loop, none left open
 once the loops are done.
+
+
+Each test has a redis-server of its own: it counts connections, and another test's client
+that has not yet let go of one (a process still exiting, a pool not yet collected) would be
+counted too.
 """
 
 from __future__ import annotations
@@ -67,13 +72,13 @@ def connected_once_settled(server: RedisServer, timeout: float = 5.0) -> int:
 
 
 def test_two_sync_clients_in_two_threads_share_one_backend(
-    redis_server: RedisServer, api: EmulatorServer
+    own_redis_server: RedisServer, api: EmulatorServer
 ) -> None:
     """120 searches by two sync Clients in two threads: all answered, the cache shared, at most
     2 x max_connections connections opened and none left open or running."""
-    backend = RedisBackend(redis_server.url, max_connections=POOL)
+    backend = RedisBackend(own_redis_server.url, max_connections=POOL)
     threads_before = sdk_threads()
-    before = redis_server.info("total_connections_received")
+    before = own_redis_server.info("total_connections_received")
     failures: list[BaseException] = []
 
     def worker(number: int) -> None:
@@ -92,22 +97,22 @@ def test_two_sync_clients_in_two_threads_share_one_backend(
     run_threads(worker, 2)
     assert failures == []
     assert len(api.emulator.requests) == 14  # 7 queries per thread; the rest from Redis
-    opened = opened_since(redis_server, before)
+    opened = opened_since(own_redis_server, before)
     print(f"\n120 searches from 2 threads opened {opened} Redis connections")
     assert opened <= 2 * POOL
-    assert connected_once_settled(redis_server) == 1
+    assert connected_once_settled(own_redis_server) == 1
     assert sdk_threads() == threads_before
 
 
 def test_asyncio_run_in_two_threads_bounds_and_closes_each_pool(
-    redis_server: RedisServer, api: EmulatorServer
+    own_redis_server: RedisServer, api: EmulatorServer
 ) -> None:
     """Two threads each ``asyncio.run`` 60 concurrent searches on one backend, never closed:
     each loop stays within max_connections and its pool closes as its loop ends. A third
     thread on trio gets an AudioScapeError saying why, meanwhile."""
-    backend = RedisBackend(redis_server.url, max_connections=POOL)
+    backend = RedisBackend(own_redis_server.url, max_connections=POOL)
     threads_before = sdk_threads()
-    before = redis_server.info("total_connections_received")
+    before = own_redis_server.info("total_connections_received")
     failures: list[BaseException] = []
     trio_errors: list[AudioScapeError] = []
 
@@ -142,19 +147,19 @@ def test_asyncio_run_in_two_threads_bounds_and_closes_each_pool(
     assert len(api.emulator.requests) == 120
     assert len(trio_errors) == 1
     assert "asyncio only" in str(trio_errors[0])
-    opened = opened_since(redis_server, before)
+    opened = opened_since(own_redis_server, before)
     print(f"\n120 concurrent searches from 2 loops opened {opened} Redis connections")
     assert opened <= 2 * POOL
-    assert connected_once_settled(redis_server) == 1
+    assert connected_once_settled(own_redis_server) == 1
     assert sdk_threads() == threads_before
 
 
-def test_first_use_from_many_threads_at_once(redis_server: RedisServer) -> None:
+def test_first_use_from_many_threads_at_once(own_redis_server: RedisServer) -> None:
     """Eight loops whose first commands start at the same instant each get a pool of their own
     and their own answers; every pool closes with its loop."""
-    backend = RedisBackend(redis_server.url, max_connections=1)
+    backend = RedisBackend(own_redis_server.url, max_connections=1)
     barrier = threading.Barrier(8, timeout=30)
-    before = redis_server.info("total_connections_received")
+    before = own_redis_server.info("total_connections_received")
     answers: dict[int, list[bytes | None]] = {}
     failures: list[BaseException] = []
 
@@ -175,16 +180,16 @@ def test_first_use_from_many_threads_at_once(redis_server: RedisServer) -> None:
     assert failures == []
     for number in range(8):
         assert answers[number] == [f"{number}/{round_}".encode() for round_ in range(20)]
-    assert opened_since(redis_server, before) <= 8
-    assert connected_once_settled(redis_server) == 1
+    assert opened_since(own_redis_server, before) <= 8
+    assert connected_once_settled(own_redis_server) == 1
 
 
 def test_aclose_in_one_loop_leaves_another_loops_commands_alone(
-    redis_server: RedisServer,
+    own_redis_server: RedisServer,
 ) -> None:
     """While a thread's loop keeps using the backend, other loops open and close it five
     times: the thread's commands never fail, and its pool closes when its loop ends."""
-    backend = RedisBackend(redis_server.url, max_connections=2)
+    backend = RedisBackend(own_redis_server.url, max_connections=2)
     running = threading.Event()
     done = threading.Event()
     failures: list[BaseException] = []
@@ -223,4 +228,4 @@ def test_aclose_in_one_loop_leaves_another_loops_commands_alone(
     assert not thread.is_alive()
     assert failures == []
     assert commands > 5
-    assert connected_once_settled(redis_server) == 1
+    assert connected_once_settled(own_redis_server) == 1
