@@ -440,15 +440,7 @@ class SearchCache:
             except Exception as error:
                 return self._stale_or_raise(key, entry or flight.entry, error)
             if page is not None:
-                status = flight.status
-                with self._lock:
-                    if status == "hit":
-                        self.hits += 1
-                    elif status == "stale":
-                        self.stale += 1
-                    else:
-                        self.coalesced += 1
-                return _as(page, status)
+                return self._counted(page, flight.status)
             # The leader was cancelled: the first follower to get here leads anew.
 
     async def _lead(
@@ -519,6 +511,10 @@ class SearchCache:
     def _served(self, flight: _Flight, page: SearchResponse, status: str) -> SearchResponse:
         """The leader's page from the store or from another process, counted, for all."""
         flight.page, flight.status = page, status
+        return self._counted(page, status)
+
+    def _counted(self, page: SearchResponse, status: str) -> SearchResponse:
+        """`page` as served with `status` ("hit", "stale" or "coalesced"), counted."""
         with self._lock:
             if status == "hit":
                 self.hits += 1

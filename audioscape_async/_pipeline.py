@@ -253,7 +253,7 @@ class Pipeline:
             return page
         return await self._send(body, options, stats, gate, watch)
 
-    async def _cached(
+    def _cached(
         self,
         cache: SearchCache,
         cache_key: str,
@@ -262,17 +262,18 @@ class Pipeline:
         stats: CrawlStats | None,
         gate: Gate | SharedGate | None,
         watch: CallWatch | None,
-    ) -> SearchResponse:
-        """The cache stage, with the rest behind it; stale-while-revalidate for a search."""
+    ) -> Awaitable[SearchResponse]:
+        """The cache stage, with the rest behind it; stale-while-revalidate for a search.
+
+        Returns the cache's own awaitable (no coroutine of its own: a hit is on the
+        path whose cost counts).
+        """
+        call = lambda: self._send(body, options, stats, gate, watch)  # noqa: E731
         if options.walk or not cache.stale_while_revalidate:
-            return await cache.fetch(
-                cache_key,
-                lambda: self._send(body, options, stats, gate, watch),
-                deadline=options.deadline_at,
-            )
-        return await cache.fetch(
+            return cache.fetch(cache_key, call, deadline=options.deadline_at)
+        return cache.fetch(
             cache_key,
-            lambda: self._send(body, options, stats, gate, watch),
+            call,
             deadline=options.deadline_at,
             background=self.shared.background,
             refresh_call=lambda: self._refresh(body),

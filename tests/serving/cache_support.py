@@ -4,10 +4,13 @@ client on them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audioscape_async import AsyncClient, SearchCache
 from audioscape_async.emulator import EmulatorServer
+
+if TYPE_CHECKING:
+    from audioscape_async import RedisBackend
 
 
 class CacheClock:
@@ -29,4 +32,13 @@ def client_for(server: EmulatorServer, cache: SearchCache | None, **options: Any
     """An `AsyncClient` on `server` with `cache`, on httpx's transport."""
     return AsyncClient(
         server.api_key, base_url=server.url, cache=cache, transport="httpx", **options
+    )
+
+
+def process(server: EmulatorServer, backend: RedisBackend, **cache: Any) -> AsyncClient:
+    """A client with a cache of its own over the shared backend: one process of a fleet
+    (no retries: a test counts every call)."""
+    cache_ = SearchCache(backend=backend, **cache)
+    return AsyncClient(
+        server.api_key, base_url=server.url, cache=cache_, transport="httpx", max_retries=0
     )

@@ -14,31 +14,19 @@ from audioscape_async import (
     AsyncClient,
     DeadlineExceededError,
     InternalServerError,
-    SearchCache,
     SearchResponse,
 )
 from audioscape_async import _cache as cache_module
 from audioscape_async._redis import RedisBackend
 from audioscape_async.emulator import EmulatorServer, Faults
 from tests.helpers import eventually
-from tests.serving.cache_support import searches
+from tests.serving.cache_support import process, searches
 from tests.serving.redis_server import RedisServer
 
 #: redis-py runs on asyncio only.
 pytestmark = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 QUERY = "dark cinematic boss tension"
-
-
-def process(server: EmulatorServer, backend: RedisBackend, **cache: float) -> AsyncClient:
-    """A client with a cache of its own over the shared backend: one process of a fleet."""
-    return AsyncClient(
-        server.api_key,
-        base_url=server.url,
-        cache=SearchCache(backend=backend, **cache),  # type: ignore[arg-type]
-        transport="httpx",
-        max_retries=0,
-    )
 
 
 async def search_all(clients: list[AsyncClient], **options: object) -> list[SearchResponse]:

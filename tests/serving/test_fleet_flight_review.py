@@ -11,27 +11,17 @@ import anyio
 import pytest
 import redis
 
-from audioscape_async import AsyncClient, DeadlineExceededError, SearchCache
+from audioscape_async import AsyncClient, DeadlineExceededError
 from audioscape_async import _cache as cache_module
 from audioscape_async._redis import RedisBackend
 from audioscape_async.emulator import EmulatorServer, Faults
+from tests.serving.cache_support import process
 from tests.serving.redis_server import RedisServer
 
 #: redis-py runs on asyncio only.
 pytestmark = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 QUERY = "dark cinematic boss tension"
-
-
-def process(server: EmulatorServer, backend: RedisBackend, **cache: float) -> AsyncClient:
-    """A client with a cache of its own over the shared backend: one process of a fleet."""
-    return AsyncClient(
-        server.api_key,
-        base_url=server.url,
-        cache=SearchCache(backend=backend, **cache),  # type: ignore[arg-type]
-        transport="httpx",
-        max_retries=0,
-    )
 
 
 def lease_of(client: AsyncClient) -> str:
