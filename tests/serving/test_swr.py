@@ -13,6 +13,7 @@ import pytest
 
 from audioscape_async import (
     AsyncClient,
+    AuthenticationError,
     Client,
     InvalidParameterError,
     SearchCache,
@@ -287,3 +288,24 @@ async def test_a_refresh_reports_to_the_clients_cache_hooks(
         await client.search(QUERY, limit=3)
         await eventually(lambda: "refreshed" in results)
     assert results == ["stored", "miss", "stale", "stored", "refreshed"]
+
+
+@pytest.mark.anyio
+async def test_a_stale_page_of_one_key_is_never_served_to_another(
+    emulator: EmulatorServer, cache_clock: CacheClock
+) -> None:
+    """Two keys on one cache: the second key's search is the server's (a 401), not the first
+    key's stale page, and no refresh is made under the first key for it."""
+    cache = SearchCache(ttl=2, stale_while_revalidate=10)
+    async with (
+        client_for(emulator, cache) as one,
+        AsyncClient(
+            "sk-another-key", base_url=emulator.url, cache=cache, transport="httpx"
+        ) as other,
+    ):
+        await one.search(QUERY, limit=3)
+        cache_clock.now += 3
+        with pytest.raises(AuthenticationError):
+            await other.search(QUERY, limit=3)
+        assert cache.stats()["stale"] == 0
+        assert cache.stats()["refreshes"] == 0
